@@ -1,0 +1,264 @@
+"""The topic catalogue in `feeds/`: site settings, topics, and the rules that file items."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import CatalogError, DocumentError
+from .model import Item, Site, Topic
+
+ALL = "all"
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+TAG_PREFIX = re.compile(r"tag:[A-Za-z0-9.@-]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:\S*")
+SITE_KEYS = {
+    "title": str,
+    "description": str,
+    "base_url": str,
+    "author": str,
+    "language": str,
+    "entries_per_feed": int,
+    "max_age": int,
+    "tag_prefix": str,
+    "topic_order": list,
+}
+SITE_REQUIRED = ("title", "description", "base_url", "author")
+TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
+RULE_KEYS = ("match", "exclude")
+
+# Filing: a rule found in the title weighs more than one found only in the body; an item goes
+# under its best topic, and under a second one only when that one scores nearly as well.
+TITLE_WEIGHT = 3
+BODY_WEIGHT = 1
+MIN_SCORE = 2
+SECOND_RATIO = 0.67
+BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of a topic, as the matcher indexes it."""
+
+    topic: int
+    exclude: bool
+
+
+@dataclass(slots=True)
+class Matcher:
+    """Whole-word, case-insensitive phrase lookup over word n-grams (a rule in capitals, such
+    as `US` or `WHO`, matches only capitals, so the pronoun "us" is not the country)."""
+
+    folded: dict[str, list[int]] = field(default_factory=dict)
+    exact: dict[str, list[int]] = field(default_factory=dict)
+    prefixes: set[str] = field(default_factory=set)
+    rules: list[Rule] = field(default_factory=list)
+    longest: int = 1
+
+    def add(self, text: str, rule: Rule) -> None:
+        words = _WORD.findall(unicodedata.normalize("NFC", text))
+        if not words:
+            return
+        letters = [c for c in text if c.isalpha()]
+        capitals = len(letters) >= 2 and all(c.isupper() for c in letters)
+        key_words = words if capitals else [w.casefold() for w in words]
+        index = self.exact if capitals else self.folded
+        index.setdefault(" ".join(key_words), []).append(len(self.rules))
+        self.rules.append(rule)
+        self.longest = max(self.longest, len(key_words))
+        for end in range(1, len(key_words)):
+            self.prefixes.add(" ".join(key_words[:end]))
+
+    def find(self, text: str) -> set[int]:
+        """Indexes of the rules found in `text`."""
+        words = _WORD.findall(unicodedata.normalize("NFC", text))
+        found: set[int] = set()
+        self._scan([w.casefold() for w in words], self.folded, found)
+        if self.exact:
+            self._scan(words, self.exact, found)
+        return found
+
+    def _scan(self, words: list[str], index: dict[str, list[int]], found: set[int]) -> None:
+        prefixes = self.prefixes
+        for start in range(len(words)):
+            key = ""
+            for word in words[start : start + self.longest]:
+                for form in _forms(word):
+                    hits = index.get(key + form)
+                    if hits:
+                        found.update(hits)
+                key += word
+                if key not in prefixes:
+                    break
+                key += " "
+
+
+def _forms(word: str) -> tuple[str, ...]:
+    """The word and its singular guesses: a rule `election` also finds `elections`."""
+    if len(word) < 4 or word[-1] not in "sS":
+        return (word,)
+    if word[-3:] in ("ies", "IES"):
+        return (word, word[:-3] + ("y" if word[-1] == "s" else "Y"), word[:-1])
+    if word[-2:] in ("es", "ES"):
+        return (word, word[:-1], word[:-2])
+    return (word, word[:-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The site, its topics (in display order, without `all`) and the filing rules."""
+
+    site: Site
+    topics: tuple[Topic, ...]
+    digest: str  # changes when any topic file changes, so stored items get re-filed
+    matcher: Matcher
+
+    @property
+    def all_topic(self) -> Topic:
+        return Topic(ALL, f"{self.site.title}: all news", self.site.description)
+
+    @property
+    def feeds(self) -> tuple[Topic, ...]:
+        """Every topic that has feeds: `all` first, then the catalogue's."""
+        return (self.all_topic, *self.topics)
+
+    def topic(self, slug: str) -> Topic | None:
+        return next((topic for topic in self.feeds if topic.slug == slug), None)
+
+    def file(self, title: str, body: str = "") -> tuple[str, ...]:
+        """The slugs of the topics an item with this title and body belongs under."""
+        scores = [0] * len(self.topics)
+        excluded: set[int] = set()
+        in_title = self.matcher.find(title)
+        in_body = self.matcher.find(body[:BODY_CHARS]) - in_title if body else set()
+        for hits, weight in ((in_title, TITLE_WEIGHT), (in_body, BODY_WEIGHT)):
+            for index in hits:
+                rule = self.matcher.rules[index]
+                if rule.exclude:
+                    excluded.add(rule.topic)
+                else:
+                    scores[rule.topic] += weight
+        for topic in excluded:
+            scores[topic] = 0
+        best = max(scores, default=0)
+        if best < MIN_SCORE:
+            return ()
+        floor = max(MIN_SCORE, SECOND_RATIO * best)
+        return tuple(t.slug for t, score in zip(self.topics, scores, strict=True) if score >= floor)
+
+    def topics_for(self, item: Item) -> tuple[str, ...]:
+        """An item's topics: the ones its source pinned (JSON Lines `topics`), else the rules'."""
+        if item.topics:
+            known = {topic.slug for topic in self.topics}
+            unknown = [slug for slug in item.topics if slug not in known and slug != ALL]
+            if unknown:
+                raise DocumentError(f"item {item.id!r}: unknown topic {unknown[0]!r}")
+            return tuple(slug for slug in item.topics if slug != ALL)
+        return self.file(item.title, item.body_text())
+
+
+def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
+    """Read `feeds/site.toml` and `feeds/topics/*.toml`; `base_url` overrides the site's."""
+    site_file = feeds_dir / "site.toml"
+    if not site_file.is_file():
+        raise CatalogError("no site.toml here (is this a feeds directory?)", str(feeds_dir))
+    site_data = _read_toml(site_file)
+    site = _site(site_data, site_file, base_url)
+    topic_files = sorted((feeds_dir / "topics").glob("*.toml"))
+    digest = hashlib.sha256()
+    topics = []
+    for path in topic_files:
+        data = path.read_bytes()
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
+        topics.append(_topic(_read_toml(path), path))
+    order = _topic_order(site_data.get("topic_order", []), site_file, topics)
+    topics.sort(key=lambda t: (order.get(t.slug, len(order)), t.slug))
+    return Catalog(site, tuple(topics), digest.hexdigest()[:16], _matcher(topics))
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogError(f"invalid TOML: {error}", str(path)) from None
+    except UnicodeDecodeError:
+        raise CatalogError("not UTF-8 text", str(path)) from None
+
+
+def _check_keys(data: dict, allowed: dict[str, type], path: Path, prefix: str = "") -> None:
+    for key, value in data.items():
+        if key not in allowed:
+            raise CatalogError(f"unknown key {prefix}{key!r} (allowed: {', '.join(allowed)})",
+                               str(path))
+        expected = allowed[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise CatalogError(f"{prefix}{key!r} must be a {expected.__name__}", str(path))
+
+
+def _site(data: dict, path: Path, base_url: str | None) -> Site:
+    _check_keys(data, SITE_KEYS, path)
+    for key in SITE_REQUIRED:
+        if not data.get(key):
+            raise CatalogError(f"missing key {key!r}", str(path))
+    url = base_url or data["base_url"]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise CatalogError(f"'base_url' must be an absolute http(s) URL: {url!r}", str(path))
+    settings = {key: data[key] for key in SITE_KEYS if key in data and key != "topic_order"}
+    settings["base_url"] = url if url.endswith("/") else url + "/"
+    for key in ("entries_per_feed", "max_age"):
+        if key in settings and not 0 <= settings[key] <= 100_000:
+            raise CatalogError(f"{key!r} must be between 0 and 100000", str(path))
+    if "tag_prefix" in settings and not TAG_PREFIX.fullmatch(settings["tag_prefix"]):
+        raise CatalogError("'tag_prefix' must look like 'tag:example.org,2026:'", str(path))
+    return Site(**settings)
+
+
+def _topic(data: dict, path: Path) -> Topic:
+    slug = path.stem
+    if not SLUG.fullmatch(slug) or slug == ALL:
+        raise CatalogError(
+            f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all'", str(path)
+        )
+    _check_keys(data, TOPIC_KEYS, path)
+    for key in ("title", "description"):
+        if not data.get(key, "").strip():
+            raise CatalogError(f"missing key {key!r}", str(path))
+    rules = data.get("rules", {})
+    _check_keys(rules, dict.fromkeys(RULE_KEYS, list), path, prefix="rules.")
+    for key in RULE_KEYS:
+        for number, rule in enumerate(rules.get(key, []), start=1):
+            if not isinstance(rule, str) or not rule.strip():
+                raise CatalogError(f"rules.{key}[{number}] must be a non-empty string", str(path))
+    return Topic(
+        slug,
+        data["title"].strip(),
+        data["description"].strip(),
+        match=tuple(rules.get("match", [])),
+        exclude=tuple(rules.get("exclude", [])),
+    )
+
+
+def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, int]:
+    known = {topic.slug for topic in topics}
+    for slug in order:
+        if slug not in known:
+            raise CatalogError(f"'topic_order' names unknown topic {slug!r}", str(path))
+    return {slug: position for position, slug in enumerate(order)}
+
+
+def _matcher(topics: list[Topic]) -> Matcher:
+    matcher = Matcher()
+    for position, topic in enumerate(topics):
+        for text in topic.match:
+            matcher.add(text, Rule(position, exclude=False))
+        for text in topic.exclude:
+            matcher.add(text, Rule(position, exclude=True))
+    return matcher

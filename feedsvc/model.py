@@ -1,0 +1,124 @@
+"""The plain data passed between layers (`Item`, `Topic`, `Site`) and the text rules; no I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+# XML 1.0 allows tab, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
+# C1 controls (U+0080-U+009F) are allowed by XML but are control characters: dropped too.
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+LINE_END = re.compile(r"\r\n|\r|\n")  # not str.splitlines: U+2028 is not a line end
+_WHITESPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre)\s*>|<br\s*/?>", re.IGNORECASE)
+
+ID_LENGTH = 16  # base32 characters: 80 bits, so collisions are out of reach for any news store
+
+
+def clean_text(text: str) -> str:
+    """Remove the characters XML 1.0 cannot carry, so every feed serialises."""
+    return _NOT_XML_CHARS.sub("", text)
+
+
+def normalise_title(title: str) -> str:
+    """The form of a title that decides identity: NFC, case-folded, inner spaces collapsed."""
+    folded = unicodedata.normalize("NFC", title).casefold()
+    return " ".join(unicodedata.normalize("NFC", folded).split())
+
+
+def item_id(title: str) -> str:
+    """A short, URL-safe, opaque id: the same headline gives the same id everywhere."""
+    digest = hashlib.sha256(normalise_title(title).encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:ID_LENGTH]
+
+
+def paragraphs_html(paragraphs: list[str]) -> str:
+    """One escaped `<p>` per paragraph."""
+    return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment, for topic filing and summaries."""
+    spaced = _BLOCK_END.sub("\n", fragment)
+    return html.unescape(_TAG.sub("", spaced))
+
+
+def first_paragraph(fragment: str) -> str | None:
+    """The first non-empty paragraph of an HTML fragment, as plain text."""
+    for line in html_to_text(fragment).split("\n"):
+        text = _WHITESPACE.sub(" ", line).strip()
+        if text:
+            return text
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A news item: a headline (no content) or an article."""
+
+    id: str
+    title: str
+    content: str | None = None
+    summary: str | None = None
+    author: str | None = None
+    source: str | None = None
+    link: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    topics: tuple[str, ...] = ()
+
+    def body_text(self) -> str:
+        """The text that topic rules look at besides the title."""
+        if self.content:
+            return html_to_text(self.content)
+        return self.summary or ""
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form: the Item field names, dates in ISO 8601."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "content": self.content,
+            "summary": self.summary,
+            "author": self.author,
+            "source": self.source,
+            "link": self.link,
+            "published": self.published.isoformat() if self.published else None,
+            "updated": self.updated.isoformat() if self.updated else None,
+            "topics": list(self.topics),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A feed: a slug, words for people, and the rules that file items under it."""
+
+    slug: str
+    title: str
+    description: str
+    match: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Site-wide settings from `feeds/site.toml`."""
+
+    title: str
+    description: str
+    base_url: str
+    author: str
+    language: str = "en"
+    entries_per_feed: int = 50
+    max_age: int = 300
+    tag_prefix: str = "tag:feedsvc.example,2026:"
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a site path such as `feeds/all.rss`."""
+        return self.base_url + path.lstrip("/")

@@ -1,0 +1,193 @@
+"""The converter: a topic's items and the site become RSS 2.0 and Atom 1.0 (with feedgen) and
+JSON Feed 1.1. The feed's data is kept apart from the writers, which are chosen by one table."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedgen.ext.base import BaseEntryExtension
+from feedgen.feed import FeedGenerator
+
+from . import __version__
+from .model import Item, Site, Topic
+
+GENERATOR = "feedsvc"
+GENERATOR_URI = "https://pypi.org/project/feedsvc/"
+RSS_DOCS = "https://www.rssboard.org/rss-specification"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_NS = "{http://www.w3.org/2005/Atom}"
+
+# feedgen formats RSS dates with locale.setlocale, which is process-wide: one RSS render at a time.
+_SETLOCALE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """What a feed says, whatever its format: the questions a writer asks, answered."""
+
+    site: Site
+    topic: Topic
+    items: Sequence[Item]  # newest first
+    updated: datetime  # the newest `updated` of the items: never "now", so output is stable
+
+    def url(self, extension: str) -> str:
+        return self.site.url(feed_path(self.topic.slug, extension))
+
+    @property
+    def title(self) -> str:
+        return self.topic.title
+
+    @property
+    def feed_id(self) -> str:
+        return f"{self.site.tag_prefix}feeds/{self.topic.slug}"
+
+    def entry_id(self, item: Item) -> str:
+        return entry_id(self.site, item)
+
+    def entry_link(self, item: Item) -> str:
+        return item.link or self.site.url(item_path(item.id))
+
+
+def feed_path(slug: str, extension: str) -> str:
+    return f"feeds/{slug}.{extension}"
+
+
+def item_path(item_id: str) -> str:
+    return f"items/{item_id}.html"
+
+
+def entry_id(site: Site, item: Item) -> str:
+    """A tag URI (RFC 4151): it never changes, even when base_url does."""
+    return f"{site.tag_prefix}items/{item.id}"
+
+
+class _EntryLinks(BaseEntryExtension):
+    """feedgen 1.0 drops rel and type from Atom entry links; this puts them back."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_atom(self, entry):  # noqa: ANN001, ANN201 (feedgen's extension interface)
+        elements = [e for e in entry if e.tag in ("link", f"{ATOM_NS}link")]
+        for element, link in zip(elements, self.links, strict=True):
+            element.attrib.update(link)
+        return entry
+
+
+def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
+    site, generator = feed.site, FeedGenerator()
+    generator.load_extension("dc", atom=False, rss=True)  # RSS <author> needs an email: dc:creator
+    generator.id(feed.feed_id)
+    generator.title(feed.title)
+    generator.description(feed.topic.description)  # RSS description and Atom subtitle
+    generator.author({"name": site.author})
+    # The RSS channel <link> is the last link added: rel=self first, the alternate last.
+    generator.link(href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type)
+    generator.link(href=site.base_url, rel="alternate", type="text/html")
+    generator.language(site.language)
+    generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
+    generator.docs(RSS_DOCS)
+    generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
+    for item in feed.items:
+        _entry(generator, feed, item)
+    return generator
+
+
+def _entry(generator: FeedGenerator, feed: Feed, item: Item) -> None:
+    entry = generator.add_entry(order="append")  # feedgen prepends by default
+    entry.register_extension("links", _EntryLinks, atom=True, rss=False)
+    entry.id(feed.entry_id(item))
+    entry.guid(feed.entry_id(item), permalink=False)  # a tag URI is not a URL to open
+    entry.title(item.title)
+    link = {"href": feed.entry_link(item), "rel": "alternate", "type": "text/html"}
+    entry.link(**link)
+    entry.links.links = [link]
+    entry.published(item.published)
+    entry.updated(item.updated)
+    if item.author:
+        entry.author({"name": item.author})
+        entry.dc.dc_creator(item.author)
+    if item.summary:
+        entry.summary(item.summary)  # Atom summary (text) and RSS description
+    if item.content:
+        # Atom: content type="html"; RSS: content:encoded beside the plain description, the
+        # field Feedly, NetNewsWire, Miniflux and Thunderbird show as the full story.
+        entry.content(item.content, type="html")
+    for slug in item.topics:
+        entry.category(term=slug)
+
+
+def write_rss(feed: Feed) -> bytes:
+    generator = _feedgen(feed, "rss")
+    with _SETLOCALE_LOCK:
+        return generator.rss_str(pretty=True)
+
+
+def write_atom(feed: Feed) -> bytes:
+    return _feedgen(feed, "atom").atom_str(pretty=True)
+
+
+def write_json(feed: Feed) -> bytes:
+    """JSON Feed 1.1 (feedgen has no writer for it)."""
+    site = feed.site
+    document = {
+        "version": JSON_FEED_VERSION,
+        "title": feed.title,
+        "home_page_url": site.base_url,
+        "feed_url": feed.url("json"),
+        "description": feed.topic.description,
+        "language": site.language,
+        "authors": [{"name": site.author}],
+        "items": [_json_item(feed, item) for item in feed.items],
+    }
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(feed: Feed, item: Item) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "id": feed.entry_id(item),
+        "url": feed.entry_link(item),
+        "title": item.title,
+    }
+    if item.content:
+        entry["content_html"] = item.content
+    else:
+        entry["content_text"] = item.summary or item.title  # 1.1: one of the two is required
+    if item.summary:
+        entry["summary"] = item.summary
+    entry["date_published"] = item.published.isoformat() if item.published else None
+    entry["date_modified"] = item.updated.isoformat() if item.updated else None
+    if item.author:
+        entry["authors"] = [{"name": item.author}]
+    if item.topics:
+        entry["tags"] = list(item.topics)
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One feed format: its file extension, media type and writer."""
+
+    extension: str
+    media_type: str
+    write: Callable[[Feed], bytes]
+    label: str
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+FORMATS: dict[str, Format] = {
+    "rss": Format("rss", "application/rss+xml", write_rss, "RSS"),
+    "atom": Format("atom", "application/atom+xml", write_atom, "Atom"),
+    "json": Format("json", "application/feed+json", write_json, "JSON Feed"),
+}
+
+
+def render_feed(feed: Feed, extension: str) -> bytes:
+    return FORMATS[extension].write(feed)

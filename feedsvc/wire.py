@@ -1,0 +1,56 @@
+"""The wire-text format: headlines after `-` markers, and articles with an optional byline."""
+
+from __future__ import annotations
+
+import re
+
+from .model import LINE_END, Item, clean_text, item_id, paragraphs_html
+
+MARKER = "-"
+# Anchored at both ends: "2--1 Hull City." and "round--UN-brokered talks" are paragraphs.
+BYLINE = re.compile(r"(?P<name>\S(?:.*\S)?)--(?P<code>[A-Z0-9]{1,10})")
+
+
+def parse_wire(text: str) -> list[Item]:
+    """Items of a wire document, in document order (the first is the newest)."""
+    lines = [line.strip() for line in LINE_END.split(clean_text(text.removeprefix("\ufeff")))]
+    items: list[Item] = []
+    block: list[str] = []  # the current article: title, then paragraphs
+    expect_headline = False
+    for line in lines:
+        if not line:
+            continue
+        if line == MARKER:
+            _close_article(block, items)
+            expect_headline = True
+        elif expect_headline:
+            items.append(Item(id=item_id(line), title=line))
+            expect_headline = False
+        else:
+            block.append(line)
+    _close_article(block, items)
+    return items
+
+
+def _close_article(block: list[str], items: list[Item]) -> None:
+    if block:
+        items.append(article(block[0], block[1:]))
+        block.clear()
+
+
+def article(title: str, lines: list[str]) -> Item:
+    """An article from its title and the lines after it (a trailing byline is not a paragraph)."""
+    author = source = None
+    byline = BYLINE.fullmatch(lines[-1]) if lines else None
+    if byline:
+        author, source = byline["name"], byline["code"]
+        lines = lines[:-1]
+    content = paragraphs_html(lines) if lines else None
+    return Item(
+        id=item_id(title),
+        title=title,
+        content=content,
+        summary=lines[0] if lines else None,
+        author=author,
+        source=source,
+    )
