@@ -195,8 +195,9 @@ def _read_toml(path: Path) -> dict:
 def _check_keys(data: dict, allowed: dict[str, type], path: Path, prefix: str = "") -> None:
     for key, value in data.items():
         if key not in allowed:
-            raise CatalogError(f"unknown key {prefix}{key!r} (allowed: {', '.join(allowed)})",
-                               str(path))
+            raise CatalogError(
+                f"unknown key {prefix}{key!r} (allowed: {', '.join(allowed)})", str(path)
+            )
         expected = allowed[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise CatalogError(f"{prefix}{key!r} must be a {expected.__name__}", str(path))

@@ -13,8 +13,12 @@ import click
 from .catalog import Catalog, load_catalog
 from .config import Settings
 from .errors import FeedsvcError
+from .ingest import ingest_document, open_store
 from .model import Item
+from .render import FORMATS, feed_path
 from .sources import Document, parse_document, read_documents
+from .static import build_site, count_files
+from .store import Counts, Store
 
 
 class UserError(click.ClickException):
@@ -32,11 +36,19 @@ pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="FEEDSVC_DB",
-              help="SQLite store [env FEEDSVC_DB; default: feedsvc.sqlite3 in the instance folder]")
-@click.option("--feeds", "feeds_dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="FEEDSVC_FEEDS", help="Topic catalogue directory [env FEEDSVC_FEEDS; "
-              "default: ./feeds]")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="FEEDSVC_DB",
+    help="SQLite store [env FEEDSVC_DB; default: feedsvc.sqlite3 in the instance folder]",
+)
+@click.option(
+    "--feeds",
+    "feeds_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FEEDSVC_FEEDS",
+    help="Topic catalogue directory [env FEEDSVC_FEEDS; default: ./feeds]",
+)
 @click.version_option(package_name="feedsvc")
 @click.pass_context
 def main(context: click.Context, db: Path | None, feeds_dir: Path | None) -> None:
@@ -68,9 +80,13 @@ def documents(paths: tuple[str, ...], stdin_kind: str):
 
 
 FILES = click.argument("files", nargs=-1, required=True, type=str)
-STDIN_FORMAT = click.option("--stdin-format", type=click.Choice(["wire", "jsonl"]),
-                            default="wire", show_default=True,
-                            help="Format of standard input ('-').")
+STDIN_FORMAT = click.option(
+    "--stdin-format",
+    type=click.Choice(["wire", "jsonl"]),
+    default="wire",
+    show_default=True,
+    help="Format of standard input ('-').",
+)
 
 
 @main.command()
@@ -97,6 +113,119 @@ def parse(settings: Settings, files: tuple[str, ...], as_json: bool, stdin_forma
             click.echo(json.dumps(item.as_dict(), ensure_ascii=False) if as_json else _row(item))
     if failures:
         sys.exit(1)
+
+
+def store_of(settings: Settings, catalog: Catalog) -> Store:
+    try:
+        return open_store(settings.store_path(), catalog)
+    except FeedsvcError as error:
+        raise fail(error) from None
+
+
+@main.command()
+@FILES
+@STDIN_FORMAT
+@pass_settings
+def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str) -> None:
+    """Parse FILES and store their items (wire text, *.jsonl; a directory; '-' for stdin).
+
+    Each document is stored whole or not at all; storing the same document again changes
+    nothing. Exits 1 if any document was rejected (the others are still stored).
+    """
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    total, failures = Counts(), 0
+    for document in documents(files, stdin_format):
+        try:
+            if isinstance(document, FeedsvcError):
+                raise document
+            counts = ingest_document(store, catalog, document)
+        except FeedsvcError as error:
+            failures += 1
+            UserError(str(error)).show()
+            continue
+        total += counts
+        click.echo(f"{document.name}: {_counts(counts)}")
+    click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
+    if failures:
+        sys.exit(1)
+
+
+def _counts(counts: Counts) -> str:
+    return f"{counts.new} new, {counts.updated} updated, {counts.unchanged} unchanged"
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(path_type=Path))
+@pass_settings
+def build(settings: Settings, outdir: Path) -> None:
+    """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file.
+
+    Files are replaced atomically and only when their bytes change; files the site no longer
+    has are removed. Serve OUTDIR with any web server (see README for nginx).
+    """
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    try:
+        with click.progressbar(
+            length=count_files(store, catalog),
+            label="building",
+            hidden=not sys.stderr.isatty(),
+            file=sys.stderr,
+        ) as bar:
+            report = build_site(store, catalog, outdir, progress=bar.update)
+    except FeedsvcError as error:
+        raise fail(error) from None
+    click.echo(
+        f"{outdir}: {report.written} written, {report.unchanged} unchanged, "
+        f"{report.removed} removed"
+    )
+
+
+@main.command()
+@pass_settings
+def topics(settings: Settings) -> None:
+    """List each topic with its item count and its feed URLs."""
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    counts = store.counts()
+    for topic in catalog.feeds:
+        click.echo(f"{topic.slug:<12} {counts.get(topic.slug, 0):>7} items  {topic.title}")
+        for extension in FORMATS:
+            click.echo(f"    {catalog.site.url(feed_path(topic.slug, extension))}")
+
+
+@main.command()
+@pass_settings
+def refile(settings: Settings) -> None:
+    """File every stored item again under the topics' current rules.
+
+    Other commands do this by themselves when feeds/topics/*.toml changed.
+    """
+    catalog = catalog_of(settings)
+    try:
+        store = Store.open(settings.store_path())
+        moved = store.sync_catalog(catalog)
+    except FeedsvcError as error:
+        raise fail(error) from None
+    click.echo(f"{moved} items re-filed")
+
+
+@main.command()
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def backup(settings: Settings, target: Path) -> None:
+    """Copy the store to TARGET safely, even while the server and ingests run."""
+    if target.exists():
+        raise UserError(f"{target}: already exists; choose a new file")
+    try:
+        store = Store.open(settings.store_path())
+        store.backup(target)
+    except FeedsvcError as error:
+        raise fail(error) from None
+    except OSError as error:
+        raise UserError(f"{target}: {error.strerror}") from None
+    click.echo(f"backed up {settings.store_path()} to {target}")
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:

@@ -12,11 +12,11 @@ from dateutil import parser as dateparser
 
 from .errors import DocumentError
 from .model import LINE_END, Item, clean_text, first_paragraph
+from .sanitize import clean_html
 
 FIELDS = frozenset(
     ("id", "title", "content", "summary", "author", "source", "link", "published", "updated")
-    + ("topics",)
-)
+) | {"topics"}
 TEXT_FIELDS = ("title", "content", "summary", "author", "source")
 # Ids end up in URLs and file names (/items/<id>.html): keep them to a safe alphabet.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -53,7 +53,7 @@ def _item(line: str, name: str, number: int) -> Item:
     if not ID_PATTERN.fullmatch(record["id"]):
         raise fail(f"'id' must be 1-128 letters, digits, '.', '_' or '-': {record['id']!r}")
     text = {key: _text(record.get(key), key, fail) for key in TEXT_FIELDS}
-    content = text["content"]
+    content = clean_html(text["content"]) if text["content"] else None
     return Item(
         id=record["id"],
         title=text["title"] or "",

@@ -7,19 +7,22 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedGenerator
 
 from . import __version__
+from .catalog import Catalog
 from .model import Item, Site, Topic
+from .store import Store
 
 GENERATOR = "feedsvc"
 GENERATOR_URI = "https://pypi.org/project/feedsvc/"
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # feedgen formats RSS dates with locale.setlocale, which is process-wide: one RSS render at a time.
 _SETLOCALE_LOCK = threading.Lock()
@@ -71,7 +74,7 @@ class _EntryLinks(BaseEntryExtension):
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
 
-    def extend_atom(self, entry):  # noqa: ANN001, ANN201 (feedgen's extension interface)
+    def extend_atom(self, entry):
         elements = [e for e in entry if e.tag in ("link", f"{ATOM_NS}link")]
         for element, link in zip(elements, self.links, strict=True):
             element.attrib.update(link)
@@ -86,7 +89,9 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     generator.description(feed.topic.description)  # RSS description and Atom subtitle
     generator.author({"name": site.author})
     # The RSS channel <link> is the last link added: rel=self first, the alternate last.
-    generator.link(href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type)
+    generator.link(
+        href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type
+    )
     generator.link(href=site.base_url, rel="alternate", type="text/html")
     generator.language(site.language)
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
@@ -191,3 +196,18 @@ FORMATS: dict[str, Format] = {
 
 def render_feed(feed: Feed, extension: str) -> bytes:
     return FORMATS[extension].write(feed)
+
+
+def load_feed(store: Store, catalog: Catalog, topic: Topic, limit: int | None = None) -> Feed:
+    """A topic's feed as the store holds it now (its newest `limit` items)."""
+    items = store.newest(topic.slug, limit or catalog.site.entries_per_feed)
+    return Feed(catalog.site, topic, items, feed_updated(store, items))
+
+
+def feed_updated(store: Store, items: Sequence[Item]) -> datetime:
+    """The newest `updated` among the items; for an empty feed, the store's newest change (or
+    the epoch for an empty store), so even an empty feed has a stable date."""
+    dates = [item.updated for item in items if item.updated]
+    if dates:
+        return max(dates)
+    return store.last_updated() or EPOCH

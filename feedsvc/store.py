@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ MIGRATIONS = [
     );
     CREATE INDEX IF NOT EXISTS items_newest ON items (published, seq);
     CREATE INDEX IF NOT EXISTS items_generation ON items (generation);
+    CREATE INDEX IF NOT EXISTS items_updated ON items (updated);
     -- One row per (topic, item), ordered as feeds are, so newest-N is an index walk.
     CREATE TABLE IF NOT EXISTS filed (
         topic TEXT NOT NULL,
@@ -86,8 +88,15 @@ def utc_now() -> datetime:
 def digest(item: Item) -> str:
     """A hash of what the source said of an item (its pinned topics included, the rules' filing
     not): `updated` moves only when this changes."""
-    visible = [item.title, item.content, item.summary, item.author, item.source, item.link,
-               list(item.topics)]
+    visible = [
+        item.title,
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+        list(item.topics),
+    ]
     return hashlib.sha256(json.dumps(visible, ensure_ascii=False).encode()).hexdigest()[:24]
 
 
@@ -131,6 +140,15 @@ class Store:
             raise StoreError(f"not a feedsvc store: {error}", str(path)) from None
         return cls(connection, clock)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever other processes commit meanwhile."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
     def close(self) -> None:
         self.db.close()
 
@@ -164,6 +182,7 @@ class Store:
         try:
             counts = self._ingest(items, filed)
             self.db.execute("COMMIT")
+            self._data_version = -1  # data_version only moves for other connections' commits
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -210,8 +229,9 @@ class Store:
             seq = top + offset
             published = to_micros(item.published) if item.published else now
             updated = to_micros(item.updated) if item.updated else published
-            rows.append(self._row(seq, source, item, published, max(updated, published),
-                                  generation))
+            rows.append(
+                self._row(seq, source, item, published, max(updated, published), generation)
+            )
             filed_rows.extend((slug, published, seq) for slug in item.topics)
         self.db.executemany(
             "INSERT INTO items (seq, id, title, content, summary, author, source, link, "
@@ -236,8 +256,22 @@ class Store:
     @staticmethod
     def _row(seq: int, source: Item, item: Item, published: int, updated: int, gen: int) -> tuple:
         pinned = ",".join(source.topics) if source.topics else None
-        return (seq, item.id, item.title, item.content, item.summary, item.author, item.source,
-                item.link, published, updated, pinned, ",".join(item.topics), digest(source), gen)
+        return (
+            seq,
+            item.id,
+            item.title,
+            item.content,
+            item.summary,
+            item.author,
+            item.source,
+            item.link,
+            published,
+            updated,
+            pinned,
+            ",".join(item.topics),
+            digest(source),
+            gen,
+        )
 
     def _refile(self, seq: int, published: int, topics: Sequence[str]) -> None:
         self.db.execute("DELETE FROM filed WHERE seq = ?", (seq,))
@@ -254,6 +288,7 @@ class Store:
             moved = self._refile_all(catalog)
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (catalog.digest,))
             self.db.execute("COMMIT")
+            self._data_version = -1
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -310,9 +345,22 @@ class Store:
         for row in self.db.execute(query, (generation,)):
             yield _item(row)
 
+    def last_updated(self) -> datetime | None:
+        """The newest `updated` in the store."""
+        value = self.db.execute("SELECT max(updated) FROM items").fetchone()[0]
+        return from_micros(value) if value is not None else None
+
     def item_ids(self) -> Iterator[str]:
         for (item_id,) in self.db.execute("SELECT id FROM items ORDER BY seq"):
             yield item_id
+
+    def health(self) -> tuple[int, int]:
+        """Item count and generation, or a `StoreError` if the store cannot be read."""
+        try:
+            count = self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+            return count, self.generation()
+        except sqlite3.Error as error:
+            raise StoreError(f"the store cannot be read: {error}") from None
 
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

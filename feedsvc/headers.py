@@ -1,0 +1,55 @@
+"""The HTTP rules for published resources, in one place: the Flask routes and the WSGI fast
+path both answer through `respond`, so their headers cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
+
+from .publish import Published
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def respond(environ: Mapping[str, object], published: Published, max_age: int) -> Answer:
+    """200 (plain or gzip), or 304 when the client's copy is current; HEAD gets no body."""
+    gzipped = accepts_gzip(str(environ.get("HTTP_ACCEPT_ENCODING", "")))
+    etag = published.gzip_etag if gzipped else published.etag
+    headers = [
+        ("ETag", f'"{etag}"'),
+        ("Last-Modified", http_date(published.last_modified)),
+        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Vary", "Accept-Encoding"),
+    ]
+    if not_modified(environ, published):
+        return Answer(304, headers, b"")
+    body = published.gzip if gzipped else published.body
+    headers.append(("Content-Type", published.content_type))
+    headers.append(("Content-Length", str(len(body))))
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    return Answer(200, headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body)
+
+
+def not_modified(environ: Mapping[str, object], published: Published) -> bool:
+    """RFC 9110 13.2.2: If-None-Match (weak comparison, either encoding's tag) decides when
+    present; else If-Modified-Since at or after Last-Modified, to the second."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match:
+        tags = parse_etags(str(if_none_match))
+        return tags.contains_weak(published.etag) or tags.contains_weak(published.gzip_etag)
+    since = parse_date(str(environ.get("HTTP_IF_MODIFIED_SINCE") or "")) or None
+    return since is not None and published.last_modified.replace(microsecond=0) <= since
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    if "gzip" not in accept_encoding:
+        return False
+    return parse_accept_header(accept_encoding)["gzip"] > 0

@@ -1,0 +1,202 @@
+"""`feedsvc build`: the static site, written atomically, leaving unchanged files untouched."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .catalog import ALL, Catalog
+from .errors import FeedsvcError
+from .pages import Pages
+from .render import FORMATS, feed_path, item_path, load_feed, render_feed
+from .store import Store
+
+MANIFEST = ".feedsvc-build.json"
+TEMP_PREFIX = ".feedsvc-tmp-"
+MANAGED_DIRS = ("feeds", "items")  # files here that the build no longer makes are removed
+LATEST_ON_INDEX = 30
+
+
+@dataclass(slots=True)
+class BuildReport:
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    paths: list[str] = field(default_factory=list)  # written, relative to OUTDIR
+
+
+class BuildError(FeedsvcError):
+    """OUTDIR cannot be used."""
+
+
+def build_site(
+    store: Store, catalog: Catalog, outdir: Path, progress: Callable[[int], None] | None = None
+) -> BuildReport:
+    """Write every feed, page and list of the site under `outdir`, with a `.gz` beside each."""
+    _check_outdir(outdir)
+    report = BuildReport()
+    writer = _Writer(outdir.resolve(), report)
+    signature = _signature(catalog)
+    manifest = _read_manifest(outdir)
+    since = manifest.get("generation", 0) if manifest.get("signature") == signature else 0
+    pages = Pages(catalog)
+    with store.snapshot():  # one consistent view of the store for the whole build
+        generation = store.generation()
+        _write_all(store, catalog, pages, writer, since, progress)
+    writer.write(
+        MANIFEST,
+        json.dumps({"generation": generation, "signature": signature}).encode(),
+        compress=False,
+        count=False,
+    )
+    return report
+
+
+def _write_all(
+    store: Store,
+    catalog: Catalog,
+    pages: Pages,
+    writer: _Writer,
+    since: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    for relative, data in _site_files(store, catalog, pages):
+        writer.write(relative, data)
+        if progress:
+            progress(1)
+    existing = writer.existing()
+    expected = {item_path(item_id) for item_id in store.item_ids()}
+    done = set()
+    for item in store.changed_since(since):
+        writer.write(item_path(item.id), pages.item(item))
+        done.add(item_path(item.id))
+        if progress:
+            progress(1)
+    for relative in sorted(expected - existing - done):  # deleted by hand, or never finished
+        item = store.item(relative.removeprefix("items/").removesuffix(".html"))
+        if item:
+            writer.write(relative, pages.item(item))
+    expected.update(feed_path(topic.slug, ext) for topic in catalog.feeds for ext in FORMATS)
+    writer.remove_others(expected)
+
+
+def _site_files(store: Store, catalog: Catalog, pages: Pages) -> Iterator[tuple[str, bytes]]:
+    for topic in catalog.feeds:
+        feed = load_feed(store, catalog, topic)
+        for extension in FORMATS:
+            yield feed_path(topic.slug, extension), render_feed(feed, extension)
+    latest = store.newest(ALL, LATEST_ON_INDEX)
+    yield "index.html", pages.index(latest, store.counts())
+    yield "feeds.opml", pages.opml(load_feed(store, catalog, catalog.all_topic).updated)
+
+
+def count_files(store: Store, catalog: Catalog) -> int:
+    """Roughly how many files a full build writes (for a progress bar)."""
+    return len(catalog.feeds) * len(FORMATS) + 2 + store.counts()[ALL]
+
+
+def _signature(catalog: Catalog) -> str:
+    """Changes when anything but the store changes every page: site, topics, feedsvc itself."""
+    site = json.dumps([str(catalog.site), catalog.digest, __version__]).encode()
+    return hashlib.sha256(site).hexdigest()[:16]
+
+
+def _read_manifest(outdir: Path) -> dict:
+    try:
+        manifest = json.loads((outdir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _check_outdir(outdir: Path) -> None:
+    if outdir.exists() and not outdir.is_dir():
+        raise BuildError("not a directory", str(outdir))
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BuildError(f"cannot create the directory: {error.strerror}", str(outdir)) from None
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise BuildError("the directory is not writable", str(outdir))
+
+
+class _Writer:
+    """Writes files under one root: atomically, only when their bytes change."""
+
+    def __init__(self, root: Path, report: BuildReport) -> None:
+        self.root = root
+        self.report = report
+
+    def path(self, relative: str) -> Path:
+        target = (self.root / relative).resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise BuildError(f"refusing to write outside the output directory: {relative!r}")
+        return target
+
+    def write(self, relative: str, data: bytes, compress: bool = True, count: bool = True) -> None:
+        target = self.path(relative)
+        changed = _replace_if_changed(target, data)
+        if compress:
+            zipped = target.with_name(target.name + ".gz")
+            _replace_if_changed(zipped, gzip.compress(data, compresslevel=9, mtime=0))
+            stat = target.stat()
+            if zipped.stat().st_mtime_ns != stat.st_mtime_ns:  # nginx gzip_static: same mtime
+                os.utime(zipped, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        if count:
+            self.report.written += changed
+            self.report.unchanged += not changed
+            if changed:
+                self.report.paths.append(relative)
+
+    def existing(self) -> set[str]:
+        """The managed files present with their `.gz`, as relative paths."""
+        names: set[str] = set()
+        for folder in MANAGED_DIRS:
+            base = self.root / folder
+            if base.is_dir():
+                names.update(f"{folder}/{name}" for name in os.listdir(base))
+        return {name for name in names if f"{name}.gz" in names}
+
+    def remove_others(self, expected: set[str]) -> None:
+        """Remove files of the managed folders the build no longer makes, and stray temp files."""
+        for path in self.root.glob(f"{TEMP_PREFIX}*"):
+            path.unlink(missing_ok=True)
+        for folder in MANAGED_DIRS:
+            base = self.root / folder
+            if not base.is_dir():
+                continue
+            for path in base.iterdir():
+                relative = f"{folder}/{path.name.removesuffix('.gz')}"
+                if path.name.startswith(TEMP_PREFIX):  # left by a build that was killed
+                    path.unlink(missing_ok=True)
+                elif path.is_file() and relative not in expected:
+                    path.unlink()
+                    self.report.removed += not path.name.endswith(".gz")
+
+
+def _replace_if_changed(target: Path, data: bytes) -> bool:
+    """Write `data` to `target` by rename (never a partial file); False if it already holds it."""
+    try:
+        if target.stat().st_size == len(data) and target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            # No fsync: a killed process loses nothing written, and the rename is atomic;
+            # only a power cut could leave an empty file, and the next build rewrites it.
+            handle.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
