@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import replace
@@ -226,6 +227,74 @@ def backup(settings: Settings, target: Path) -> None:
     except OSError as error:
         raise UserError(f"{target}: {error.strerror}") from None
     click.echo(f"backed up {settings.store_path()} to {target}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes [default: the number of CPUs].",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "gunicorn"]),
+    default="granian",
+    show_default=True,
+    help="The production WSGI server to run the app under.",
+)
+@pass_settings
+def serve(settings: Settings, host: str, port: int, workers: int | None, server: str) -> None:
+    """Serve the feeds live under a production WSGI server (granian by default).
+
+    The app is plain WSGI (feedsvc.web:create_app()); the access log goes to stdout.
+    """
+    catalog = catalog_of(settings)
+    store_of(settings, catalog).close()  # fail here, in one line, not in every worker
+    workers = workers or os.cpu_count() or 1
+    env = dict(
+        os.environ,
+        FEEDSVC_DB=str(settings.store_path().resolve()),
+        FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
+    )
+    base = f"http://{host}:{port}/"
+    click.echo(f"feedsvc: serving on {base} ({server}, {workers} workers)")
+    click.echo(f"  index: {base}")
+    click.echo(f"  feed:  {base}feeds/all.atom  (and .rss, .json; per topic: feeds/<topic>.rss)")
+    sys.stdout.flush()
+    if server == "granian":
+        command = [
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-ws",
+            "--access-log",
+            "feedsvc.web:create_app",
+        ]
+    else:
+        command = [
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "feedsvc.web:create_app()",
+        ]
+    # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
+    os.execve(sys.executable, [sys.executable, *command], env)
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:
