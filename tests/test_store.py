@@ -1,0 +1,199 @@
+"""The store: idempotent, transactional ingest; stable ids and honest dates; cheap generations."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feedsvc.catalog import load_catalog
+from feedsvc.errors import DocumentError, StoreError
+from feedsvc.ingest import ingest_document, open_store
+from feedsvc.sources import Document, parse_document
+from feedsvc.store import SCHEMA_VERSION, Counts, Store
+
+from .conftest import FEEDS, SAMPLES
+
+
+def doc(text: str, name: str = "doc.txt", kind: str = "wire") -> Document:
+    return Document(name, text.encode(), kind)
+
+
+def ingest(store, catalog, text: str, kind: str = "wire") -> Counts:
+    return ingest_document(store, catalog, doc(text, kind=kind))
+
+
+def dump(path: Path) -> list:
+    with sqlite3.connect(path) as db:
+        return [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("items", "filed", "meta")]
+
+
+def test_same_document_twice_changes_nothing(store, catalog, settings) -> None:
+    documents = sorted(SAMPLES.glob("*.txt"))
+    for path in documents:
+        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
+    before = dump(settings.db_path)
+    generation = store.generation()
+    for path in documents:
+        counts = ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
+        assert counts.new == counts.updated == 0
+    assert dump(settings.db_path) == before
+    assert store.generation() == generation
+
+
+def test_same_headline_twice_is_one_item(store, catalog) -> None:
+    assert ingest(store, catalog, "-\nVolcano erupts near the coast\n") == Counts(new=1)
+    assert ingest(store, catalog, "-\nvolcano  ERUPTS near the coast\n") == Counts(unchanged=1)
+    assert len(store.newest("all", 10)) == 1
+
+
+def test_headline_then_article_is_an_update(store, catalog, clock) -> None:
+    ingest(store, catalog, "-\nCentral bank holds rates steady\n")
+    first = store.newest("all", 1)[0]
+    clock.advance(hours=3)
+    counts = ingest(
+        store, catalog,
+        "Central bank holds rates steady\nThe bank kept its main rate at 4%.\nK.Lund--ECO\n",
+    )
+    assert counts == Counts(updated=1)
+    article = store.item(first.id)
+    assert article.content == "<p>The bank kept its main rate at 4%.</p>"
+    assert article.published == first.published
+    assert article.updated == clock.now != first.updated
+
+
+def test_headline_never_replaces_its_article(store, catalog) -> None:
+    ingest(store, catalog, "Rail link opens\nTrains ran on time.\n")
+    assert ingest(store, catalog, "-\nRail link opens\n") == Counts(unchanged=1)
+    assert store.newest("all", 1)[0].content == "<p>Trains ran on time.</p>"
+
+
+def test_headline_and_article_in_one_document_merge(store, catalog) -> None:
+    counts = ingest(store, catalog, "-\nDam plan approved\n-\nOther news\nDam plan approved\nText.\n")
+    assert counts == Counts(new=2)
+    assert [i.title for i in store.newest("all", 5)] == ["Dam plan approved", "Other news"]
+    assert store.newest("all", 5)[0].content == "<p>Text.</p>"
+
+
+def test_document_order_is_feed_order_newest_first(store, catalog, clock) -> None:
+    ingest(store, catalog, "-\nOlder A\n-\nOlder B\n")
+    clock.advance(minutes=5)
+    ingest(store, catalog, "-\nNewest\n-\nSecond\n-\nThird\n")
+    assert [i.title for i in store.newest("all", 10)] == ["Newest", "Second", "Third", "Older A", "Older B"]
+
+
+def test_published_is_first_seen_and_never_changes(store, catalog, clock) -> None:
+    ingest(store, catalog, "-\nBridge reopens\n")
+    seen = clock.now
+    clock.advance(days=2)
+    ingest(store, catalog, "Bridge reopens\nTraffic flows again.\n")
+    item = store.newest("all", 1)[0]
+    assert item.published == seen and item.updated == clock.now
+
+
+def test_source_dates_are_kept(store, catalog) -> None:
+    ingest(store, catalog,
+           '{"id": "x1", "title": "Dated", "published": "2026-01-02T03:04:05Z"}', kind="jsonl")
+    item = store.item("x1")
+    assert item.published == item.updated == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_failed_document_leaves_no_trace(store, catalog, settings) -> None:
+    ingest(store, catalog, "-\nKeep me\n")
+    before = dump(settings.db_path)
+    bad = '{"id": "ok", "title": "fine"}\n{"id": "bad", "title": "pinned", "topics": ["nope"]}\n'
+    with pytest.raises(DocumentError, match="unknown topic 'nope'"):
+        ingest(store, catalog, bad, kind="jsonl")
+    assert dump(settings.db_path) == before
+
+
+def test_pinned_topics_override_the_rules(store, catalog) -> None:
+    ingest(store, catalog, '{"id": "p1", "title": "Football final tonight", "topics": ["health"]}',
+           kind="jsonl")
+    assert store.item("p1").topics == ("health",)
+
+
+def test_generation_moves_only_on_change_and_is_seen_by_other_connections(store, catalog, settings) -> None:
+    other = Store.open(settings.db_path)
+    start = other.generation()
+    ingest(store, catalog, "-\nA change\n")
+    assert other.generation() == start + 1
+    ingest(store, catalog, "-\nA change\n")
+    assert other.generation() == start + 1
+    other.close()
+
+
+def test_newest_of_a_topic_is_an_index_walk(store) -> None:
+    plan = store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM filed WHERE topic = ? "
+        "ORDER BY published DESC, seq DESC LIMIT 50", ("world",)
+    ).fetchall()
+    details = " ".join(row[-1] for row in plan)
+    assert "USING PRIMARY KEY" in details or "USING COVERING INDEX" in details
+    assert "TEMP B-TREE" not in details
+    plan_all = " ".join(r[-1] for r in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM items ORDER BY published DESC, seq DESC LIMIT 50"))
+    assert "items_newest" in plan_all and "TEMP B-TREE" not in plan_all
+
+
+def test_store_queries_use_the_planned_statements(store, catalog) -> None:
+    # The statements newest() runs must be the ones the plan test checks: run them on real rows.
+    ingest(store, catalog, "-\nWar talks resume in Geneva\n-\nStriker scores twice in cup final\n")
+    counts = store.counts()
+    assert counts["all"] == 2
+    assert sum(counts.get(t.slug, 0) for t in catalog.topics) >= 2
+
+
+def test_changed_since_a_generation(store, catalog) -> None:
+    ingest(store, catalog, "-\nFirst story\n")
+    generation = store.generation()
+    ingest(store, catalog, "-\nSecond story\n")
+    assert [i.title for i in store.changed_since(generation)] == ["Second story"]
+    assert len(list(store.changed_since(0))) == 2
+
+
+def test_editing_topic_rules_refiles_stored_items(tmp_path, settings, clock) -> None:
+    feeds = tmp_path / "feeds"
+    (feeds / "topics").mkdir(parents=True)
+    (feeds / "site.toml").write_text((FEEDS / "site.toml").read_text().split("topic_order")[0])
+    topic = feeds / "topics" / "weather.toml"
+    topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["rain"]\n')
+    store = open_store(settings.db_path, load_catalog(feeds), clock)
+    ingest(store, load_catalog(feeds), "-\nSnow closes mountain pass\n")
+    assert store.counts().get("weather", 0) == 0
+    topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["snow"]\n')
+    store.close()
+    store = open_store(settings.db_path, load_catalog(feeds), clock)
+    assert store.counts()["weather"] == 1
+    assert store.newest("weather", 5)[0].topics == ("weather",)
+
+
+def test_newer_schema_refuses_to_open(tmp_path) -> None:
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this feedsvc"):
+        Store.open(path)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("just some text, not SQLite " * 100)
+    with pytest.raises(StoreError, match="not a feedsvc store"):
+        Store.open(path)
+
+
+def test_wal_mode_and_backup(store, catalog, tmp_path) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ingest(store, catalog, "-\nBacked up\n")
+    store.backup(tmp_path / "copy.sqlite3")
+    copy = Store.open(tmp_path / "copy.sqlite3")
+    assert [i.title for i in copy.newest("all", 5)] == ["Backed up"]
+    assert copy.integrity() == "ok"
+
+
+def test_samples_parse_without_error() -> None:
+    for path in SAMPLES.glob("*.txt"):
+        assert parse_document(Document(path.name, path.read_bytes(), "wire"))
