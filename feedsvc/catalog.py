@@ -52,15 +52,65 @@ class Rule:
 
 
 @dataclass(slots=True)
-class Matcher:
-    """Whole-word, case-insensitive phrase lookup over word n-grams (a rule in capitals, such
-    as `US` or `WHO`, matches only capitals, so the pronoun "us" is not the country)."""
+class _Index:
+    """Rules of one case mode: one-word rules by word, longer ones by their first word."""
 
-    folded: dict[str, list[int]] = field(default_factory=dict)
-    exact: dict[str, list[int]] = field(default_factory=dict)
-    prefixes: set[str] = field(default_factory=set)
+    single: dict[str, list[int]] = field(default_factory=dict)
+    multi: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
+
+    def add(self, words: list[str], rule: int) -> None:
+        if len(words) == 1:
+            self.single.setdefault(words[0], []).append(rule)
+        else:
+            self.multi.setdefault(words[0], []).append((tuple(words[1:]), rule))
+
+    def find(self, words: list[str], found: set[int]) -> None:
+        present = set(words)
+        for word in present & self.single.keys() | _singulars(present) & self.single.keys():
+            found.update(self.single[word])
+        starts = present & self.multi.keys()
+        if not starts:
+            return
+        for position, word in enumerate(words):
+            if word in starts:
+                for rest, rule in self.multi[word]:
+                    if _continues(words, position + 1, rest):
+                        found.add(rule)
+
+
+def _singulars(words: set[str]) -> set[str]:
+    """Singular guesses of the plural-looking words: a rule `election` finds `elections`."""
+    guesses = set()
+    for word in words:
+        if len(word) > 3 and word[-1] in "sS":
+            guesses.add(word[:-1])
+            if word[-2] in "eE":
+                guesses.add(word[:-2])
+                if word[-3] in "iI":
+                    guesses.add(word[:-3] + ("y" if word[-1] == "s" else "Y"))
+    return guesses
+
+
+def _continues(words: list[str], start: int, rest: tuple[str, ...]) -> bool:
+    """Do `words` from `start` on read `rest` (the last word may be a plural of the rule's)?"""
+    end = start + len(rest)
+    if end > len(words):
+        return False
+    if words[start : end - 1] != list(rest[:-1]):
+        return False
+    last, wanted = words[end - 1], rest[-1]
+    return last == wanted or (len(last) > 3 and last[-1] in "sS" and wanted in _singulars({last}))
+
+
+@dataclass(slots=True)
+class Matcher:
+    """Whole-word, case-insensitive phrase lookup (a rule in capitals, such as `US` or `WHO`,
+    matches only capitals, so the pronoun "us" is not the country). Set operations on the
+    text's words keep this near the cost of splitting the text."""
+
+    folded: _Index = field(default_factory=_Index)
+    exact: _Index = field(default_factory=_Index)
     rules: list[Rule] = field(default_factory=list)
-    longest: int = 1
 
     def add(self, text: str, rule: Rule) -> None:
         words = _WORD.findall(unicodedata.normalize("NFC", text))
@@ -68,47 +118,19 @@ class Matcher:
             return
         letters = [c for c in text if c.isalpha()]
         capitals = len(letters) >= 2 and all(c.isupper() for c in letters)
-        key_words = words if capitals else [w.casefold() for w in words]
         index = self.exact if capitals else self.folded
-        index.setdefault(" ".join(key_words), []).append(len(self.rules))
+        index.add(words if capitals else [w.casefold() for w in words], len(self.rules))
         self.rules.append(rule)
-        self.longest = max(self.longest, len(key_words))
-        for end in range(1, len(key_words)):
-            self.prefixes.add(" ".join(key_words[:end]))
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
-        words = _WORD.findall(unicodedata.normalize("NFC", text))
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
         found: set[int] = set()
-        self._scan([w.casefold() for w in words], self.folded, found)
-        if self.exact:
-            self._scan(words, self.exact, found)
+        self.folded.find(_WORD.findall(text.casefold()), found)
+        if self.exact.single or self.exact.multi:
+            self.exact.find(_WORD.findall(text), found)
         return found
-
-    def _scan(self, words: list[str], index: dict[str, list[int]], found: set[int]) -> None:
-        prefixes = self.prefixes
-        for start in range(len(words)):
-            key = ""
-            for word in words[start : start + self.longest]:
-                for form in _forms(word):
-                    hits = index.get(key + form)
-                    if hits:
-                        found.update(hits)
-                key += word
-                if key not in prefixes:
-                    break
-                key += " "
-
-
-def _forms(word: str) -> tuple[str, ...]:
-    """The word and its singular guesses: a rule `election` also finds `elections`."""
-    if len(word) < 4 or word[-1] not in "sS":
-        return (word,)
-    if word[-3:] in ("ies", "IES"):
-        return (word, word[:-3] + ("y" if word[-1] == "s" else "Y"), word[:-1])
-    if word[-2:] in ("es", "ES"):
-        return (word, word[:-1], word[:-2])
-    return (word, word[:-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import re
@@ -18,7 +17,7 @@ _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre)\s*>|<br\s*/?>", re.IGNORECASE)
 
-ID_LENGTH = 16  # base32 characters: 80 bits, so collisions are out of reach for any news store
+ID_LENGTH = 16  # hex digits: 64 bits; lowercase, so ids are safe as file names on any disk
 
 
 def clean_text(text: str) -> str:
@@ -34,8 +33,7 @@ def normalise_title(title: str) -> str:
 
 def item_id(title: str) -> str:
     """A short, URL-safe, opaque id: the same headline gives the same id everywhere."""
-    digest = hashlib.sha256(normalise_title(title).encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:ID_LENGTH]
+    return hashlib.sha256(normalise_title(title).encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
 def paragraphs_html(paragraphs: list[str]) -> str:

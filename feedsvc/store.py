@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,16 +87,11 @@ def utc_now() -> datetime:
 def digest(item: Item) -> str:
     """A hash of what the source said of an item (its pinned topics included, the rules' filing
     not): `updated` moves only when this changes."""
-    visible = [
-        item.title,
-        item.content,
-        item.summary,
-        item.author,
-        item.source,
-        item.link,
-        list(item.topics),
-    ]
-    return hashlib.sha256(json.dumps(visible, ensure_ascii=False).encode()).hexdigest()[:24]
+    fields = (item.title, item.content, item.summary, item.author, item.source, item.link)
+    # \x1f cannot occur in stored text (clean_text removes it), so fields cannot run together.
+    text = "\x1f".join("\x1e" if value is None else value for value in fields)
+    text += "\x1f" + ",".join(item.topics)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def merge_duplicates(items: Sequence[Item]) -> list[Item]:
@@ -177,7 +171,7 @@ class Store:
     def ingest(self, items: Sequence[Item], catalog: Catalog) -> Counts:
         """Store one document's items, all or nothing; the same document twice changes nothing."""
         items = merge_duplicates(items)
-        filed = [replace(item, topics=catalog.topics_for(item)) for item in items]
+        filed = [catalog.topics_for(item) for item in items]  # before the write lock
         self.db.execute("BEGIN IMMEDIATE")
         try:
             counts = self._ingest(items, filed)
@@ -188,19 +182,19 @@ class Store:
             raise
         return counts
 
-    def _ingest(self, items: list[Item], filed: list[Item]) -> Counts:
+    def _ingest(self, items: list[Item], filed: list[tuple[str, ...]]) -> Counts:
         existing = self._existing([item.id for item in items])
         now = to_micros(self.clock())
-        fresh = [(i, f) for i, f in zip(items, filed, strict=True) if f.id not in existing]
+        fresh = [(i, t) for i, t in zip(items, filed, strict=True) if i.id not in existing]
         changed = []
-        for source, item in zip(items, filed, strict=True):
+        for item, topics in zip(items, filed, strict=True):
             row = existing.get(item.id)
             if row is None:
                 continue
             seq, old_digest, has_content, published = row
-            if (has_content and not item.content) or digest(source) == old_digest:
+            if (has_content and not item.content) or digest(item) == old_digest:
                 continue  # a headline never overwrites its article
-            changed.append((seq, published, source, item))
+            changed.append((seq, published, item, topics))
         if not fresh and not changed:
             return Counts(unchanged=len(items))
         generation = self._bump_generation()
@@ -221,18 +215,16 @@ class Store:
                 found[row[0]] = (row[1], row[2], bool(row[3]), row[4])
         return found
 
-    def _insert(self, fresh: list[tuple[Item, Item]], now: int, generation: int) -> None:
+    def _insert(self, fresh: list[tuple[Item, tuple[str, ...]]], now: int, generation: int) -> None:
         top = self.db.execute("SELECT coalesce(max(seq), 0) FROM items").fetchone()[0]
         rows, filed_rows = [], []
         # The first item of a document is its newest: it gets the largest seq.
-        for offset, (source, item) in enumerate(reversed(fresh), start=1):
+        for offset, (item, topics) in enumerate(reversed(fresh), start=1):
             seq = top + offset
             published = to_micros(item.published) if item.published else now
             updated = to_micros(item.updated) if item.updated else published
-            rows.append(
-                self._row(seq, source, item, published, max(updated, published), generation)
-            )
-            filed_rows.extend((slug, published, seq) for slug in item.topics)
+            rows.append(_row(seq, item, topics, published, max(updated, published), generation))
+            filed_rows.extend((slug, published, seq) for slug in topics)
         self.db.executemany(
             "INSERT INTO items (seq, id, title, content, summary, author, source, link, "
             "published, updated, pinned, topics, digest, generation) "
@@ -241,37 +233,19 @@ class Store:
         )
         self.db.executemany("INSERT INTO filed VALUES (?, ?, ?)", filed_rows)
 
-    def _update(self, changed: list[tuple[int, int, Item, Item]], now: int, gen: int) -> None:
-        for seq, published, source, item in changed:
+    def _update(
+        self, changed: list[tuple[int, int, Item, tuple[str, ...]]], now: int, gen: int
+    ) -> None:
+        for seq, published, item, topics in changed:
             updated = to_micros(item.updated) if item.updated else now
-            row = self._row(seq, source, item, published, max(updated, published), gen)
+            row = _row(seq, item, topics, published, max(updated, published), gen)
             self.db.execute(
                 "UPDATE items SET title = ?, content = ?, summary = ?, author = ?, source = ?, "
                 "link = ?, updated = ?, pinned = ?, topics = ?, digest = ?, generation = ? "
                 "WHERE seq = ?",
                 (*row[2:8], row[9], *row[10:], seq),
             )
-            self._refile(seq, published, item.topics)
-
-    @staticmethod
-    def _row(seq: int, source: Item, item: Item, published: int, updated: int, gen: int) -> tuple:
-        pinned = ",".join(source.topics) if source.topics else None
-        return (
-            seq,
-            item.id,
-            item.title,
-            item.content,
-            item.summary,
-            item.author,
-            item.source,
-            item.link,
-            published,
-            updated,
-            pinned,
-            ",".join(item.topics),
-            digest(source),
-            gen,
-        )
+            self._refile(seq, published, topics)
 
     def _refile(self, seq: int, published: int, topics: Sequence[str]) -> None:
         self.db.execute("DELETE FROM filed WHERE seq = ?", (seq,))
@@ -372,6 +346,29 @@ class Store:
             self.db.backup(destination)
         finally:
             destination.close()
+
+
+def _row(
+    seq: int, item: Item, topics: tuple[str, ...], published: int, updated: int, gen: int
+) -> tuple:
+    """An items row; `item.topics` are the ones its source pinned, `topics` the filed ones."""
+    pinned = ",".join(item.topics) if item.topics else None
+    return (
+        seq,
+        item.id,
+        item.title,
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+        published,
+        updated,
+        pinned,
+        ",".join(topics),
+        digest(item),
+        gen,
+    )
 
 
 def _item(row: tuple) -> Item:
