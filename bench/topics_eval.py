@@ -42,7 +42,7 @@ def _scores(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def evaluate(path: Path, catalog: Catalog | None = None) -> dict:
-    """Figures for one labelled file: `{"micro": {...}, "topics": {slug: {...}}, "misses": [...]}`."""
+    """Figures for one labelled file: {"micro": {...}, "topics": {slug: ...}, "misses": [...]}."""
     catalog = catalog or load_catalog(ROOT / "feeds")
     rows = read_labelled(path)
     known = {topic.slug for topic in catalog.topics}
@@ -72,7 +72,9 @@ def evaluate(path: Path, catalog: Catalog | None = None) -> dict:
 
 def report(path: Path, figures: dict, show_misses: bool) -> str:
     lines = [f"{path.name}: {figures['micro']['headlines']} headlines"]
-    lines.append(f"  {'topic':<10} {'prec':>6} {'recall':>6} {'F1':>6}  {'tp':>4} {'fp':>4} {'fn':>4}")
+    lines.append(
+        f"  {'topic':<10} {'prec':>6} {'recall':>6} {'F1':>6}  {'tp':>4} {'fp':>4} {'fn':>4}"
+    )
     rows = [*figures["topics"].items(), ("micro", figures["micro"])]
     for slug, s in rows:
         lines.append(
@@ -83,7 +85,9 @@ def report(path: Path, figures: dict, show_misses: bool) -> str:
     lines.append(f"  exact label sets: {exact:.1%}")
     if show_misses:
         for headline, wanted, got in figures["misses"]:
-            lines.append(f"  want {','.join(wanted) or '-':<16} got {','.join(got) or '-':<16} {headline}")
+            lines.append(
+                f"  want {','.join(wanted) or '-':<16} got {','.join(got) or '-':<16} {headline}"
+            )
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ SITE_KEYS = {
 SITE_REQUIRED = ("title", "description", "base_url", "author")
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
 RULE_KEYS = ("match", "exclude")
+TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
 
 # Filing: a rule found in the title weighs more than one found only in the body; an item goes
 # under its best topic, and under a second one only when that one scores nearly as well.
@@ -218,11 +219,11 @@ def _check_keys(data: dict, allowed: dict[str, type], path: Path, prefix: str = 
     for key, value in data.items():
         if key not in allowed:
             raise CatalogError(
-                f"unknown key {prefix}{key!r} (allowed: {', '.join(allowed)})", str(path)
+                f"unknown key '{prefix}{key}' (allowed: {', '.join(allowed)})", str(path)
             )
         expected = allowed[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise CatalogError(f"{prefix}{key!r} must be a {expected.__name__}", str(path))
+            raise CatalogError(f"'{prefix}{key}' must be {TYPE_NAMES[expected]}", str(path))
 
 
 def _site(data: dict, path: Path, base_url: str | None) -> Site:

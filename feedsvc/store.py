@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .catalog import ALL, Catalog
 from .errors import DocumentError, StoreError
-from .model import Item
+from .model import Item, normalise_title
 
 SCHEMA_VERSION = 1
 BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
@@ -86,8 +86,16 @@ def utc_now() -> datetime:
 
 def digest(item: Item) -> str:
     """A hash of what the source said of an item (its pinned topics included, the rules' filing
-    not): `updated` moves only when this changes."""
-    fields = (item.title, item.content, item.summary, item.author, item.source, item.link)
+    not): `updated` moves only when this changes. The title counts in its normalised form, so
+    the same headline re-sent in other capitals or spacing is not news."""
+    fields = (
+        normalise_title(item.title),
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+    )
     # \x1f cannot occur in stored text (clean_text removes it), so fields cannot run together.
     text = "\x1f".join("\x1e" if value is None else value for value in fields)
     text += "\x1f" + ",".join(item.topics)

@@ -59,7 +59,10 @@ def _answer(published: Published | None) -> Response:
     if published is None:
         abort(404)
     answer = respond(request.environ, published, publisher().catalog.site.max_age)
-    return Response(answer.body, status=answer.status, headers=answer.headers)
+    response = Response(answer.body, status=answer.status, headers=answer.headers)
+    # Werkzeug sets Content-Length from the (empty) HEAD body; HEAD must report the GET's.
+    response.headers.update(answer.headers)
+    return response
 
 
 def _routes(app: Flask) -> None:

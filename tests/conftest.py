@@ -62,8 +62,12 @@ def store(settings: Settings, catalog: Catalog, clock: Clock) -> Store:
 def app(request: pytest.FixtureRequest, settings: Settings, clock: Clock):
     """The app twice: with the WSGI fast path in front, and Flask alone."""
     return create_app(
-        {"SETTINGS": settings, "CLOCK": clock, "TESTING": True,
-         "FASTPATH": request.param == "fastpath"}
+        {
+            "SETTINGS": settings,
+            "CLOCK": clock,
+            "TESTING": True,
+            "FASTPATH": request.param == "fastpath",
+        }
     )
 
 
@@ -75,6 +79,10 @@ def client(app):
 @pytest.fixture
 def runner(settings: Settings) -> CliRunner:
     return CliRunner(
-        env={"FEEDSVC_DB": str(settings.db_path), "FEEDSVC_FEEDS": str(FEEDS),
-             "FEEDSVC_TOKEN": "", "FEEDSVC_BASE_URL": ""}
+        env={
+            "FEEDSVC_DB": str(settings.db_path),
+            "FEEDSVC_FEEDS": str(FEEDS),
+            "FEEDSVC_TOKEN": "",
+            "FEEDSVC_BASE_URL": "",
+        }
     )

@@ -38,7 +38,9 @@ def test_topic_rules_meet_the_f1_floor_on_our_labelled_headlines() -> None:
 
 
 def test_matching_is_whole_word_and_case_insensitive(tmp_path) -> None:
-    feeds = make_feeds(tmp_path, sport='title = "S"\ndescription = "d"\n[rules]\nmatch = ["cup final", "goal"]\n')
+    feeds = make_feeds(
+        tmp_path, sport='title = "S"\ndescription = "d"\n[rules]\nmatch = ["cup final", "goal"]\n'
+    )
     catalog = load_catalog(feeds)
     assert catalog.file("CUP FINAL tonight") == ("sport",)
     assert catalog.file("Goals galore") == ("sport",)  # a plural of a rule
@@ -47,7 +49,9 @@ def test_matching_is_whole_word_and_case_insensitive(tmp_path) -> None:
 
 
 def test_rules_in_capitals_match_only_capitals(tmp_path) -> None:
-    feeds = make_feeds(tmp_path, world='title = "W"\ndescription = "d"\n[rules]\nmatch = ["US", "WHO"]\n')
+    feeds = make_feeds(
+        tmp_path, world='title = "W"\ndescription = "d"\n[rules]\nmatch = ["US", "WHO"]\n'
+    )
     catalog = load_catalog(feeds)
     assert catalog.file("US envoy arrives") == ("world",)
     assert catalog.file("Let us go") == ()
@@ -57,7 +61,8 @@ def test_rules_in_capitals_match_only_capitals(tmp_path) -> None:
 def test_exclusions_and_body_weight(tmp_path) -> None:
     feeds = make_feeds(
         tmp_path,
-        sport='title = "S"\ndescription = "d"\n[rules]\nmatch = ["match"]\nexclude = ["match fixing probe"]\n',
+        sport='title = "S"\ndescription = "d"\n[rules]\nmatch = ["match"]\n'
+        'exclude = ["match fixing probe"]\n',
     )
     catalog = load_catalog(feeds)
     assert catalog.file("Late goal wins the match") == ("sport",)
@@ -76,7 +81,7 @@ def test_second_topic_only_when_nearly_as_strong(catalog) -> None:
         ({"site": "title = 'x'\nnot toml ["}, "invalid TOML"),
         ({"site": SITE + "colour = 'red'\n"}, "unknown key 'colour'"),
         ({"site": SITE.replace("https://news.example/", "/relative")}, "'base_url' must be"),
-        ({"site": SITE + "entries_per_feed = 'ten'\n"}, "'entries_per_feed' must be a int"),
+        ({"site": SITE + "entries_per_feed = 'ten'\n"}, "'entries_per_feed' must be an integer"),
         ({"site": SITE + "tag_prefix = 'urn:x'\n"}, "'tag_prefix' must look like"),
         ({"Bad Slug": 'title = "t"\ndescription = "d"\n'}, "bad topic slug 'Bad Slug'"),
         ({"all": 'title = "t"\ndescription = "d"\n'}, "bad topic slug 'all'"),
@@ -95,7 +100,7 @@ def test_bad_catalogue_is_an_error_naming_file_and_key(tmp_path, files, message)
 
 
 def test_missing_feeds_directory_is_an_error(tmp_path) -> None:
-    with pytest.raises(CatalogError, match="no site.toml"):
+    with pytest.raises(CatalogError, match=r"no site\.toml"):
         load_catalog(tmp_path / "nowhere")
 
 

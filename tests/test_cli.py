@@ -15,11 +15,21 @@ def test_parse_json_prints_one_object_per_item(runner) -> None:
     result = runner.invoke(main, ["parse", "--json", str(DATA / "wire_basic.txt")])
     assert result.exit_code == 0, result.output
     objects = [json.loads(line) for line in result.output.splitlines()]
-    assert [o["title"] for o in objects][0] == "Harbour authority approves night ferry trial"
+    assert objects[0]["title"] == "Harbour authority approves night ferry trial"
     assert len(objects) == 4
     for o in objects:
-        assert set(o) == {"id", "title", "content", "summary", "author", "source", "link",
-                          "published", "updated", "topics"}
+        assert set(o) == {
+            "id",
+            "title",
+            "content",
+            "summary",
+            "author",
+            "source",
+            "link",
+            "published",
+            "updated",
+            "topics",
+        }
         assert isinstance(o["topics"], list)
     assert objects[2]["author"] == "M.Okonkwo" and objects[0]["content"] is None
 
@@ -31,8 +41,11 @@ def test_parse_table_and_stdin(runner) -> None:
 
 
 def test_parse_jsonl_from_stdin(runner) -> None:
-    result = runner.invoke(main, ["parse", "--json", "--stdin-format", "jsonl", "-"],
-                           input='{"id": "s1", "title": "From a pipe"}\n')
+    result = runner.invoke(
+        main,
+        ["parse", "--json", "--stdin-format", "jsonl", "-"],
+        input='{"id": "s1", "title": "From a pipe"}\n',
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["id"] == "s1"
 

@@ -42,7 +42,7 @@ def test_extension_decides_the_format() -> None:
         ('{"id": "a"}\n', 1, "'title' is required"),
         ('{"title": "no id"}\n', 1, "'id' is required"),
         ('\n\n{"id": "a", "title": "t", "colour": "red"}\n', 3, "unknown field 'colour'"),
-        ('[1, 2]\n', 1, "a line must hold a JSON object"),
+        ("[1, 2]\n", 1, "a line must hold a JSON object"),
         ('{"id": "a", "title": "t", "published": "2026-11-20 08:00"}\n', 1, "needs a timezone"),
         ('{"id": "a", "title": "t", "updated": "not a date"}\n', 1, "is not a date"),
         ('{"id": "a", "title": "t", "link": "/relative"}\n', 1, "absolute http(s) URL"),

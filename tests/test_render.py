@@ -167,8 +167,10 @@ def test_articles_carry_full_content_headlines_do_not(filled, catalog) -> None:
     rss = etree.fromstring(render_feed(feed, "rss"))
     encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
     for element, item in zip(rss.iter("item"), feed.items, strict=True):
-        assert (element.findtext(encoded) == item.content) if item.content else (
-            element.find(encoded) is None
+        assert (
+            (element.findtext(encoded) == item.content)
+            if item.content
+            else (element.find(encoded) is None)
         )
         if item.author:
             assert element.findtext("{http://purl.org/dc/elements/1.1/}creator") == item.author

@@ -64,7 +64,9 @@ def test_site_has_every_file_and_valid_feeds(filled, catalog, tmp_path) -> None:
         assert_valid_json_feed((site / f"feeds/{topic.slug}.json").read_bytes())
     for item in items:
         page = (site / f"items/{item.id}.html").read_text()
-        assert f"<h2>{item.title.replace('&', '&amp;')}" in page.replace("&#39;", "'").replace("&#34;", '"')
+        assert f"<h2>{item.title.replace('&', '&amp;')}" in page.replace("&#39;", "'").replace(
+            "&#34;", '"'
+        )
     index = (site / "index.html").read_text()
     assert 'rel="alternate" type="application/atom+xml"' in index
     assert (site / "feeds.opml").read_bytes().startswith(b'<?xml version="1.0"')

@@ -27,7 +27,10 @@ def ingest(store, catalog, text: str, kind: str = "wire") -> Counts:
 
 def dump(path: Path) -> list:
     with sqlite3.connect(path) as db:
-        return [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("items", "filed", "meta")]
+        return [
+            db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("items", "filed", "meta")
+        ]
 
 
 def test_same_document_twice_changes_nothing(store, catalog, settings) -> None:
@@ -54,7 +57,8 @@ def test_headline_then_article_is_an_update(store, catalog, clock) -> None:
     first = store.newest("all", 1)[0]
     clock.advance(hours=3)
     counts = ingest(
-        store, catalog,
+        store,
+        catalog,
         "Central bank holds rates steady\nThe bank kept its main rate at 4%.\nK.Lund--ECO\n",
     )
     assert counts == Counts(updated=1)
@@ -71,7 +75,9 @@ def test_headline_never_replaces_its_article(store, catalog) -> None:
 
 
 def test_headline_and_article_in_one_document_merge(store, catalog) -> None:
-    counts = ingest(store, catalog, "-\nDam plan approved\n-\nOther news\nDam plan approved\nText.\n")
+    counts = ingest(
+        store, catalog, "-\nDam plan approved\n-\nOther news\nDam plan approved\nText.\n"
+    )
     assert counts == Counts(new=2)
     assert [i.title for i in store.newest("all", 5)] == ["Dam plan approved", "Other news"]
     assert store.newest("all", 5)[0].content == "<p>Text.</p>"
@@ -81,7 +87,13 @@ def test_document_order_is_feed_order_newest_first(store, catalog, clock) -> Non
     ingest(store, catalog, "-\nOlder A\n-\nOlder B\n")
     clock.advance(minutes=5)
     ingest(store, catalog, "-\nNewest\n-\nSecond\n-\nThird\n")
-    assert [i.title for i in store.newest("all", 10)] == ["Newest", "Second", "Third", "Older A", "Older B"]
+    assert [i.title for i in store.newest("all", 10)] == [
+        "Newest",
+        "Second",
+        "Third",
+        "Older A",
+        "Older B",
+    ]
 
 
 def test_published_is_first_seen_and_never_changes(store, catalog, clock) -> None:
@@ -94,8 +106,12 @@ def test_published_is_first_seen_and_never_changes(store, catalog, clock) -> Non
 
 
 def test_source_dates_are_kept(store, catalog) -> None:
-    ingest(store, catalog,
-           '{"id": "x1", "title": "Dated", "published": "2026-01-02T03:04:05Z"}', kind="jsonl")
+    ingest(
+        store,
+        catalog,
+        '{"id": "x1", "title": "Dated", "published": "2026-01-02T03:04:05Z"}',
+        kind="jsonl",
+    )
     item = store.item("x1")
     assert item.published == item.updated == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -110,12 +126,18 @@ def test_failed_document_leaves_no_trace(store, catalog, settings) -> None:
 
 
 def test_pinned_topics_override_the_rules(store, catalog) -> None:
-    ingest(store, catalog, '{"id": "p1", "title": "Football final tonight", "topics": ["health"]}',
-           kind="jsonl")
+    ingest(
+        store,
+        catalog,
+        '{"id": "p1", "title": "Football final tonight", "topics": ["health"]}',
+        kind="jsonl",
+    )
     assert store.item("p1").topics == ("health",)
 
 
-def test_generation_moves_only_on_change_and_is_seen_by_other_connections(store, catalog, settings) -> None:
+def test_generation_moves_only_on_change_and_is_seen_by_other_connections(
+    store, catalog, settings
+) -> None:
     other = Store.open(settings.db_path)
     start = other.generation()
     ingest(store, catalog, "-\nA change\n")
@@ -128,13 +150,18 @@ def test_generation_moves_only_on_change_and_is_seen_by_other_connections(store,
 def test_newest_of_a_topic_is_an_index_walk(store) -> None:
     plan = store.db.execute(
         "EXPLAIN QUERY PLAN SELECT seq FROM filed WHERE topic = ? "
-        "ORDER BY published DESC, seq DESC LIMIT 50", ("world",)
+        "ORDER BY published DESC, seq DESC LIMIT 50",
+        ("world",),
     ).fetchall()
     details = " ".join(row[-1] for row in plan)
     assert "USING PRIMARY KEY" in details or "USING COVERING INDEX" in details
     assert "TEMP B-TREE" not in details
-    plan_all = " ".join(r[-1] for r in store.db.execute(
-        "EXPLAIN QUERY PLAN SELECT seq FROM items ORDER BY published DESC, seq DESC LIMIT 50"))
+    plan_all = " ".join(
+        r[-1]
+        for r in store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM items ORDER BY published DESC, seq DESC LIMIT 50"
+        )
+    )
     assert "items_newest" in plan_all and "TEMP B-TREE" not in plan_all
 
 

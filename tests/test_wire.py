@@ -34,11 +34,15 @@ def test_headlines_and_article_with_byline_in_document_order() -> None:
     assert article.author == "M.Okonkwo"
     assert article.source == "NWS"
     assert article.content == (
-        "<p>Talks over the northern fishing grounds resumed on Tuesday after a two-week pause.</p>\n"
+        "<p>Talks over the northern fishing grounds resumed on Tuesday after a two-week pause."
+        "</p>\n"
         '<p>Negotiators said a deal on quotas for cod and haddock was "within reach".</p>\n'
         "<p>Both sides agreed to publish the catch data they rely on.</p>"
     )
-    assert article.summary == "Talks over the northern fishing grounds resumed on Tuesday after a two-week pause."
+    assert (
+        article.summary
+        == "Talks over the northern fishing grounds resumed on Tuesday after a two-week pause."
+    )
     assert items[0].content is None and items[0].summary is None and items[0].author is None
 
 
@@ -93,7 +97,9 @@ def test_text_before_the_first_marker_is_an_article() -> None:
         ("P.Serrano-Diaz--NW7", "P.Serrano-Diaz", "NW7"),
     ],
 )
-def test_byline_code_of_1_to_10_capitals_or_digits(last_line: str, author: str, source: str) -> None:
+def test_byline_code_of_1_to_10_capitals_or_digits(
+    last_line: str, author: str, source: str
+) -> None:
     item = wire(f"Title\nParagraph.\n{last_line}\n".encode())[0]
     assert (item.author, item.source) == (author, source)
     assert item.content == "<p>Paragraph.</p>"
@@ -123,7 +129,7 @@ def test_byline_only_counts_as_the_last_line() -> None:
 
 
 def test_html_in_paragraphs_is_escaped_and_titles_kept_as_written() -> None:
-    item = wire(b"Tom & Jerry <script>x</script> \"quoted\"\n<b>bold</b> & 1 < 2\n")[0]
+    item = wire(b'Tom & Jerry <script>x</script> "quoted"\n<b>bold</b> & 1 < 2\n')[0]
     assert item.title == 'Tom & Jerry <script>x</script> "quoted"'
     assert item.content == "<p>&lt;b&gt;bold&lt;/b&gt; &amp; 1 &lt; 2</p>"
     assert item.summary == "<b>bold</b> & 1 < 2"  # plain text, as written
