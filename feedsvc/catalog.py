@@ -54,53 +54,52 @@ class Rule:
 
 @dataclass(slots=True)
 class _Index:
-    """Rules of one case mode: one-word rules by word, longer ones by their first word."""
+    """Rules of one case mode: one-word rules by word, longer ones by their first word. Plural
+    forms are indexed with the rule, so a lookup is one set intersection per text."""
 
     single: dict[str, list[int]] = field(default_factory=dict)
-    multi: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
+    multi: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
+        default_factory=dict
+    )
 
     def add(self, words: list[str], rule: int) -> None:
+        last = _plurals(words[-1])
         if len(words) == 1:
-            self.single.setdefault(words[0], []).append(rule)
+            for form in last:
+                self.single.setdefault(form, []).append(rule)
         else:
-            self.multi.setdefault(words[0], []).append((tuple(words[1:]), rule))
+            self.multi.setdefault(words[0], []).append((tuple(words[1:-1]), last, rule))
 
-    def find(self, words: list[str], found: set[int]) -> None:
-        present = set(words)
-        for word in present & self.single.keys() | _singulars(present) & self.single.keys():
+    def keys(self) -> set[str]:
+        return self.single.keys() | self.multi.keys()
+
+    def find(self, words: list[str], present: set[str], found: set[int]) -> None:
+        for word in present & self.single.keys():
             found.update(self.single[word])
-        starts = present & self.multi.keys()
-        if not starts:
+        if present.isdisjoint(self.multi.keys()):
             return
         for position, word in enumerate(words):
-            if word in starts:
-                for rest, rule in self.multi[word]:
-                    if _continues(words, position + 1, rest):
-                        found.add(rule)
+            for middle, last, rule in self.multi.get(word, ()):
+                end = position + 1 + len(middle)
+                if (
+                    end < len(words)
+                    and words[end] in last
+                    and tuple(words[position + 1 : end]) == middle
+                ):
+                    found.add(rule)
 
 
-def _singulars(words: set[str]) -> set[str]:
-    """Singular guesses of the plural-looking words: a rule `election` finds `elections`."""
-    guesses = set()
-    for word in words:
-        if len(word) > 3 and word[-1] in "sS":
-            guesses.add(word[:-1])
-            if word[-2] in "eE":
-                guesses.add(word[:-2])
-                if word[-3] in "iI":
-                    guesses.add(word[:-3] + ("y" if word[-1] == "s" else "Y"))
-    return guesses
-
-
-def _continues(words: list[str], start: int, rest: tuple[str, ...]) -> bool:
-    """Do `words` from `start` on read `rest` (the last word may be a plural of the rule's)?"""
-    end = start + len(rest)
-    if end > len(words):
-        return False
-    if words[start : end - 1] != list(rest[:-1]):
-        return False
-    last, wanted = words[end - 1], rest[-1]
-    return last == wanted or (len(last) > 3 and last[-1] in "sS" and wanted in _singulars({last}))
+def _plurals(word: str) -> frozenset[str]:
+    """A rule's last word and its plurals: a rule `election` finds `elections`, `economy`
+    finds `economies`, `NGO` finds `NGOs`."""
+    forms = {word}
+    if len(word) >= 3:
+        for s in {"s", "S"} if word.isupper() else {"s"}:
+            forms.add(word + s)
+            forms.add(word + ("ES" if s == "S" else "es"))
+        if word[-1] in "yY":
+            forms.add(word[:-1] + ("IES" if word.isupper() else "ies"))
+    return frozenset(forms)
 
 
 @dataclass(slots=True)
@@ -112,6 +111,8 @@ class Matcher:
     folded: _Index = field(default_factory=_Index)
     exact: _Index = field(default_factory=_Index)
     rules: list[Rule] = field(default_factory=list)
+    # The capital rules' words, case-folded: most texts hold none, and skip the exact pass.
+    exact_hint: frozenset[str] = frozenset()
 
     def add(self, text: str, rule: Rule) -> None:
         words = _WORD.findall(unicodedata.normalize("NFC", text))
@@ -122,15 +123,19 @@ class Matcher:
         index = self.exact if capitals else self.folded
         index.add(words if capitals else [w.casefold() for w in words], len(self.rules))
         self.rules.append(rule)
+        self.exact_hint = frozenset(word.casefold() for word in self.exact.keys())
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
         if not text.isascii():
             text = unicodedata.normalize("NFC", text)
         found: set[int] = set()
-        self.folded.find(_WORD.findall(text.casefold()), found)
-        if self.exact.single or self.exact.multi:
-            self.exact.find(_WORD.findall(text), found)
+        words = _WORD.findall(text.casefold())
+        present = set(words)
+        self.folded.find(words, present, found)
+        if not present.isdisjoint(self.exact_hint):
+            words = _WORD.findall(text)
+            self.exact.find(words, set(words), found)
         return found
 
 

@@ -136,6 +136,7 @@ class Store:
             # WAL with synchronous=NORMAL survives a killed process; only power loss can
             # drop the last commits, never corrupt the file.
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA cache_size = -65536")  # 64 MiB: big ingests stay in memory
             _migrate(connection, path)
         except sqlite3.DatabaseError as error:
             connection.close()
