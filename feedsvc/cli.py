@@ -80,6 +80,9 @@ def documents(paths: tuple[str, ...], stdin_kind: str):
             yield error
 
 
+BLOCKING_THREADS = 4
+BACKPRESSURE = 64
+
 FILES = click.argument("files", nargs=-1, required=True, type=str)
 STDIN_FORMAT = click.option(
     "--stdin-format",
@@ -278,6 +281,12 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, server:
             "--workers",
             str(workers),
             "--no-ws",
+            # Feed answers come from memory: a few threads per worker keep the CPU busy, and
+            # the backpressure bound queues bursts in the server instead of in Python threads.
+            "--blocking-threads",
+            str(BLOCKING_THREADS),
+            "--backpressure",
+            str(BACKPRESSURE),
             "--access-log",
             "feedsvc.web:create_app",
         ]
