@@ -70,23 +70,21 @@ class _Index:
         else:
             self.multi.setdefault(words[0], []).append((tuple(words[1:-1]), last, rule))
 
-    def keys(self) -> set[str]:
-        return self.single.keys() | self.multi.keys()
-
-    def find(self, words: list[str], present: set[str], found: set[int]) -> None:
-        for word in present & self.single.keys():
-            found.update(self.single[word])
-        if present.isdisjoint(self.multi.keys()):
-            return
+    def find(self, words: list[str], found: set[int]) -> None:
+        single, multi = self.single, self.multi
         for position, word in enumerate(words):
-            for middle, last, rule in self.multi.get(word, ()):
-                end = position + 1 + len(middle)
-                if (
-                    end < len(words)
-                    and words[end] in last
-                    and tuple(words[position + 1 : end]) == middle
-                ):
-                    found.add(rule)
+            rules = single.get(word)
+            if rules:
+                found.update(rules)
+            if word in multi:
+                for middle, last, rule in multi[word]:
+                    end = position + 1 + len(middle)
+                    if (
+                        end < len(words)
+                        and words[end] in last
+                        and tuple(words[position + 1 : end]) == middle
+                    ):
+                        found.add(rule)
 
 
 def _plurals(word: str) -> frozenset[str]:
@@ -105,14 +103,12 @@ def _plurals(word: str) -> frozenset[str]:
 @dataclass(slots=True)
 class Matcher:
     """Whole-word, case-insensitive phrase lookup (a rule in capitals, such as `US` or `WHO`,
-    matches only capitals, so the pronoun "us" is not the country). Set operations on the
-    text's words keep this near the cost of splitting the text."""
+    matches only capitals, so the pronoun "us" is not the country). One dictionary lookup per
+    word of the text, whatever the number of rules."""
 
     folded: _Index = field(default_factory=_Index)
     exact: _Index = field(default_factory=_Index)
     rules: list[Rule] = field(default_factory=list)
-    # The capital rules' words, case-folded: most texts hold none, and skip the exact pass.
-    exact_hint: frozenset[str] = frozenset()
 
     def add(self, text: str, rule: Rule) -> None:
         words = _WORD.findall(unicodedata.normalize("NFC", text))
@@ -123,19 +119,16 @@ class Matcher:
         index = self.exact if capitals else self.folded
         index.add(words if capitals else [w.casefold() for w in words], len(self.rules))
         self.rules.append(rule)
-        self.exact_hint = frozenset(word.casefold() for word in self.exact.keys())
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
         if not text.isascii():
             text = unicodedata.normalize("NFC", text)
         found: set[int] = set()
-        words = _WORD.findall(text.casefold())
-        present = set(words)
-        self.folded.find(words, present, found)
-        if not present.isdisjoint(self.exact_hint):
-            words = _WORD.findall(text)
-            self.exact.find(words, set(words), found)
+        words = _WORD.findall(text)
+        self.folded.find([word.casefold() for word in words], found)
+        if self.exact.single or self.exact.multi:
+            self.exact.find(words, found)
         return found
 
 
@@ -162,13 +155,16 @@ class Catalog:
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
         """The slugs of the topics an item with this title and body belongs under."""
-        scores = [0] * len(self.topics)
-        excluded: set[int] = set()
         in_title = self.matcher.find(title)
         in_body = self.matcher.find(body[:BODY_CHARS]) - in_title if body else set()
+        if not in_title and not in_body:
+            return ()
+        scores = [0] * len(self.topics)
+        excluded: set[int] = set()
+        rules = self.matcher.rules
         for hits, weight in ((in_title, TITLE_WEIGHT), (in_body, BODY_WEIGHT)):
             for index in hits:
-                rule = self.matcher.rules[index]
+                rule = rules[index]
                 if rule.exclude:
                     excluded.add(rule.topic)
                 else:
