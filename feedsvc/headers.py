@@ -3,10 +3,11 @@ path both answer through `respond`, so their headers cannot drift apart."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
+from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from .publish import Published
 
@@ -24,7 +25,7 @@ def respond(environ: Mapping[str, object], published: Published, max_age: int) -
     etag = published.gzip_etag if gzipped else published.etag
     headers = [
         ("ETag", f'"{etag}"'),
-        ("Last-Modified", http_date(published.last_modified)),
+        ("Last-Modified", published.http_date),
         ("Cache-Control", f"public, max-age={max_age}"),
         ("Vary", "Accept-Encoding"),
     ]
@@ -43,12 +44,15 @@ def not_modified(environ: Mapping[str, object], published: Published) -> bool:
     present; else If-Modified-Since at or after Last-Modified, to the second."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
+        if if_none_match in (f'"{published.etag}"', f'"{published.gzip_etag}"'):
+            return True  # what pollers send back: skip the general parser
         tags = parse_etags(str(if_none_match))
         return tags.contains_weak(published.etag) or tags.contains_weak(published.gzip_etag)
     since = parse_date(str(environ.get("HTTP_IF_MODIFIED_SINCE") or "")) or None
     return since is not None and published.last_modified.replace(microsecond=0) <= since
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct headers
 def accepts_gzip(accept_encoding: str) -> bool:
     if "gzip" not in accept_encoding:
         return False

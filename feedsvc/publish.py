@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from werkzeug.http import http_date
+
 from .catalog import ALL, Catalog
 from .pages import Pages
 from .render import FORMATS, load_feed, render_feed
@@ -29,20 +31,22 @@ class Published:
     last_modified: datetime
     content_type: str
     generation: int
-
-    @property
-    def gzip_etag(self) -> str:
-        return self.etag + "-gz"  # each encoding is its own representation (RFC 9110 8.8.3)
+    # Formatted once per render, not once per request:
+    gzip_etag: str = ""  # each encoding is its own representation (RFC 9110 8.8.3)
+    http_date: str = ""  # Last-Modified as an HTTP date
 
 
 def publish(body: bytes, content_type: str, last_modified: datetime, generation: int) -> Published:
+    etag = hashlib.blake2b(body, digest_size=12).hexdigest()
     return Published(
         body=body,
         gzip=gzip.compress(body, compresslevel=6, mtime=0),
-        etag=hashlib.blake2b(body, digest_size=12).hexdigest(),
+        etag=etag,
         last_modified=last_modified,
         content_type=content_type,
         generation=generation,
+        gzip_etag=etag + "-gz",
+        http_date=http_date(last_modified),
     )
 
 
@@ -61,6 +65,8 @@ class Publisher:
         self.pages = Pages(catalog)
         self.renders = 0
         self._cache: dict[tuple, Published] = {}
+        self._topics = {topic.slug: topic for topic in catalog.feeds}
+        self._health = (0, -1)
         self._locks: dict[tuple, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._local = threading.local()
@@ -74,7 +80,7 @@ class Publisher:
 
     def feed(self, slug: str, extension: str, limit: int | None = None) -> Published | None:
         """A topic's feed in one format, or None for an unknown topic or format."""
-        topic = self.catalog.topic(slug)
+        topic = self._topics.get(slug)
         if topic is None or extension not in FORMATS:
             return None
         limit = limit or self.catalog.site.entries_per_feed
@@ -101,6 +107,14 @@ class Publisher:
             return publish(body, "text/x-opml; charset=utf-8", updated, generation)
 
         return self._get(("opml",), produce)
+
+    def health(self) -> tuple[int, int]:
+        """Item count and generation (counted once per generation: a count of a million rows
+        is a scan), or a `StoreError` if the store cannot be read."""
+        store = self.store()
+        if self._health[1] != store.generation():
+            self._health = store.health()
+        return self._health
 
     def _newest(self, store: Store) -> datetime:
         return load_feed(store, self.catalog, self.catalog.all_topic, 1).updated

@@ -54,6 +54,7 @@ MIGRATIONS = [
     """,
 ]
 
+INGEST_CACHE_KIB = 65536
 COLUMNS = "seq, id, title, content, summary, author, source, link, published, updated, topics"
 
 
@@ -136,7 +137,6 @@ class Store:
             # WAL with synchronous=NORMAL survives a killed process; only power loss can
             # drop the last commits, never corrupt the file.
             connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA cache_size = -65536")  # 64 MiB: big ingests stay in memory
             _migrate(connection, path)
         except sqlite3.DatabaseError as error:
             connection.close()
@@ -159,10 +159,13 @@ class Store:
 
     def generation(self) -> int:
         """The store's generation; cheap when nothing changed (one PRAGMA, no table read)."""
-        version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self._data_version = version
-            self._generation = int(self._meta("generation"))
+        try:
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._generation = int(self._meta("generation"))
+                self._data_version = version
+        except sqlite3.Error as error:
+            raise StoreError(f"the store cannot be read: {error}") from None
         return self._generation
 
     def _meta(self, key: str) -> str:
@@ -181,6 +184,9 @@ class Store:
         """Store one document's items, all or nothing; the same document twice changes nothing."""
         items = merge_duplicates(items)
         filed = [catalog.topics_for(item) for item in items]  # before the write lock
+        # A big document's index pages stay in memory while it is written; readers (the
+        # server's threads) keep SQLite's small default cache.
+        self.db.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB if len(items) > 1000 else -2000}")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             counts = self._ingest(items, filed)
@@ -189,6 +195,8 @@ class Store:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            self.db.execute("PRAGMA cache_size = -2000")
         return counts
 
     def _ingest(self, items: list[Item], filed: list[tuple[str, ...]]) -> Counts:
@@ -339,9 +347,9 @@ class Store:
 
     def health(self) -> tuple[int, int]:
         """Item count and generation, or a `StoreError` if the store cannot be read."""
+        generation = self.generation()
         try:
-            count = self.db.execute("SELECT count(*) FROM items").fetchone()[0]
-            return count, self.generation()
+            return self.db.execute("SELECT count(*) FROM items").fetchone()[0], generation
         except sqlite3.Error as error:
             raise StoreError(f"the store cannot be read: {error}") from None
 

@@ -97,7 +97,7 @@ def item(item_id: str) -> Response:
 
 def healthz() -> Response:
     try:
-        items, generation = publisher().store().health()
+        items, generation = publisher().health()
     except StoreError as error:
         return _json({"status": "unavailable", "error": str(error)}, 503)
     status = {"status": "ok", "items": items, "generation": generation}
