@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import tomllib
 import unicodedata
@@ -54,37 +55,57 @@ class Rule:
 
 @dataclass(slots=True)
 class _Index:
-    """Rules of one case mode: one-word rules by word, longer ones by their first word. Plural
-    forms are indexed with the rule, so a lookup is one set intersection per text."""
+    """Rules of one case mode: one-word rules by word, two-word rules by word pair, longer ones
+    by their first pair. Plural forms are indexed with the rule. A lookup intersects the text's
+    words and word pairs with these keys (set operations, in C), whatever the number of rules."""
 
-    single: dict[str, list[int]] = field(default_factory=dict)
-    multi: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
+    words: dict[str, list[int]] = field(default_factory=dict)
+    pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    longer: dict[tuple[str, str], list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
         default_factory=dict
     )
+    word_keys: set[str] = field(default_factory=set)
+    pair_keys: set[tuple[str, str]] = field(default_factory=set)
+    longer_keys: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, words: list[str], rule: int) -> None:
         last = _plurals(words[-1])
         if len(words) == 1:
             for form in last:
-                self.single.setdefault(form, []).append(rule)
+                self.words.setdefault(form, []).append(rule)
+            self.word_keys.update(last)
+        elif len(words) == 2:
+            for form in last:
+                self.pairs.setdefault((words[0], form), []).append(rule)
+                self.pair_keys.add((words[0], form))
         else:
-            self.multi.setdefault(words[0], []).append((tuple(words[1:-1]), last, rule))
+            start = (words[0], words[1])
+            self.longer.setdefault(start, []).append((tuple(words[2:-1]), last, rule))
+            self.longer_keys.add(start)
 
     def find(self, words: list[str], found: set[int]) -> None:
-        single, multi = self.single, self.multi
-        for position, word in enumerate(words):
-            rules = single.get(word)
-            if rules:
-                found.update(rules)
-            if word in multi:
-                for middle, last, rule in multi[word]:
-                    end = position + 1 + len(middle)
+        for word in self.word_keys.intersection(words):
+            found.update(self.words[word])
+        if len(words) < 2:
+            return
+        pairs = set(itertools.pairwise(words))
+        for pair in pairs & self.pair_keys:
+            found.update(self.pairs[pair])
+        for pair in pairs & self.longer_keys:
+            for position in range(len(words) - 2):
+                if (words[position], words[position + 1]) != pair:
+                    continue
+                for middle, last, rule in self.longer[pair]:
+                    end = position + 2 + len(middle)
                     if (
                         end < len(words)
                         and words[end] in last
-                        and tuple(words[position + 1 : end]) == middle
+                        and tuple(words[position + 2 : end]) == middle
                     ):
                         found.add(rule)
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.pairs or self.longer)
 
 
 def _plurals(word: str) -> frozenset[str]:
@@ -103,8 +124,8 @@ def _plurals(word: str) -> frozenset[str]:
 @dataclass(slots=True)
 class Matcher:
     """Whole-word, case-insensitive phrase lookup (a rule in capitals, such as `US` or `WHO`,
-    matches only capitals, so the pronoun "us" is not the country). One dictionary lookup per
-    word of the text, whatever the number of rules."""
+    matches only capitals, so the pronoun "us" is not the country). The cost follows the
+    length of the text, not the number of rules."""
 
     folded: _Index = field(default_factory=_Index)
     exact: _Index = field(default_factory=_Index)
@@ -125,10 +146,9 @@ class Matcher:
         if not text.isascii():
             text = unicodedata.normalize("NFC", text)
         found: set[int] = set()
-        words = _WORD.findall(text)
-        self.folded.find([word.casefold() for word in words], found)
-        if self.exact.single or self.exact.multi:
-            self.exact.find(words, found)
+        self.folded.find(_WORD.findall(text.casefold()), found)
+        if self.exact:
+            self.exact.find(_WORD.findall(text), found)
         return found
 
 
