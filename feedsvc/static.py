@@ -142,9 +142,13 @@ class _Writer:
 
     def write(self, relative: str, data: bytes, compress: bool = True, count: bool = True) -> None:
         target = self.path(relative)
+        zipped = target.with_name(target.name + ".gz")
+        if compress and not _holds(target, data):
+            # A present .gz always matches its file: drop the old one before the file changes,
+            # so a build killed in between leaves no .gz (nginx then serves the plain file).
+            zipped.unlink(missing_ok=True)
         changed = _replace_if_changed(target, data)
         if compress:
-            zipped = target.with_name(target.name + ".gz")
             _replace_if_changed(zipped, gzip.compress(data, compresslevel=9, mtime=0))
             stat = target.stat()
             if zipped.stat().st_mtime_ns != stat.st_mtime_ns:  # nginx gzip_static: same mtime
@@ -181,13 +185,18 @@ class _Writer:
                     self.report.removed += not path.name.endswith(".gz")
 
 
+def _holds(target: Path, data: bytes) -> bool:
+    try:
+        return target.stat().st_size == len(data) and target.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
 def _replace_if_changed(target: Path, data: bytes) -> bool:
     """Write `data` to `target` by rename (never a partial file); False if it already holds it."""
-    try:
-        if target.stat().st_size == len(data) and target.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    if _holds(target, data):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:

@@ -119,12 +119,24 @@ def api_items() -> Response:
     kind = BODY_KINDS.get(request.mimetype)
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
-    document = Document("request body", request.get_data(cache=False), kind)
+    document = Document("request body", _body(settings.max_body), kind)
     try:
         counts = ingest_document(publisher().store(), publisher().catalog, document)
     except FeedsvcError as error:
         abort(400, str(error))
     return _json({"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}, 200)
+
+
+def _body(limit: int) -> bytes:
+    """The request body, or 413. With a Content-Length over the limit Werkzeug refuses before
+    reading; a chunked body has none, and Werkzeug would quietly cut it at the limit, so read one
+    byte more and refuse rather than store a truncated document."""
+    if request.content_length is None:
+        request.max_content_length = limit + 1
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        abort(413)
+    return data
 
 
 def _authorize(token: str) -> None:
