@@ -13,7 +13,7 @@ from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedGenerator
 
 from . import __version__
-from .catalog import Catalog
+from .catalog import ALL, Catalog
 from .model import Item, Site, Topic
 from .store import Store
 
@@ -42,7 +42,10 @@ class Feed:
 
     @property
     def title(self) -> str:
-        return self.topic.title
+        """A topic's feed says whose it is: "Sport" alone is lost in a reader's list."""
+        if self.topic.slug == ALL:
+            return self.topic.title
+        return f"{self.site.title}: {self.topic.title}"
 
     @property
     def feed_id(self) -> str:

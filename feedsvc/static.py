@@ -123,8 +123,12 @@ def _check_outdir(outdir: Path) -> None:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BuildError(f"cannot create the directory: {error.strerror}", str(outdir)) from None
-    if not os.access(outdir, os.W_OK | os.X_OK):
-        raise BuildError("the directory is not writable", str(outdir))
+    try:  # try it: os.access says yes to root, even on a read-only file system
+        descriptor, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=outdir)
+    except OSError as error:
+        raise BuildError(f"the directory is not writable: {error.strerror}", str(outdir)) from None
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 class _Writer:
@@ -141,6 +145,12 @@ class _Writer:
         return target
 
     def write(self, relative: str, data: bytes, compress: bool = True, count: bool = True) -> None:
+        try:
+            self._write(relative, data, compress, count)
+        except OSError as error:  # a full disk, say: one line, not a traceback
+            raise BuildError(f"cannot write {relative}: {error.strerror}", str(self.root)) from None
+
+    def _write(self, relative: str, data: bytes, compress: bool, count: bool) -> None:
         target = self.path(relative)
         zipped = target.with_name(target.name + ".gz")
         if compress and not _holds(target, data):
