@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from dateutil import parser as dateparser
@@ -23,6 +23,16 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 Fail = Callable[[str], DocumentError]
 _NO_DEFAULT = datetime(2000, 1, 1)  # dateutil fills missing parts from this, never from "now"
+# Dates every feed format, reader and datetime can carry (in UTC, whatever the offset given).
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+# Characters RFC 3986 never allows in a URI (spaces, quotes, angle brackets...): a link with one
+# would be invalid in every feed format, and is a markup injection attempt as often as not.
+_NOT_IN_URI = re.compile(r'[\s"<>\\^`{|}]')
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A value quoted in an error message, cut short: errors are one short line."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def parse_jsonl(text: str, name: str) -> list[Item]:
@@ -51,12 +61,14 @@ def _item(line: str, name: str, number: int) -> Item:
         if not isinstance(record.get(required), str) or not record[required].strip():
             raise fail(f"{required!r} is required and must be a non-empty string")
     if not ID_PATTERN.fullmatch(record["id"]):
-        raise fail(f"'id' must be 1-128 letters, digits, '.', '_' or '-': {record['id']!r}")
+        raise fail(f"'id' must be 1-128 letters, digits, '.', '_' or '-': {_shown(record['id'])}")
     text = {key: _text(record.get(key), key, fail) for key in TEXT_FIELDS}
-    content = clean_html(text["content"]) if text["content"] else None
+    if not text["title"]:
+        raise fail("'title' holds nothing printable")
+    content = (clean_html(text["content"]) or None) if text["content"] else None
     return Item(
         id=record["id"],
-        title=text["title"] or "",
+        title=text["title"],
         content=content,
         summary=text["summary"] or (first_paragraph(content) if content else None),
         author=text["author"],
@@ -82,9 +94,13 @@ def _link(value: object, fail: Fail) -> str | None:
         return None
     if not isinstance(value, str):
         raise fail("'link' must be a string or null")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or clean_text(value) != value:
-        raise fail(f"'link' must be an absolute http(s) URL: {value!r}")
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        valid = False
+    if not valid or clean_text(value) != value or _NOT_IN_URI.search(value):
+        raise fail(f"'link' must be an absolute http(s) URL: {_shown(value)}")
     return value
 
 
@@ -95,10 +111,14 @@ def _date(value: object, key: str, fail: Fail) -> datetime | None:
         raise fail(f"{key!r} must be a date string or null")
     try:
         parsed = dateparser.parse(value, default=_NO_DEFAULT)
-    except (ValueError, OverflowError):
-        raise fail(f"{key!r} is not a date: {value!r}") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise fail(f"{key!r} needs a timezone (e.g. 2026-11-25T09:30:00Z): {value!r}")
+        zoned = parsed.tzinfo is not None and parsed.utcoffset() is not None
+        year = parsed.astimezone(UTC).year if zoned else None
+    except (ValueError, OverflowError):  # no date, or an offset of a day or more
+        raise fail(f"{key!r} is not a date: {_shown(value)}") from None
+    if year is None:
+        raise fail(f"{key!r} needs a timezone (e.g. 2026-11-25T09:30:00Z): {_shown(value)}")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise fail(f"{key!r} must be between {FIRST_YEAR} and {LAST_YEAR}: {_shown(value)}")
     return parsed
 
 
@@ -109,5 +129,5 @@ def _topics(value: object, fail: Fail) -> tuple[str, ...]:
         raise fail("'topics' must be a list of topic slugs")
     for slug in value:
         if not SLUG_PATTERN.fullmatch(slug):
-            raise fail(f"bad topic slug {slug!r}")
+            raise fail(f"bad topic slug {_shown(slug)}")
     return tuple(dict.fromkeys(value))

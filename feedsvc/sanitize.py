@@ -7,6 +7,8 @@ import html
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from .model import clean_text
+
 ALLOWED = frozenset(
     [
         "p",
@@ -87,8 +89,8 @@ class _Cleaner(HTMLParser):
                     break
 
     def handle_data(self, data: str) -> None:
-        if not self.dropping:
-            self.out.append(html.escape(data, quote=False))
+        if not self.dropping:  # cleaned again: a character reference can decode to a control
+            self.out.append(html.escape(clean_text(data), quote=False))
 
     def result(self) -> str:
         self.close()
@@ -98,10 +100,14 @@ class _Cleaner(HTMLParser):
 def _attributes(tag: str, attrs: list[tuple[str, str | None]]) -> str:
     if tag != "a":
         return ""
-    href = dict(attrs).get("href") or ""
-    if urlsplit(href.strip()).scheme.lower() not in LINK_SCHEMES:
+    href = clean_text(dict(attrs).get("href") or "").strip()
+    try:
+        scheme = urlsplit(href).scheme.lower()
+    except ValueError:
         return ""
-    return f' href="{html.escape(href.strip())}"'
+    if scheme not in LINK_SCHEMES:
+        return ""
+    return f' href="{html.escape(href)}"'
 
 
 def clean_html(fragment: str) -> str:

@@ -22,6 +22,8 @@ from .publish import Published, Publisher, publish
 from .sources import Document
 from .store import utc_now
 
+MAX_ERROR_CHARS = 160
+
 BODY_KINDS = {
     "text/plain": "wire",
     "application/x-ndjson": "jsonl",
@@ -79,7 +81,9 @@ def _routes(app: Flask) -> None:
 def feed(slug: str, extension: str) -> Response:
     limit = request.args.get("limit")
     entries = publisher().catalog.site.entries_per_feed
-    if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= entries):
+    if limit is not None and not (
+        limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries
+    ):
         abort(400, f"limit must be a whole number from 1 to {entries}")
     return _answer(publisher().feed(slug, extension, int(limit) if limit else None))
 
@@ -158,6 +162,8 @@ def _plain_error(error: HTTPException) -> Response:
     """Every error is a short plain-text body, never a page of HTML or a traceback."""
     response = error.get_response()
     message = error.description if error.code in (400, 415) else error.name
+    if len(message) > MAX_ERROR_CHARS:  # an error is one short line, whatever it quotes
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
     response.set_data(
         f"{error.code} {error.name}: {message}\n"
         if message != error.name

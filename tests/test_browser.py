@@ -1,0 +1,271 @@
+"""The HTML pages in a real browser: headless Chromium loads the index and item pages, from a
+static build (file:// URLs) and from the live app behind a real HTTP server, with hostile items
+in the store (tests/data/hostile_*), and no injected script may run.
+
+The payloads in those items would, if they ran, set `document.title` to PWNED or add an element
+with the id `pwned-marker`; they spell both in pieces ('PW'+'NED'), so only running them can put
+the words in the DOM. A control page holding the same payloads unescaped proves they do run.
+
+Needs Debian's `chromium` (`apt-get install -y chromium`). Without it the tests are skipped,
+with that reason, unless FEEDSVC_REQUIRE_BROWSER=1 (as .ci/run sets) makes them fail instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import lxml.html
+import pytest
+from werkzeug.serving import make_server
+
+from feedsvc.catalog import Catalog
+from feedsvc.ingest import ingest_document
+from feedsvc.model import Item
+from feedsvc.render import FORMATS, feed_path
+from feedsvc.sources import Document
+from feedsvc.static import build_site
+from feedsvc.store import Store
+from feedsvc.web import create_app
+
+from .conftest import DATA
+
+HOSTILE_FILES = (DATA / "hostile_wire.txt", DATA / "hostile_items.jsonl")
+MARKERS = ("PWNED", "pwned-marker")  # what the payloads write if they run
+FLAGS = [
+    "--headless",
+    "--no-sandbox",  # we run as root in CI containers
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-proxy-server",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+]
+TIMEOUT = 60  # seconds for one Chromium run
+INERT = ("script", "img", "svg", "iframe", "object", "embed", "math", "form", "meta", "base")
+
+
+def chromium_binary() -> str:
+    found = os.environ.get("FEEDSVC_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        reason = "the browser tests need headless Chromium: apt-get install -y chromium"
+        if os.environ.get("FEEDSVC_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+def run_chromium(binary: str, profile_root: Path, *args: str) -> str:
+    """One headless Chromium run with a fresh profile; returns its standard output. The whole
+    process group it starts is killed afterwards, whatever happened."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=profile_root)
+    command = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so its helpers die with it
+    )
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.communicate()
+        pytest.fail(f"chromium did not finish in {TIMEOUT}s: {' '.join(args)}")
+    finally:
+        _kill_group(process)
+    if process.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-5:]
+        pytest.fail(f"chromium exited {process.returncode}: {' '.join(args)}\n" + "\n".join(tail))
+    return out.decode("utf-8")
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def dump_doms(binary: str, profile_root: Path, urls: list[str]) -> dict[str, str]:
+    """The DOM of each URL after it loaded and its scripts ran (a few at a time)."""
+
+    def dump(url: str) -> str:
+        return run_chromium(binary, profile_root, "--virtual-time-budget=3000", "--dump-dom", url)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(urls, pool.map(dump, urls), strict=True))
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> tuple[str, Path]:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    return chromium_binary(), profiles
+
+
+@pytest.fixture
+def hostile(store: Store, catalog: Catalog) -> list[Item]:
+    """The store holding the hostile documents; their items, newest first."""
+    for path in HOSTILE_FILES:
+        kind = "jsonl" if path.suffix == ".jsonl" else "wire"
+        counts = ingest_document(store, catalog, Document(path.name, path.read_bytes(), kind))
+        assert counts.new > 0
+    items = store.newest("all", 100)
+    assert len(items) == 6
+    return items
+
+
+@pytest.fixture
+def live(hostile: list[Item], settings, clock) -> Iterator[str]:
+    """The live app (not TESTING, fast path on) behind a real HTTP server on a free port."""
+    app = create_app({"SETTINGS": settings, "CLOCK": clock})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="feedsvc-test-server")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+# -- what a page must look like in the browser -----------------------------------------------
+
+
+def parse_dom(dom: str) -> lxml.html.HtmlElement:
+    return lxml.html.document_fromstring(dom)
+
+
+def assert_inert(dom: str, where: str) -> lxml.html.HtmlElement:
+    """No payload ran, and none is left as markup the browser could run."""
+    for marker in MARKERS:
+        assert marker not in dom, f"{where}: an injected script ran ({marker} in the DOM)"
+    document = parse_dom(dom)
+    assert not document.xpath("//body//style"), f"{where}: a <style> in the body"
+    for element in document.xpath("//body//*"):
+        if not isinstance(element.tag, str):
+            continue
+        assert element.tag.lower() not in INERT, f"{where}: a <{element.tag}> element"
+        for name, value in element.attrib.items():
+            assert not name.lower().startswith("on"), f"{where}: <{element.tag} {name}=...>"
+            if name in ("href", "src"):
+                assert not value.strip().lower().startswith(("javascript:", "data:")), where
+    return document
+
+
+def text_of_html(fragment: str) -> str:
+    return lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()
+
+
+def assert_item_page(dom: str, item: Item, catalog: Catalog, where: str) -> None:
+    document = assert_inert(dom, where)
+    assert document.findtext(".//title") == f"{item.title} - {catalog.site.title}", where
+    (heading,) = document.xpath("//article/h2")
+    assert heading.text_content() == item.title, where
+    assert html.escape(item.title, quote=False) in dom, f"{where}: the title is not escaped text"
+    article = document.xpath("//article")[0].text_content()
+    if item.author:
+        assert item.author in article, where
+        assert html.escape(item.author, quote=False) in dom, where
+    if item.content:
+        assert text_of_html(item.content) in article, where
+    elif item.summary:
+        assert item.summary in article, where
+
+
+def assert_index_page(dom: str, items: list[Item], catalog: Catalog, where: str) -> None:
+    document = assert_inert(dom, where)
+    site = catalog.site
+    assert document.findtext(".//title") == site.title, where
+    links = {a.get("href"): a.text_content() for a in document.xpath("//main//ul/li/a")}
+    for item in items:
+        assert links.get(f"items/{item.id}.html") == item.title, f"{where}: {item.id}"
+        assert html.escape(item.title, quote=False) in dom, where
+    # Every feed: listed with its subscribe links, and announced for autodiscovery.
+    listed = document.xpath("//ul[@class='topics']/li/@id")
+    assert listed == [f"topic-{topic.slug}" for topic in catalog.feeds], where
+    assert listed[0] == "topic-all" and len(listed) == 1 + len(catalog.topics) > 1
+    alternates = {
+        (link.get("type"), link.get("href"))
+        for link in document.xpath("//head/link[@rel='alternate']")
+    }
+    for topic in catalog.feeds:
+        (entry,) = document.xpath(f"//li[@id='topic-{topic.slug}']")
+        assert entry.xpath("string(strong)") == topic.title, where
+        subscribe = {(a.get("type"), a.get("href")) for a in entry.xpath(".//a")}
+        for format_ in FORMATS.values():
+            expected = (format_.media_type, site.url(feed_path(topic.slug, format_.extension)))
+            assert expected in subscribe, f"{where}: no {format_.label} link for {topic.slug}"
+            assert expected in alternates, f"{where}: no autodiscovery for {expected}"
+    assert len(alternates) == len(catalog.feeds) * len(FORMATS), where
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+
+def test_the_payloads_run_when_not_escaped(browser, hostile: list[Item], tmp_path: Path) -> None:
+    """The control: the same titles, authors and content put raw into a page do run, so the
+    checks below would see them if feedsvc let them through."""
+    raw = "".join(
+        f"<h2>{item.title}</h2><p>{item.author or ''}</p><p>{item.summary or ''}</p>"
+        for item in hostile
+    )
+    wire_text = (DATA / "hostile_wire.txt").read_text()
+    page = tmp_path / "control.html"
+    page.write_text(f"<!doctype html><title>control</title><body>{raw}<div>{wire_text}</div>")
+    dom = dump_doms(*browser, [page.as_uri()])[page.as_uri()]
+    document = parse_dom(dom)
+    assert document.findtext(".//title") == "PWNED", "the title payloads did not run"
+    assert document.xpath("//*[@id='pwned-marker']"), "the element payloads did not run"
+
+
+def test_static_pages_escape_everything(
+    browser, hostile: list[Item], store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    outdir = tmp_path / "site"
+    build_site(store, catalog, outdir)
+    index = (outdir / "index.html").as_uri()
+    pages = {(outdir / "items" / f"{item.id}.html").as_uri(): item for item in hostile}
+    doms = dump_doms(*browser, [index, *pages])
+    assert_index_page(doms[index], hostile, catalog, "static index.html")
+    for url, item in pages.items():
+        assert_item_page(doms[url], item, catalog, f"static items/{item.id}.html")
+
+
+def test_live_pages_escape_everything(
+    browser, hostile: list[Item], live: str, catalog: Catalog
+) -> None:
+    pages = {f"{live}items/{item.id}.html": item for item in hostile}
+    doms = dump_doms(*browser, [live, f"{live}index.html", *pages])
+    assert_index_page(doms[live], hostile, catalog, "live /")
+    assert_index_page(doms[f"{live}index.html"], hostile, catalog, "live /index.html")
+    for url, item in pages.items():
+        assert_item_page(doms[url], item, catalog, f"live /items/{item.id}.html")
+
+
+def test_screenshot_of_the_index_page(browser, hostile: list[Item], live: str, tmp_path) -> None:
+    """An artifact to look at (kept in pytest's tmp dir): the index with hostile items."""
+    shot = tmp_path / "artifacts" / "index.png"
+    shot.parent.mkdir()
+    run_chromium(*browser, f"--screenshot={shot}", "--window-size=1200,900", live)
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1200, 900)
