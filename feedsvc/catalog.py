@@ -43,6 +43,16 @@ SECOND_RATIO = 0.67
 BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
 
 _WORD = re.compile(r"\w+")
+# For ASCII text, the same words as _WORD, about twice as fast: every ASCII character that is
+# not a word character becomes a space, then split.
+_ASCII_NON_WORD = bytes(c for c in range(128) if not (chr(c).isalnum() or c == ord("_")))
+_ASCII_SPACES = bytes.maketrans(_ASCII_NON_WORD, b" " * len(_ASCII_NON_WORD))
+
+
+def _words(text: str) -> list[str]:
+    if text.isascii():
+        return text.encode().translate(_ASCII_SPACES).decode().split()
+    return _WORD.findall(unicodedata.normalize("NFC", text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,7 @@ class _Index:
     word_keys: set[str] = field(default_factory=set)
     pair_keys: set[tuple[str, str]] = field(default_factory=set)
     longer_keys: set[tuple[str, str]] = field(default_factory=set)
+    first_words: set[str] = field(default_factory=set)  # of the phrases
 
     def add(self, words: list[str], rule: int) -> None:
         last = _plurals(words[-1])
@@ -78,15 +89,17 @@ class _Index:
             for form in last:
                 self.pairs.setdefault((words[0], form), []).append(rule)
                 self.pair_keys.add((words[0], form))
+            self.first_words.add(words[0])
         else:
             start = (words[0], words[1])
             self.longer.setdefault(start, []).append((tuple(words[2:-1]), last, rule))
             self.longer_keys.add(start)
+            self.first_words.add(words[0])
 
     def find(self, words: list[str], found: set[int]) -> None:
         for word in self.word_keys.intersection(words):
             found.update(self.words[word])
-        if len(words) < 2:
+        if len(words) < 2 or self.first_words.isdisjoint(words):
             return
         pairs = set(itertools.pairwise(words))
         for pair in pairs & self.pair_keys:
@@ -112,7 +125,7 @@ def _plurals(word: str) -> frozenset[str]:
     """A rule's last word and its plurals: a rule `election` finds `elections`, `economy`
     finds `economies`, `NGO` finds `NGOs`."""
     forms = {word}
-    if len(word) >= 3:
+    if len(word) >= 3 and word[-1].isalpha():
         for s in {"s", "S"} if word.isupper() else {"s"}:
             forms.add(word + s)
             forms.add(word + ("ES" if s == "S" else "es"))
@@ -143,12 +156,12 @@ class Matcher:
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
         found: set[int] = set()
-        self.folded.find(_WORD.findall(text.casefold()), found)
+        words = _words(text)
+        # One case fold for all the words (the separator is no word character).
+        self.folded.find("\x1f".join(words).casefold().split("\x1f") if words else [], found)
         if self.exact:
-            self.exact.find(_WORD.findall(text), found)
+            self.exact.find(words, found)
         return found
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.topics_eval import evaluate
 from feedsvc.catalog import ALL, load_catalog
@@ -107,3 +110,29 @@ def test_missing_feeds_directory_is_an_error(tmp_path) -> None:
 def test_base_url_override(tmp_path) -> None:
     catalog = load_catalog(FEEDS, "https://feeds.example.net/news")
     assert catalog.site.url("feeds/all.rss") == "https://feeds.example.net/news/feeds/all.rss"
+
+
+RULE_WORDS = ["cup", "final", "US", "goal", "the", "NATO", "Wall", "Street", "bank", "x_y", "2-1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(RULE_WORDS),
+            st.text(st.characters(max_codepoint=127, exclude_categories=["Cc"]), max_size=6),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([" ", "-", ", ", "\t", "'", "_", "/", "."]),
+)
+def test_ascii_and_unicode_text_are_split_into_the_same_words(words, separator) -> None:
+    # ASCII text takes a faster path to its words; one non-ASCII word must change nothing else.
+    feeds = make_feeds(
+        Path(tempfile.mkdtemp()),
+        sport='title = "S"\ndescription = "d"\n[rules]\n'
+        'match = ["cup final", "goal", "US", "NATO", "Wall Street bank", "x_y", "2 1"]\n',
+    )
+    matcher = load_catalog(feeds).matcher
+    text = separator.join(words)
+    assert matcher.find(text) == matcher.find(text + " é")
