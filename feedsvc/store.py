@@ -54,7 +54,7 @@ MIGRATIONS = [
     """,
 ]
 
-INGEST_CACHE_KIB = 65536
+INGEST_CACHE_KIB = 16384
 COLUMNS = "seq, id, title, content, summary, author, source, link, published, updated, topics"
 
 
