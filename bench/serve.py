@@ -46,7 +46,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -295,7 +295,7 @@ def main() -> None:
     parser.add_argument(
         "--access-log",
         action="store_true",
-        help="keep feedsvc's access log on (nginx runs with access_log off either way)",
+        help="both servers write their access logs (to files); default: neither does",
     )
     parser.add_argument(
         "--server-env",
@@ -351,6 +351,7 @@ def run(
             tmp=tmp,
             port=nginx_port,
             root=site,
+            access_log=f"{tmp}/nginx-access.log" if args.access_log else "off",
         )
     )
     env = dict(os.environ, FEEDSVC_FEEDS=str(feeds))
@@ -359,9 +360,9 @@ def run(
         notes["feedsvc serve environment"] = " ".join(args.server_env)
     nginx_cmd = ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "e.log")]
     serve_cmd = [FEEDSVC, "serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"]
-    if not args.access_log:  # like for like: nginx runs with access_log off
+    if not args.access_log:  # like for like: both servers log, or neither
         serve_cmd.append("--no-access-log")
-    notes["feedsvc access log"] = "on" if args.access_log else "off (as nginx's)"
+    notes["access logs"] = "on (both, to files)" if args.access_log else "off (both)"
     servers = {
         "nginx": start("nginx", nginx_cmd, env, tmp / "nginx.log", False, nginx_port),
         "feedsvc": start(

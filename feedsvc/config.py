@@ -26,6 +26,7 @@ class Settings:
     base_url: str | None = None  # overrides feeds/site.toml
     token: str | None = None  # enables POST /api/items
     max_body: int = DEFAULT_MAX_BODY
+    access_log: bool = False  # one line per request on stdout (`feedsvc serve` turns it on)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +42,7 @@ class Settings:
             settings,
             base_url=env.get("FEEDSVC_BASE_URL") or None,
             token=env.get("FEEDSVC_TOKEN") or None,
+            access_log=env.get("FEEDSVC_ACCESS_LOG") == "1",
         )
 
     def store_path(self) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .accesslog import AccessLog
 from .catalog import load_catalog
 from .config import Settings
 from .errors import FeedsvcError, StoreError
@@ -50,6 +51,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _routes(app)
     if app.config["FASTPATH"]:
         app.wsgi_app = FastPath(app.wsgi_app, publisher(app), catalog.site.max_age)  # type: ignore[method-assign]
+    if settings.access_log:
+        app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

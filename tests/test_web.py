@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+from dataclasses import replace
 from datetime import timedelta
 
 import feedparser
@@ -14,6 +16,7 @@ from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS
 from feedsvc.sources import Document
 from feedsvc.store import Store
+from feedsvc.web import create_app
 
 from .conftest import SAMPLES, TOKEN
 
@@ -178,3 +181,30 @@ def test_api_ingest_shows_in_next_response(filled, client) -> None:
     assert response.status_code == 200 and response.json["new"] == 1
     parsed = feedparser.parse(client.get("/feeds/all.atom").data)
     assert parsed.entries[0].title == "Submarine cable repaired off the cape"
+
+
+@pytest.mark.parametrize("fastpath", [True, False])
+def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, capfd, fastpath):
+    logged = create_app(
+        {
+            "SETTINGS": replace(settings, access_log=True),
+            "CLOCK": clock,
+            "TESTING": True,
+            "FASTPATH": fastpath,
+        }
+    ).test_client()
+    capfd.readouterr()
+    size = len(logged.get("/feeds/all.rss").data)
+    logged.get("/items/%0Aforged%22.html?x=1")
+    logged.post("/api/items", data="x", headers={"Authorization": f"Bearer {TOKEN}"})
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
+    clf = re.compile(
+        r'127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:[\d:]{8} \+0000\] "(.*)" (\d{3}) (\S+)'
+    )
+    parsed = [clf.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    assert parsed[0].groups() == ("GET /feeds/all.rss HTTP/1.1", "200", str(size))
+    assert parsed[1].group(1) == 'GET /items/\\nforged\\".html?x=1 HTTP/1.1'
+    assert parsed[2].group(2) == "415"
+    assert TOKEN not in "\n".join(lines)
