@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.config import Settings
-from feedsvc.ingest import open_store
+from feedsvc.ingest import ingest_document, open_store
+from feedsvc.sources import Document
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
@@ -56,6 +57,15 @@ def store(settings: Settings, catalog: Catalog, clock: Clock) -> Store:
     store = open_store(settings.store_path(), catalog, clock)
     yield store
     store.close()
+
+
+@pytest.fixture
+def filled(store: Store, catalog: Catalog, clock: Clock) -> Store:
+    """The store with every sample document, an hour apart, oldest first."""
+    for path in sorted(SAMPLES.glob("*.txt")):
+        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
+        clock.advance(hours=1)
+    return store
 
 
 @pytest.fixture(params=["fastpath", "flask"])

@@ -41,6 +41,7 @@ from feedsvc.errors import CatalogError, DocumentError, FeedsvcError
 from feedsvc.ingest import ingest_document, open_store
 from feedsvc.model import Item, clean_text, html_to_text, item_id
 from feedsvc.render import FORMATS, load_feed, render_feed
+from feedsvc.sanitize import ALLOWED as SAFE_TAGS
 from feedsvc.sources import Document, parse_document
 from feedsvc.static import build_site
 from feedsvc.store import Store
@@ -57,34 +58,6 @@ STRICT_XML = etree.XMLParser(
 )
 # The README's byline: a last line NAME--CODE, CODE 1-10 capitals or digits.
 BYLINE_RULE = re.compile(r"\S(?:.*\S)?--[A-Z0-9]{1,10}")
-SAFE_TAGS = frozenset(
-    [
-        "p",
-        "br",
-        "a",
-        "em",
-        "strong",
-        "b",
-        "i",
-        "u",
-        "s",
-        "sub",
-        "sup",
-        "ul",
-        "ol",
-        "li",
-        "blockquote",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "pre",
-        "code",
-        "q",
-        "cite",
-    ]
-)
 LONG = ('<p>&amp;]]>😀ש "x" ' * 700)[:10_000]  # a 10,000-character paragraph
 
 # Hostile pieces, named for the report and the parametrized tests.

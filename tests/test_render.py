@@ -9,26 +9,15 @@ import threading
 from datetime import UTC, datetime
 
 import feedparser
-import pytest
 from lxml import etree
 
 from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS, load_feed, render_feed
 from feedsvc.sources import Document
 
-from .conftest import SAMPLES
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture
-def filled(store, catalog, clock):
-    """The store with every sample document, an hour apart, oldest first."""
-    for path in sorted(SAMPLES.glob("*.txt")):
-        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
-        clock.advance(hours=1)
-    return store
 
 
 def feeds(store, catalog):

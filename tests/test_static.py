@@ -15,16 +15,8 @@ from feedsvc.render import FORMATS
 from feedsvc.sources import Document
 from feedsvc.static import MANIFEST, build_site
 
-from .conftest import GOLDEN, SAMPLES
+from .conftest import GOLDEN
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
-
-
-@pytest.fixture
-def filled(store, catalog, clock):
-    for path in sorted(SAMPLES.glob("*.txt")):
-        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
-        clock.advance(hours=1)
-    return store
 
 
 def files(root: Path) -> dict[str, bytes]:
