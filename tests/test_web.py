@@ -7,6 +7,7 @@ import gzip
 import re
 from dataclasses import replace
 from datetime import timedelta
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -158,12 +159,19 @@ def test_index_lists_topics_and_autodiscovery(filled, client, catalog) -> None:
     assert client.get("/index.html").data == client.get("/").data
 
 
-def test_item_page_and_opml(filled, client, settings) -> None:
+def test_item_page_and_opml(filled, client, settings, catalog) -> None:
     item = Store.open(settings.db_path).newest("all", 1)[0]
     page = client.get(f"/items/{item.id}.html")
     assert page.status_code == 200 and page.mimetype == "text/html"
     opml = client.get("/feeds.opml")
-    assert opml.status_code == 200 and b'<opml version="2.0">' in opml.data
+    assert opml.status_code == 200 and opml.mimetype == "text/x-opml"
+    root = ElementTree.fromstring(opml.data)
+    assert root.tag == "opml" and root.get("version") == "2.0"
+    # One subscription per topic: a reader importing the list gets no duplicates.
+    urls = [outline.get("xmlUrl") for outline in root.iter("outline")]
+    assert urls == [catalog.site.url(f"feeds/{topic.slug}.rss") for topic in catalog.feeds]
+    for url in urls:
+        assert client.get(url.removeprefix(catalog.site.base_url.rstrip("/"))).status_code == 200
 
 
 def test_healthz_reports_store(filled, client) -> None:
