@@ -225,7 +225,11 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
     """Read `feeds/site.toml` and `feeds/topics/*.toml`; `base_url` overrides the site's."""
     site_file = feeds_dir / "site.toml"
     if not site_file.is_file():
-        raise CatalogError("no site.toml here (is this a feeds directory?)", str(feeds_dir))
+        raise CatalogError(
+            "no site.toml here: give the catalogue directory with --feeds DIR or FEEDSVC_FEEDS "
+            "(the default, ./feeds, is the one in the project's directory)",
+            str(feeds_dir),
+        )
     site_data = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
     topic_files = sorted((feeds_dir / "topics").glob("*.toml"))
