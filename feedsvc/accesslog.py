@@ -37,6 +37,8 @@ class AccessLog:
         return body
 
     def _write(self, environ: dict, answer: list[str]) -> None:
+        if self.fd < 0:
+            return
         status, length = answer if len(answer) == 2 else ("-", "-")
         target = environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
@@ -47,8 +49,6 @@ class AccessLog:
             request = request.encode("unicode_escape").decode("ascii").replace('"', '\\"')
         client = environ.get("REMOTE_ADDR", "-")
         line = f'{client} - - [{self._now()}] "{request}" {status} {length}\n'
-        if self.fd < 0:
-            return
         try:
             os.write(self.fd, line.encode())
         except OSError:  # standard output closed or gone: serving matters more than logging

@@ -74,6 +74,8 @@ class _Index:
     longer: dict[tuple[str, str], list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
         default_factory=dict
     )
+    # The keys again, as sets: intersecting a set with the text's words runs in C, while a
+    # dict view would first be copied into a set on every lookup.
     word_keys: set[str] = field(default_factory=set)
     pair_keys: set[tuple[str, str]] = field(default_factory=set)
     longer_keys: set[tuple[str, str]] = field(default_factory=set)

@@ -21,6 +21,8 @@ from .sources import Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 
+BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
+
 
 class UserError(click.ClickException):
     """A `FeedsvcError` as the CLI shows it: `feedsvc: error: FILE:LINE: what is wrong`."""
@@ -79,8 +81,6 @@ def documents(paths: tuple[str, ...], stdin_kind: str):
         except FeedsvcError as error:
             yield error
 
-
-BACKPRESSURE = 64
 
 FILES = click.argument("files", nargs=-1, required=True, type=str)
 STDIN_FORMAT = click.option(

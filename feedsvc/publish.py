@@ -31,9 +31,9 @@ class Published:
     last_modified: datetime
     content_type: str
     generation: int
-    # Formatted once per render, not once per request:
-    gzip_etag: str = ""  # each encoding is its own representation (RFC 9110 8.8.3)
-    http_date: str = ""  # Last-Modified as an HTTP date
+    # Derived from the two above, but formatted once per render rather than once per request:
+    gzip_etag: str  # each encoding is its own representation (RFC 9110 8.8.3)
+    http_date: str  # Last-Modified as an HTTP date
 
 
 def publish(body: bytes, content_type: str, last_modified: datetime, generation: int) -> Published:

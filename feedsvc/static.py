@@ -153,11 +153,13 @@ class _Writer:
     def _write(self, relative: str, data: bytes, compress: bool, count: bool) -> None:
         target = self.path(relative)
         zipped = target.with_name(target.name + ".gz")
-        if compress and not _holds(target, data):
-            # A present .gz always matches its file: drop the old one before the file changes,
-            # so a build killed in between leaves no .gz (nginx then serves the plain file).
-            zipped.unlink(missing_ok=True)
-        changed = _replace_if_changed(target, data)
+        changed = not _holds(target, data)
+        if changed:
+            if compress:
+                # A present .gz always matches its file: drop the old one before the file
+                # changes, so a build killed in between leaves no .gz (nginx serves the plain one).
+                zipped.unlink(missing_ok=True)
+            _replace(target, data)
         if compress:
             _replace_if_changed(zipped, gzip.compress(data, compresslevel=9, mtime=0))
             stat = target.stat()
@@ -205,9 +207,15 @@ def _holds(target: Path, data: bytes) -> bool:
 
 
 def _replace_if_changed(target: Path, data: bytes) -> bool:
-    """Write `data` to `target` by rename (never a partial file); False if it already holds it."""
+    """Write `data` to `target` unless it already holds it; False if it did."""
     if _holds(target, data):
         return False
+    _replace(target, data)
+    return True
+
+
+def _replace(target: Path, data: bytes) -> None:
+    """Write `data` to `target` by rename: never a partial file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
     try:
@@ -220,4 +228,3 @@ def _replace_if_changed(target: Path, data: bytes) -> bool:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return True

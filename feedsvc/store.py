@@ -54,7 +54,10 @@ MIGRATIONS = [
     """,
 ]
 
+# SQLite's page cache: a big document's index pages stay in memory while it is written;
+# readers (the server's threads, one connection each) keep SQLite's small default.
 INGEST_CACHE_KIB = 16384
+READER_CACHE_KIB = 2000
 COLUMNS = "seq, id, title, content, summary, author, source, link, published, updated, topics"
 
 
@@ -184,9 +187,8 @@ class Store:
         """Store one document's items, all or nothing; the same document twice changes nothing."""
         items = merge_duplicates(items)
         filed = [catalog.topics_for(item) for item in items]  # before the write lock
-        # A big document's index pages stay in memory while it is written; readers (the
-        # server's threads) keep SQLite's small default cache.
-        self.db.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB if len(items) > 1000 else -2000}")
+        cache = INGEST_CACHE_KIB if len(items) > 1000 else READER_CACHE_KIB
+        self.db.execute(f"PRAGMA cache_size = {-cache}")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             counts = self._ingest(items, filed)
@@ -196,7 +198,7 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         finally:
-            self.db.execute("PRAGMA cache_size = -2000")
+            self.db.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
         return counts
 
     def _ingest(self, items: list[Item], filed: list[tuple[str, ...]]) -> Counts:

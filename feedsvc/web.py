@@ -64,8 +64,9 @@ def _answer(published: Published | None) -> Response:
     if published is None:
         abort(404)
     answer = respond(request.environ, published, publisher().catalog.site.max_age)
-    response = Response(answer.body, status=answer.status, headers=answer.headers)
-    # Werkzeug sets Content-Length from the (empty) HEAD body; HEAD must report the GET's.
+    response = Response(answer.body, status=answer.status)
+    # After the body: Werkzeug sets Content-Length from the (empty) HEAD body, and HEAD must
+    # report the GET's.
     response.headers.update(answer.headers)
     return response
 
