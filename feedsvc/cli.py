@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .catalog import Catalog, load_catalog
-from .config import Settings
+from .config import Location, Settings
 from .errors import FeedsvcError
 from .ingest import ingest_document, open_store
 from .model import Item
@@ -20,6 +20,7 @@ from .render import FORMATS, feed_path
 from .sources import Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
+from .store import open_store as open_engine
 
 BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
 
@@ -41,9 +42,10 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
     envvar="FEEDSVC_DB",
-    help="SQLite store [env FEEDSVC_DB; default: feedsvc.sqlite3 in the instance folder]",
+    metavar="PATH|URL",
+    help="The store: an SQLite file path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+    "[env FEEDSVC_DB; default: feedsvc.sqlite3 in the instance folder]",
 )
 @click.option(
     "--feeds",
@@ -54,11 +56,11 @@ pass_settings = click.make_pass_decorator(Settings)
 )
 @click.version_option(package_name="feedsvc")
 @click.pass_context
-def main(context: click.Context, db: Path | None, feeds_dir: Path | None) -> None:
+def main(context: click.Context, db: str | None, feeds_dir: Path | None) -> None:
     """Publish news documents as per-topic RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds."""
     settings = Settings.from_env()
     if db is not None:
-        settings = replace(settings, db_path=db)
+        settings = replace(settings, db=db)
     if feeds_dir is not None:
         settings = replace(settings, feeds_dir=feeds_dir)
     context.obj = settings
@@ -118,11 +120,23 @@ def parse(settings: Settings, files: tuple[str, ...], as_json: bool, stdin_forma
         sys.exit(1)
 
 
-def store_of(settings: Settings, catalog: Catalog) -> Store:
+def store_of(settings: Settings, catalog: Catalog, create: bool = False) -> Store:
+    """The store the settings name; only `create` (init, ingest) makes a new one."""
     try:
-        return open_store(settings.store_path(), catalog)
+        return open_store(settings.store_location(), catalog, create=create)
     except FeedsvcError as error:
         raise fail(error) from None
+
+
+@main.command()
+@pass_settings
+def init(settings: Settings) -> None:
+    """Create an empty store (where --db / FEEDSVC_DB says); an existing store is kept as is."""
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog, create=True)
+    items = store.counts()["all"]
+    store.close()
+    click.echo(f"{store.location}: a feedsvc store ({items} items)")
 
 
 @main.command()
@@ -136,7 +150,7 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str) -> Non
     nothing. Exits 1 if any document was rejected (the others are still stored).
     """
     catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
+    store = store_of(settings, catalog, create=True)
     total, failures = Counts(), 0
     for document in documents(files, stdin_format):
         try:
@@ -207,8 +221,10 @@ def refile(settings: Settings) -> None:
     """
     catalog = catalog_of(settings)
     try:
-        store = Store.open(settings.store_path())
-        moved = store.sync_catalog(catalog)
+        store = open_engine(settings.store_location())
+        if store.read_only:
+            raise FeedsvcError("the store is read-only: cannot re-file", store.location)
+        moved = store.sync_catalog(catalog.digest, catalog.topics_for)
     except FeedsvcError as error:
         raise fail(error) from None
     click.echo(f"{moved} items re-filed")
@@ -219,16 +235,11 @@ def refile(settings: Settings) -> None:
 @pass_settings
 def backup(settings: Settings, target: Path) -> None:
     """Copy the store to TARGET safely, even while the server and ingests run."""
-    if target.exists():
-        raise UserError(f"{target}: already exists; choose a new file")
     try:
-        store = Store.open(settings.store_path())
-        store.backup(target)
+        store = open_engine(settings.store_location())
+        click.echo(store.backup(target))
     except FeedsvcError as error:
         raise fail(error) from None
-    except OSError as error:
-        raise UserError(f"{target}: {error.strerror}") from None
-    click.echo(f"backed up {settings.store_path()} to {target}")
 
 
 @main.command()
@@ -280,7 +291,7 @@ def serve(
     workers = workers or os.cpu_count() or 1
     env = dict(
         os.environ,
-        FEEDSVC_DB=str(settings.store_path().resolve()),
+        FEEDSVC_DB=_absolute(settings.store_location()),
         FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
         FEEDSVC_ACCESS_LOG="1" if access_log else "0",  # feedsvc's own log: the servers' cost more
     )
@@ -325,6 +336,13 @@ def serve(
         ]
     # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
     os.execve(sys.executable, [sys.executable, *command], env)
+
+
+def _absolute(location: Location) -> str:
+    """The store's address for the workers, whatever directory they run in."""
+    if location.engine == "sqlite":
+        return str(Path(location.address).resolve())
+    return location.address
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:

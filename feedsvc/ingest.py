@@ -9,13 +9,24 @@ from pathlib import Path
 from .catalog import Catalog
 from .errors import FeedsvcError
 from .sources import Document, parse_document
-from .store import Counts, Store, utc_now
+from .store import Counts, Location, Store, utc_now
+from .store import open_store as open_engine
 
 
-def open_store(path: Path, catalog: Catalog, clock: Callable[[], datetime] = utc_now) -> Store:
-    """The store at `path`, with its items re-filed if the topic rules changed."""
-    store = Store.open(path, clock)
-    store.sync_catalog(catalog)
+def open_store(
+    location: Location | str | Path,
+    catalog: Catalog,
+    clock: Callable[[], datetime] = utc_now,
+    create: bool = False,
+) -> Store:
+    """The store at `location`, with its items re-filed if the topic rules changed (a read-only
+    store keeps the filing it has)."""
+    store = open_engine(location, clock, create)
+    try:
+        store.sync_catalog(catalog.digest, catalog.topics_for)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -23,7 +34,7 @@ def ingest_document(store: Store, catalog: Catalog, document: Document) -> Count
     """Parse and store one document, all or nothing; errors name the document."""
     items = parse_document(document)
     try:
-        return store.ingest(items, catalog)
+        return store.ingest(items, catalog.topics_for)
     except FeedsvcError as error:
         if error.where is None:
             error.where = document.name

@@ -9,14 +9,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from werkzeug.http import http_date
 
 from .catalog import ALL, Catalog
+from .config import Location
 from .pages import Pages
 from .render import FORMATS, load_feed, render_feed
-from .store import Store, utc_now
+from .store import Store, open_store, utc_now
 
 LATEST_ON_INDEX = 30
 
@@ -57,9 +57,9 @@ class Publisher:
     """The app's cache of rendered resources, and its per-thread store connections."""
 
     def __init__(
-        self, db_path: Path, catalog: Catalog, clock: Callable[[], datetime] = utc_now
+        self, location: Location, catalog: Catalog, clock: Callable[[], datetime] = utc_now
     ) -> None:
-        self.db_path = db_path
+        self.location = location
         self.catalog = catalog
         self.clock = clock
         self.pages = Pages(catalog)
@@ -75,7 +75,7 @@ class Publisher:
         """This thread's store (a connection per request would cost more than the request)."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = Store.open(self.db_path, self.clock)
+            store = self._local.store = open_store(self.location, self.clock)
         return store
 
     def feed(self, slug: str, extension: str, limit: int | None = None) -> Published | None:

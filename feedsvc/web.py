@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +40,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     settings: Settings = app.config["SETTINGS"]
-    if settings.db_path is None:
-        settings = replace(settings, db_path=Path(app.instance_path) / "feedsvc.sqlite3")
+    location = settings.store_location(Path(app.instance_path))
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
-    open_store(settings.store_path(), catalog, app.config["CLOCK"]).close()  # create, re-file
+    # Fails on a place that holds no store (create one with `feedsvc init`); re-files once here
+    # rather than in every worker thread.
+    open_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
-    app.extensions["feedsvc"] = Publisher(settings.store_path(), catalog, app.config["CLOCK"])
+    app.extensions["feedsvc"] = Publisher(location, catalog, app.config["CLOCK"])
     app.config["SETTINGS"] = settings
     _routes(app)
     if app.config["FASTPATH"]:

@@ -49,12 +49,12 @@ def catalog() -> Catalog:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "store.sqlite3", feeds_dir=FEEDS, token=TOKEN)
+    return Settings(db=str(tmp_path / "store.sqlite3"), feeds_dir=FEEDS, token=TOKEN)
 
 
 @pytest.fixture
 def store(settings: Settings, catalog: Catalog, clock: Clock) -> Store:
-    store = open_store(settings.store_path(), catalog, clock)
+    store = open_store(settings.store_location(), catalog, clock, create=True)
     yield store
     store.close()
 
@@ -70,7 +70,8 @@ def filled(store: Store, catalog: Catalog, clock: Clock) -> Store:
 
 @pytest.fixture(params=["fastpath", "flask"])
 def app(request: pytest.FixtureRequest, settings: Settings, clock: Clock):
-    """The app twice: with the WSGI fast path in front, and Flask alone."""
+    """The app twice: with the WSGI fast path in front, and Flask alone (on a new empty store)."""
+    open_store(settings.store_location(), load_catalog(FEEDS), clock, create=True).close()
     return create_app(
         {
             "SETTINGS": settings,
@@ -90,7 +91,7 @@ def client(app):
 def runner(settings: Settings) -> CliRunner:
     return CliRunner(
         env={
-            "FEEDSVC_DB": str(settings.db_path),
+            "FEEDSVC_DB": settings.db,
             "FEEDSVC_FEEDS": str(FEEDS),
             "FEEDSVC_TOKEN": "",
             "FEEDSVC_BASE_URL": "",

@@ -9,13 +9,14 @@ import base64
 import io
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from feedsvc.config import DEFAULT_MAX_BODY, Settings
 from feedsvc.errors import DocumentError
 from feedsvc.sources import Document, parse_document
-from feedsvc.store import Store
+from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
 from .conftest import FEEDS, TOKEN
@@ -71,7 +72,7 @@ def post(client, data, content_type="text/plain", headers=AUTH, **kwargs):
 
 def state(settings: Settings) -> tuple[dict[str, int], int, list[str]]:
     """Everything an ingest could change: counts per topic, the generation, the item ids."""
-    store = Store.open(settings.db_path)
+    store = open_engine(Path(settings.db))
     try:
         return store.counts(), store.generation(), list(store.item_ids())
     finally:
@@ -200,7 +201,7 @@ def test_token_never_in_a_response_or_a_log_line(client, make_client, caplog) ->
 
 def test_api_is_off_without_a_token(app, settings, clock) -> None:
     # FEEDSVC_TOKEN set but empty is "no token", as when it is not set at all.
-    environ = {"FEEDSVC_DB": str(settings.db_path), "FEEDSVC_FEEDS": str(FEEDS)}
+    environ = {"FEEDSVC_DB": settings.db, "FEEDSVC_FEEDS": str(FEEDS)}
     for env in (environ, {**environ, "FEEDSVC_TOKEN": ""}):
         off = Settings.from_env(env)
         assert off.token is None
@@ -377,7 +378,7 @@ def test_json_lines_counts_and_repeat_is_unchanged(client, settings, content_typ
     first = post(client, JSONL, content_type=content_type)
     assert first.status_code == 200, first.data
     assert first.json == {"new": 2, "updated": 0, "unchanged": 0}
-    store = Store.open(settings.db_path)
+    store = open_engine(Path(settings.db))
     assert store.item("api-1").content == "<p>Maps.</p>"
     assert post(client, JSONL, content_type=content_type).json == {
         "new": 0,

@@ -108,7 +108,7 @@ def test_build_and_topics(runner, tmp_path) -> None:
     assert "feeds/world.rss" in topics.output and "feeds/all.json" in topics.output
 
 
-def test_build_into_a_file_is_exit_1(runner, tmp_path) -> None:
+def test_build_into_a_file_is_exit_1(runner, store, tmp_path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
     result = runner.invoke(main, ["build", str(target)])
@@ -134,3 +134,42 @@ def test_backup_copies_the_store(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     again = runner.invoke(main, ["backup", str(tmp_path / "copy.sqlite3")])
     assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+# -- a mistyped store is an error, never a new empty store ------------------------------------
+
+NO_STORE_COMMANDS = [["build", "SITE"], ["topics"], ["refile"], ["backup", "COPY"], ["serve"]]
+
+
+def test_every_command_but_init_and_ingest_refuses_a_path_with_no_store(runner, tmp_path) -> None:
+    typo = tmp_path / "typo.db"
+    site = tmp_path / "site"
+    for command in NO_STORE_COMMANDS:
+        args = [
+            str(site) if a == "SITE" else str(tmp_path / "c.db") if a == "COPY" else a
+            for a in command
+        ]
+        result = runner.invoke(main, ["--db", str(typo), *args])
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr == (
+            f"feedsvc: error: {typo}: no store here "
+            "(create one with feedsvc init or feedsvc ingest)\n"
+        ), command
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_init_creates_an_empty_store_once(runner, tmp_path) -> None:
+    path = tmp_path / "new.db"
+    first = runner.invoke(main, ["--db", str(path), "init"])
+    assert first.exit_code == 0, first.output
+    assert "0 items" in first.output and path.is_file()
+    assert runner.invoke(main, ["--db", str(path), "topics"]).exit_code == 0
+    missing = runner.invoke(main, ["--db", str(tmp_path / "no" / "dir" / "x.db"), "init"])
+    assert missing.exit_code == 1 and "no such directory" in missing.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_backup_into_a_missing_directory_is_one_line(runner, store, tmp_path) -> None:
+    result = runner.invoke(main, ["backup", str(tmp_path / "none" / "b.sqlite3")])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "no such directory" in result.stderr

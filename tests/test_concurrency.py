@@ -24,7 +24,7 @@ import pytest
 from lxml import etree
 
 from feedsvc.catalog import load_catalog
-from feedsvc.store import Store
+from feedsvc.store import open_store as open_engine
 
 from .conftest import SAMPLES, TOKEN
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
@@ -342,7 +342,7 @@ def test_readers_see_whole_feeds_while_ingests_run(live, tmp_path) -> None:
     assert seen.visibility_checks == CHECKS_AFTER_INGEST * (CLI_INGESTS + API_INGESTS), summary
 
     # The store holds every item the writers reported.
-    store = Store.open(Path(live.env["FEEDSVC_DB"]))
+    store = open_engine(Path(live.env["FEEDSVC_DB"]))
     try:
         assert store.integrity() == "ok"
         titles = [item.title for item in store.newest("all", 200)]
@@ -413,7 +413,7 @@ def test_live_api_refuses_bodies_over_the_limit(tmp_path, catalogue, request) ->
     limit = 2048
     server = start_server(tmp_path, catalogue, request, FEEDSVC_MAX_BODY=str(limit))
     db = Path(server.env["FEEDSVC_DB"])
-    before = Store.open(db).counts()
+    before = open_engine(db).counts()
 
     with socket.create_connection((HOST, server.port), timeout=10) as sock:
         head = (
@@ -442,7 +442,7 @@ def test_live_api_refuses_bodies_over_the_limit(tmp_path, catalogue, request) ->
         status, body = response.status, response.read()
     finally:
         connection.close()
-    after = Store.open(db).counts()
+    after = open_engine(db).counts()
     assert (status, after) == (413, before), (
         f"a chunked body of ~9 KiB over the {limit}-byte limit got {status} {body[:100]!r}; "
         f"items before {before['all']}, after {after['all']}"

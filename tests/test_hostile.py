@@ -45,6 +45,7 @@ from feedsvc.sanitize import ALLOWED as SAFE_TAGS
 from feedsvc.sources import Document, parse_document
 from feedsvc.static import build_site
 from feedsvc.store import Store
+from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
 from .conftest import DATA, FEEDS, TOKEN, Clock
@@ -223,7 +224,9 @@ class FreshStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.directory = tempfile.mkdtemp(prefix="feedsvc-hostile-")
-        self.store = open_store(Path(self.directory) / "store.sqlite3", catalog, Clock())
+        self.store = open_store(
+            Path(self.directory) / "store.sqlite3", catalog, Clock(), create=True
+        )
 
     def __enter__(self) -> Store:
         return self.store
@@ -775,7 +778,7 @@ def test_cli_ingest_of_a_bad_document_is_one_line_and_leaves_the_store(
     path.write_bytes(bad_document(kind, LINE_ENDS["mixed"], BAD_BYTES["latin-1"], True, bad_line=4))
     first = runner.invoke(main, ["ingest", str(DATA / "wire_basic.txt")])
     assert first.exit_code == 0, first.output
-    store = Store.open(settings.db_path)
+    store = open_engine(Path(settings.db))
     try:
         before = snapshot(store)
         result = runner.invoke(main, ["ingest", str(path)])
@@ -893,7 +896,7 @@ def test_static_build_never_writes_outside_outdir_even_for_a_bad_stored_id(
 ) -> None:
     """Ids are checked when documents are read; the build checks again, for a store written
     some other way (an older feedsvc, a hand edit)."""
-    store.ingest([Item(id=bad_id, title="Escaping item")], catalog)
+    store.ingest([Item(id=bad_id, title="Escaping item")], catalog.topics_for)
     outdir = tmp_path / "a" / "b" / "site"
     before = files_outside(tmp_path, outdir)
     try:
@@ -939,7 +942,7 @@ TRAVERSALS = [
 @pytest.fixture
 def hostile_client(client, settings, clock):
     """The app (both variants) over a store holding the hostile fixture documents."""
-    store = Store.open(settings.db_path, clock)
+    store = open_engine(Path(settings.db), clock)
     catalog = client.application.extensions["feedsvc"].catalog
     for path in (DATA / "hostile_wire.txt", DATA / "hostile_items.jsonl"):
         kind = "jsonl" if path.suffix == ".jsonl" else "wire"
@@ -1095,12 +1098,12 @@ def test_the_app_is_not_in_debug_mode(app, settings, monkeypatch) -> None:
     assert production.debug is False and production.testing is False
 
 
-def test_an_internal_error_is_a_plain_500_without_traceback(settings, clock) -> None:
+def test_an_internal_error_is_a_plain_500_without_traceback(store, settings, clock) -> None:
     """Not TESTING, so Flask answers an exception as a production server would."""
     production = create_app({"SETTINGS": settings, "CLOCK": clock, "FASTPATH": False})
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
-    settings.db_path.write_bytes(b"this is not a database " * 200)
+        Path(f"{Path(settings.db)}{suffix}").unlink(missing_ok=True)
+    Path(settings.db).write_bytes(b"this is not a database " * 200)
     client = production.test_client()
     for path in ("/", "/feeds/all.rss", "/items/hostile-1.html"):
         assert_plain_error(client.get(path), 500, 503)

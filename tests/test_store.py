@@ -12,7 +12,9 @@ from feedsvc.catalog import load_catalog
 from feedsvc.errors import DocumentError, StoreError
 from feedsvc.ingest import ingest_document, open_store
 from feedsvc.sources import Document, parse_document
-from feedsvc.store import SCHEMA_VERSION, Counts, Store
+from feedsvc.store import Counts
+from feedsvc.store import open_store as open_engine
+from feedsvc.store.sqlite import SCHEMA_VERSION
 
 from .conftest import FEEDS, SAMPLES
 
@@ -37,12 +39,12 @@ def test_same_document_twice_changes_nothing(store, catalog, settings) -> None:
     documents = sorted(SAMPLES.glob("*.txt"))
     for path in documents:
         ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
-    before = dump(settings.db_path)
+    before = dump(Path(settings.db))
     generation = store.generation()
     for path in documents:
         counts = ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
         assert counts.new == counts.updated == 0
-    assert dump(settings.db_path) == before
+    assert dump(Path(settings.db)) == before
     assert store.generation() == generation
 
 
@@ -118,11 +120,11 @@ def test_source_dates_are_kept(store, catalog) -> None:
 
 def test_failed_document_leaves_no_trace(store, catalog, settings) -> None:
     ingest(store, catalog, "-\nKeep me\n")
-    before = dump(settings.db_path)
+    before = dump(Path(settings.db))
     bad = '{"id": "ok", "title": "fine"}\n{"id": "bad", "title": "pinned", "topics": ["nope"]}\n'
     with pytest.raises(DocumentError, match="unknown topic 'nope'"):
         ingest(store, catalog, bad, kind="jsonl")
-    assert dump(settings.db_path) == before
+    assert dump(Path(settings.db)) == before
 
 
 def test_pinned_topics_override_the_rules(store, catalog) -> None:
@@ -138,7 +140,7 @@ def test_pinned_topics_override_the_rules(store, catalog) -> None:
 def test_generation_moves_only_on_change_and_is_seen_by_other_connections(
     store, catalog, settings
 ) -> None:
-    other = Store.open(settings.db_path)
+    other = open_engine(Path(settings.db))
     start = other.generation()
     ingest(store, catalog, "-\nA change\n")
     assert other.generation() == start + 1
@@ -147,30 +149,27 @@ def test_generation_moves_only_on_change_and_is_seen_by_other_connections(
     other.close()
 
 
-def test_newest_of_a_topic_is_an_index_walk(store) -> None:
-    plan = store.db.execute(
-        "EXPLAIN QUERY PLAN SELECT seq FROM filed WHERE topic = ? "
-        "ORDER BY published DESC, seq DESC LIMIT 50",
-        ("world",),
-    ).fetchall()
-    details = " ".join(row[-1] for row in plan)
-    assert "USING PRIMARY KEY" in details or "USING COVERING INDEX" in details
-    assert "TEMP B-TREE" not in details
-    plan_all = " ".join(
-        r[-1]
-        for r in store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT seq FROM items ORDER BY published DESC, seq DESC LIMIT 50"
-        )
-    )
-    assert "items_newest" in plan_all and "TEMP B-TREE" not in plan_all
+def statements_of(store, call) -> list[str]:
+    """The SQL statements `call` makes the store run (SQLite's trace, parameters bound)."""
+    seen: list[str] = []
+    store.db.set_trace_callback(seen.append)
+    try:
+        call()
+    finally:
+        store.db.set_trace_callback(None)
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
 
 
-def test_store_queries_use_the_planned_statements(store, catalog) -> None:
-    # The statements newest() runs must be the ones the plan test checks: run them on real rows.
-    ingest(store, catalog, "-\nWar talks resume in Geneva\n-\nStriker scores twice in cup final\n")
-    counts = store.counts()
-    assert counts["all"] == 2
-    assert sum(counts.get(t.slug, 0) for t in catalog.topics) >= 2
+@pytest.mark.parametrize("topic", ["world", "all"])
+def test_newest_is_an_index_walk_not_a_sort(filled, topic) -> None:
+    """The plan of the very statements `newest` runs: no temporary B-tree (a sort of the whole
+    topic on every feed render) and an index for the order."""
+    statements = statements_of(filled, lambda: filled.newest(topic, 50))
+    assert statements
+    for statement in statements:
+        plan = " ".join(r[-1] for r in filled.db.execute("EXPLAIN QUERY PLAN " + statement))
+        assert "TEMP B-TREE" not in plan, plan
+        assert "INDEX" in plan or "PRIMARY KEY" in plan, plan
 
 
 def test_changed_since_a_generation(store, catalog) -> None:
@@ -187,12 +186,12 @@ def test_editing_topic_rules_refiles_stored_items(tmp_path, settings, clock) -> 
     (feeds / "site.toml").write_text((FEEDS / "site.toml").read_text().split("topic_order")[0])
     topic = feeds / "topics" / "weather.toml"
     topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["rain"]\n')
-    store = open_store(settings.db_path, load_catalog(feeds), clock)
+    store = open_store(Path(settings.db), load_catalog(feeds), clock, create=True)
     ingest(store, load_catalog(feeds), "-\nSnow closes mountain pass\n")
     assert store.counts().get("weather", 0) == 0
     topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["snow"]\n')
     store.close()
-    store = open_store(settings.db_path, load_catalog(feeds), clock)
+    store = open_store(Path(settings.db), load_catalog(feeds), clock)
     assert store.counts()["weather"] == 1
     assert store.newest("weather", 5)[0].topics == ("weather",)
 
@@ -202,21 +201,21 @@ def test_newer_schema_refuses_to_open(tmp_path) -> None:
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this feedsvc"):
-        Store.open(path)
+        open_engine(path)
 
 
 def test_not_a_database_is_a_clear_error(tmp_path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("just some text, not SQLite " * 100)
     with pytest.raises(StoreError, match="not a feedsvc store"):
-        Store.open(path)
+        open_engine(path)
 
 
 def test_wal_mode_and_backup(store, catalog, tmp_path) -> None:
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     ingest(store, catalog, "-\nBacked up\n")
     store.backup(tmp_path / "copy.sqlite3")
-    copy = Store.open(tmp_path / "copy.sqlite3")
+    copy = open_engine(tmp_path / "copy.sqlite3")
     assert [i.title for i in copy.newest("all", 5)] == ["Backed up"]
     assert copy.integrity() == "ok"
 
@@ -224,3 +223,60 @@ def test_wal_mode_and_backup(store, catalog, tmp_path) -> None:
 def test_samples_parse_without_error() -> None:
     for path in SAMPLES.glob("*.txt"):
         assert parse_document(Document(path.name, path.read_bytes(), "wire"))
+
+
+# -- opening: only init and ingest create a store ---------------------------------------------
+
+
+def test_opening_a_missing_store_is_an_error_and_writes_nothing(tmp_path) -> None:
+    path = tmp_path / "typo.sqlite3"
+    with pytest.raises(StoreError, match="no store here"):
+        open_engine(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_explicit_store_in_a_missing_directory_is_never_made(tmp_path) -> None:
+    with pytest.raises(StoreError, match="no such directory"):
+        open_engine(tmp_path / "no" / "dir" / "x.sqlite3", create=True)
+    assert not (tmp_path / "no").exists()
+
+
+def test_the_default_location_gets_its_directory(tmp_path) -> None:
+    from feedsvc.config import Settings
+
+    location = Settings().store_location(tmp_path / "instance")
+    open_engine(location, create=True).close()
+    assert (tmp_path / "instance" / "feedsvc.sqlite3").is_file()
+
+
+def test_an_empty_file_is_no_store_and_another_database_is_left_alone(tmp_path) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    with pytest.raises(StoreError, match="no store here"):
+        open_engine(empty)
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE invoices (n INTEGER)")
+    before = other.read_bytes()
+    with pytest.raises(StoreError, match="not a feedsvc store"):
+        open_engine(other, create=True)
+    assert other.read_bytes() == before
+
+
+def test_sqlite_url_and_path_name_the_same_store(tmp_path, catalog) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = open_engine(f"sqlite:///{path}", create=True)
+    ingest(store, catalog, "-\nOne item\n")
+    store.close()
+    assert open_engine(path).counts()["all"] == 1
+    with pytest.raises(StoreError, match="unknown store scheme"):
+        open_engine("mysql://localhost/x")
+
+
+def test_backup_refuses_a_missing_directory_and_an_existing_file(store, tmp_path) -> None:
+    with pytest.raises(StoreError, match="no such directory"):
+        store.backup(tmp_path / "none" / "b.sqlite3")
+    (tmp_path / "b.sqlite3").write_text("keep me")
+    with pytest.raises(StoreError, match="already exists"):
+        store.backup(tmp_path / "b.sqlite3")
+    assert (tmp_path / "b.sqlite3").read_text() == "keep me"

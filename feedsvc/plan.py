@@ -1,0 +1,199 @@
+"""Pure ingest planning: incoming items and the stored rows they touch become inserts, updates
+and a count of unchanged items. The rules that do not depend on the store engine live here
+(merging duplicates, digests, "a headline never overwrites its article", dates, filing), so
+every backend applies the same plan and none of them decides anything. No SQL, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from .errors import DocumentError
+from .model import Item, normalise_title
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Filer = Callable[[Item], tuple[str, ...]]  # an item's topics (the catalogue's `topics_for`)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch, UTC: the smallest step Atom and JSON Feed dates keep."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What an ingest did to the store."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.new + other.new, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What planning needs to know of an item already in the store."""
+
+    seq: int
+    digest: str
+    has_content: bool
+    published: int  # microseconds
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """An item as every backend stores it: dates in microseconds, topics as filed."""
+
+    id: str
+    title: str
+    content: str | None
+    summary: str | None
+    author: str | None
+    source: str | None
+    link: str | None
+    published: int
+    updated: int
+    pinned: str | None  # topics the source gave (JSON Lines), comma-separated; None: the rules
+    topics: tuple[str, ...]
+    digest: str
+
+    def item(self) -> Item:
+        return Item(
+            id=self.id,
+            title=self.title,
+            content=self.content,
+            summary=self.summary,
+            author=self.author,
+            source=self.source,
+            link=self.link,
+            published=from_micros(self.published),
+            updated=from_micros(self.updated),
+            topics=self.topics,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlan:
+    """What one document does to the store."""
+
+    inserts: tuple[Row, ...]  # oldest first: each takes the next sequence number
+    updates: tuple[tuple[int, Row], ...]  # (seq, new row)
+    unchanged: int
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.inserts or self.updates)
+
+    def counts(self) -> Counts:
+        return Counts(len(self.inserts), len(self.updates), self.unchanged)
+
+
+def digest(item: Item) -> str:
+    """A hash of what the source said of an item (its pinned topics included, the rules' filing
+    not): `updated` moves only when this changes. The title counts in its normalised form, so
+    the same headline re-sent in other capitals or spacing is not news."""
+    fields = (
+        normalise_title(item.title),
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+    )
+    # \x1f cannot occur in stored text (clean_text removes it), so fields cannot run together.
+    text = "\x1f".join("\x1e" if value is None else value for value in fields)
+    text += "\x1f" + ",".join(item.topics)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def merge_duplicates(items: Sequence[Item]) -> list[Item]:
+    """One item per id, at its first position; a later article replaces an earlier headline,
+    but a headline never replaces an article."""
+    merged: dict[str, Item] = {}
+    for item in items:
+        earlier = merged.get(item.id)
+        if earlier is None or item.content or not earlier.content:
+            merged[item.id] = item
+    return list(merged.values())
+
+
+def to_row(item: Item, topics: tuple[str, ...], published: int, updated: int) -> Row:
+    """The row for `item`; `item.topics` are the ones its source pinned, `topics` the filed."""
+    return Row(
+        id=item.id,
+        title=item.title,
+        content=item.content,
+        summary=item.summary,
+        author=item.author,
+        source=item.source,
+        link=item.link,
+        published=published,
+        updated=max(updated, published),
+        pinned=",".join(item.topics) if item.topics else None,
+        topics=topics,
+        digest=digest(item),
+    )
+
+
+def file_items(items: Sequence[Item], topics_for: Filer) -> list[tuple[str, ...]]:
+    """Each item's topics; done before a backend takes its write lock (filing is the slow part)."""
+    return [topics_for(item) for item in items]
+
+
+def plan_ingest(
+    items: Sequence[Item],
+    filed: Sequence[tuple[str, ...]],
+    existing: Mapping[str, Stored],
+    now: int,
+) -> IngestPlan:
+    """The plan for one document's merged items (document order: the first is the newest).
+
+    Items the source gave no date get the time the document was first seen, the first item
+    exactly `now` and each later one a microsecond earlier, so readers that sort by date keep
+    the document's order. A changed item keeps `published`; its `updated` moves forward.
+    """
+    inserts: list[Row] = []
+    updates: list[tuple[int, Row]] = []
+    for position, (item, topics) in enumerate(zip(items, filed, strict=True)):
+        seen = now - position
+        old = existing.get(item.id)
+        if old is None:
+            published = to_micros(item.published) if item.published else seen
+            updated = to_micros(item.updated) if item.updated else published
+            inserts.append(to_row(item, topics, published, updated))
+            continue
+        if (old.has_content and not item.content) or digest(item) == old.digest:
+            continue  # a headline never overwrites its article; the same text is no news
+        updated = to_micros(item.updated) if item.updated else max(seen, old.updated + 1)
+        updates.append((old.seq, to_row(item, topics, old.published, updated)))
+    inserts.reverse()
+    unchanged = len(items) - len(inserts) - len(updates)
+    return IngestPlan(tuple(inserts), tuple(updates), unchanged)
+
+
+def plan_refile(rows: Iterable[tuple[int, Row]], topics_for: Filer) -> list[tuple[int, Row]]:
+    """The stored rows whose topics change under the current rules, with their new topics."""
+    moves = []
+    for seq, row in rows:
+        pinned = tuple(row.pinned.split(",")) if row.pinned else ()
+        item = replace(row.item(), topics=pinned)
+        try:
+            topics = topics_for(item)
+        except DocumentError:  # a pinned topic left the catalogue: the rules decide now
+            topics = topics_for(replace(item, topics=()))
+        if topics != row.topics:
+            moves.append((seq, replace(row, topics=topics)))
+    return moves

@@ -1,0 +1,97 @@
+"""The store interface: what callers use, whatever the engine (SQLite or PostgreSQL).
+
+Callers import this module only; `open_store` picks the backend from the store's location
+(a file path or `sqlite:///path` for SQLite, `postgresql://...` for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from ..config import Location, parse_location
+from ..errors import StoreError
+from ..model import Item
+from ..plan import Counts, Filer
+
+__all__ = ["Counts", "Location", "Store", "StoreError", "open_store", "parse_location", "utc_now"]
+
+NO_STORE = "no store here (create one with feedsvc init or feedsvc ingest)"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store(Protocol):
+    """A feedsvc store. One instance per thread; every method may raise `StoreError`."""
+
+    location: str  # for messages: a path, or a URL without its password
+    read_only: bool
+
+    def generation(self) -> int:
+        """A number that changes whenever the store's content changes (in any process)."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads inside see one state of the store, whatever others commit meanwhile."""
+        ...
+
+    def newest(self, topic: str, limit: int) -> list[Item]:
+        """The newest `limit` items of a topic (`all`: of the store), newest first."""
+        ...
+
+    def item(self, item_id: str) -> Item | None: ...
+
+    def counts(self) -> dict[str, int]:
+        """Items per topic, `all` included."""
+        ...
+
+    def changed_since(self, generation: int) -> Iterator[Item]:
+        """Items added or changed after `generation` (0: every item), oldest first."""
+        ...
+
+    def item_ids(self) -> Iterator[str]: ...
+
+    def last_updated(self) -> datetime | None:
+        """The newest `updated` in the store."""
+        ...
+
+    def ingest(self, items: Sequence[Item], topics_for: Filer) -> Counts:
+        """Store one document's items in one transaction, all or nothing, idempotently."""
+        ...
+
+    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
+        """Re-file every item if the rules (`digest`) changed; how many items moved."""
+        ...
+
+    def health(self) -> tuple[int, int]:
+        """Item count and generation."""
+        ...
+
+    def backup(self, target: Path) -> str:
+        """A consistent copy at `target`; what was done, in words."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(
+    location: Location | str | Path,
+    clock: Callable[[], datetime] = utc_now,
+    create: bool = False,
+) -> Store:
+    """The store at `location`. Only `create=True` (init, ingest) makes a new one; any other
+    opening of a place that holds no store is a `StoreError`, and nothing is written."""
+    if not isinstance(location, Location):
+        location = parse_location(location)
+    if location.engine == "postgresql":
+        from .postgres import PostgresStore  # deferred: psycopg is an optional extra
+
+        return PostgresStore.open(location, clock, create)
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore.open(location, clock, create)

@@ -1,0 +1,459 @@
+"""The SQLite backend: one file in WAL mode; schema, migrations and its SQL. The rules of what
+an ingest does come from `plan`; this module only reads and writes rows."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from ..catalog import ALL
+from ..errors import StoreError
+from ..model import Item
+from ..plan import (
+    Counts,
+    Filer,
+    IngestPlan,
+    Row,
+    Stored,
+    file_items,
+    from_micros,
+    merge_duplicates,
+    plan_ingest,
+    plan_refile,
+    to_micros,
+)
+from . import NO_STORE, Location
+
+SCHEMA_VERSION = 1
+BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
+
+# Each entry upgrades the store from the version before it; the list index + 1 is the version.
+# Written to be re-runnable, so two processes opening a new store at once do not collide.
+MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta VALUES ('generation', '0'), ('catalog', '');
+    -- seq orders items first seen together: a larger seq is newer.
+    CREATE TABLE IF NOT EXISTS items (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        content TEXT,
+        summary TEXT,
+        author TEXT,
+        source TEXT,
+        link TEXT,
+        published INTEGER NOT NULL,   -- microseconds since the epoch, UTC
+        updated INTEGER NOT NULL,
+        pinned TEXT,                  -- topics the source gave (JSON Lines); NULL: the rules
+        topics TEXT NOT NULL,         -- comma-separated slugs, as filed
+        digest TEXT NOT NULL,         -- of the visible fields: a new digest moves `updated`
+        generation INTEGER NOT NULL   -- the store generation that last changed this row
+    );
+    CREATE INDEX IF NOT EXISTS items_newest ON items (published, seq);
+    CREATE INDEX IF NOT EXISTS items_generation ON items (generation);
+    CREATE INDEX IF NOT EXISTS items_updated ON items (updated);
+    -- One row per (topic, item), ordered as feeds are, so newest-N is an index walk.
+    CREATE TABLE IF NOT EXISTS filed (
+        topic TEXT NOT NULL,
+        published INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (topic, published, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS filed_seq ON filed (seq);
+    """,
+]
+
+# SQLite's page cache: a big document's index pages stay in memory while it is written;
+# readers (the server's threads, one connection each) keep SQLite's small default.
+INGEST_CACHE_KIB = 16384
+READER_CACHE_KIB = 2000
+COLUMNS = (
+    "seq, id, title, content, summary, author, source, link, published, updated, pinned, "
+    "topics, digest"
+)
+# The statements feeds are read with; tests check SQLite's plan of these very strings.
+NEWEST_ALL = f"SELECT {COLUMNS} FROM items ORDER BY published DESC, seq DESC LIMIT ?"
+NEWEST_TOPIC = (
+    f"SELECT {COLUMNS} FROM filed CROSS JOIN items USING (seq, published) "
+    "WHERE filed.topic = ? ORDER BY filed.published DESC, filed.seq DESC LIMIT ?"
+)
+INSERT_ITEM = (
+    "INSERT INTO items (seq, id, title, content, summary, author, source, link, published, "
+    "updated, pinned, topics, digest, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_ITEM = (
+    "UPDATE items SET title = ?, content = ?, summary = ?, author = ?, source = ?, link = ?, "
+    "updated = ?, pinned = ?, topics = ?, digest = ?, generation = ? WHERE seq = ?"
+)
+
+
+class SQLiteStore:
+    """A feedsvc store in one SQLite file; one instance per thread."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        clock: Callable[[], datetime],
+        location: str,
+        read_only_reason: str | None = None,
+    ) -> None:
+        self.db = connection
+        self.clock = clock
+        self.location = location
+        self.read_only_reason = read_only_reason  # why it cannot be written, if it cannot
+        self.read_only = read_only_reason is not None
+        self._data_version = -1
+        self._generation = 0
+
+    @classmethod
+    def open(cls, location: Location, clock: Callable[[], datetime], create: bool) -> SQLiteStore:
+        """Open the store at `location`; create it only if `create` (see `open_store`)."""
+        path = Path(location.address)
+        name = str(path)
+        if path.is_dir():
+            raise StoreError("is a directory, not a store file", name)
+        exists = path.exists()
+        if not exists and not create:
+            raise StoreError(NO_STORE, name)
+        if not exists:
+            _make_room(path, location.default)
+        problem = _why_not_writable(path if exists else path.parent)
+        if problem and (create or not exists):
+            raise StoreError(f"cannot create the store: {problem}", name)
+        try:
+            connection = _connect(path, read_only=bool(problem))
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the store: {problem or error}", name) from None
+        try:
+            _check_is_store(connection, name, create)
+            if not problem:
+                connection.execute("PRAGMA busy_timeout = 30000")
+                connection.execute("PRAGMA journal_mode = WAL")
+                # WAL with synchronous=NORMAL survives a killed process; only power loss can
+                # drop the last commits, never corrupt the file.
+                connection.execute("PRAGMA synchronous = NORMAL")
+                _migrate(connection, name)
+            else:
+                _check_version(connection, name)
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise StoreError(f"not a feedsvc store: {problem or error}", name) from None
+        except StoreError:
+            connection.close()
+            raise
+        return cls(connection, clock, name, problem)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever other processes commit meanwhile."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- generation: how renderers know the store changed ------------------------------------
+
+    def generation(self) -> int:
+        """The store's generation; cheap when nothing changed (one PRAGMA, no table read)."""
+        try:
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._generation = int(self._meta("generation"))
+                self._data_version = version
+        except sqlite3.Error as error:
+            raise StoreError(f"the store cannot be read: {error}") from None
+        return self._generation
+
+    def _meta(self, key: str) -> str:
+        return self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    def _bump_generation(self) -> int:
+        row = self.db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation' "
+            "RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    # -- writing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, big: bool = False) -> Iterator[None]:
+        """One write transaction (SQLite's single writer), all or nothing."""
+        if self.read_only:
+            raise StoreError(f"the store is read-only: {self.read_only_reason}", self.location)
+        if big:
+            self.db.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"cannot write the store: {error}", self.location) from None
+        try:
+            yield
+            self.db.execute("COMMIT")
+            self._data_version = -1  # data_version only moves for other connections' commits
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            if big:
+                self.db.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
+
+    def ingest(self, items: Sequence[Item], topics_for: Filer) -> Counts:
+        """Store one document's items, all or nothing; the same document twice changes nothing."""
+        items = merge_duplicates(items)
+        filed = file_items(items, topics_for)  # before the write lock
+        with self._write(big=len(items) > 1000):
+            existing = self._existing([item.id for item in items])
+            plan = plan_ingest(items, filed, existing, to_micros(self.clock()))
+            if plan.changes:
+                self._apply(plan, self._bump_generation())
+        return plan.counts()
+
+    def _existing(self, ids: list[str]) -> dict[str, Stored]:
+        found = {}
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items "
+                f"WHERE id IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = Stored(row[1], row[2], bool(row[3]), row[4], row[5])
+        return found
+
+    def _apply(self, plan: IngestPlan, generation: int) -> None:
+        top = self.db.execute("SELECT coalesce(max(seq), 0) FROM items").fetchone()[0]
+        rows, filed_rows = [], []
+        for seq, row in enumerate(plan.inserts, start=top + 1):
+            rows.append((seq, *_values(row), generation))
+            filed_rows.extend((slug, row.published, seq) for slug in row.topics)
+        self.db.executemany(INSERT_ITEM, rows)
+        self.db.executemany("INSERT INTO filed VALUES (?, ?, ?)", filed_rows)
+        for seq, row in plan.updates:
+            values = _values(row)
+            self.db.execute(UPDATE_ITEM, (*values[1:7], *values[8:], generation, seq))
+            self._refile(seq, row)
+
+    def _refile(self, seq: int, row: Row) -> None:
+        self.db.execute("DELETE FROM filed WHERE seq = ?", (seq,))
+        self.db.executemany(
+            "INSERT INTO filed VALUES (?, ?, ?)",
+            [(slug, row.published, seq) for slug in row.topics],
+        )
+
+    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
+        """Re-file every stored item if the topic rules changed; returns how many moved."""
+        if self._meta("catalog") == digest or self.read_only:
+            return 0
+        with self._write(big=True):
+            rows = self.db.execute(f"SELECT {COLUMNS} FROM items").fetchall()
+            moves = plan_refile(((row[0], _row(row)) for row in rows), topics_for)
+            if moves:
+                generation = self._bump_generation()
+                for seq, row in moves:
+                    self.db.execute(
+                        "UPDATE items SET topics = ?, generation = ? WHERE seq = ?",
+                        (",".join(row.topics), generation, seq),
+                    )
+                    self._refile(seq, row)
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (digest,))
+        return len(moves)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def newest(self, topic: str, limit: int) -> list[Item]:
+        if topic == ALL:
+            return [_item(row) for row in self.db.execute(NEWEST_ALL, (limit,))]
+        return [_item(row) for row in self.db.execute(NEWEST_TOPIC, (topic, limit))]
+
+    def item(self, item_id: str) -> Item | None:
+        row = self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        return _item(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        counts = dict(self.db.execute("SELECT topic, count(*) FROM filed GROUP BY topic"))
+        counts[ALL] = self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+        return counts
+
+    def changed_since(self, generation: int) -> Iterator[Item]:
+        query = f"SELECT {COLUMNS} FROM items WHERE generation > ? ORDER BY seq"
+        for row in self.db.execute(query, (generation,)):
+            yield _item(row)
+
+    def last_updated(self) -> datetime | None:
+        value = self.db.execute("SELECT max(updated) FROM items").fetchone()[0]
+        return from_micros(value) if value is not None else None
+
+    def item_ids(self) -> Iterator[str]:
+        for (item_id,) in self.db.execute("SELECT id FROM items ORDER BY seq"):
+            yield item_id
+
+    def rows(self) -> Iterator[tuple[int, Row]]:
+        """Every row with its sequence number, oldest first (for copying between engines)."""
+        for row in self.db.execute(f"SELECT {COLUMNS} FROM items ORDER BY seq"):
+            yield row[0], _row(row)
+
+    def health(self) -> tuple[int, int]:
+        generation = self.generation()
+        try:
+            return self.db.execute("SELECT count(*) FROM items").fetchone()[0], generation
+        except sqlite3.Error as error:
+            raise StoreError(f"the store cannot be read: {error}") from None
+
+    def integrity(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def backup(self, target: Path) -> str:
+        """A consistent copy of the store while others read and write it (SQLite's online
+        backup), to a new file in an existing directory."""
+        if target.exists():
+            raise StoreError("already exists; choose a new file", str(target))
+        if not target.parent.is_dir():
+            raise StoreError(f"no such directory: {target.parent}", str(target))
+        problem = _why_not_writable(target.parent)
+        if problem:
+            raise StoreError(problem, str(target))
+        try:
+            destination = sqlite3.connect(target)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write: {error}", str(target)) from None
+        try:
+            self.db.backup(destination)
+        except sqlite3.Error as error:
+            destination.close()
+            target.unlink(missing_ok=True)
+            raise StoreError(f"cannot write: {error}", str(target)) from None
+        destination.close()
+        return f"backed up {self.location} to {target}"
+
+
+def _values(row: Row) -> tuple:
+    """A row's columns after seq, in COLUMNS order."""
+    return (
+        row.id,
+        row.title,
+        row.content,
+        row.summary,
+        row.author,
+        row.source,
+        row.link,
+        row.published,
+        row.updated,
+        row.pinned,
+        ",".join(row.topics),
+        row.digest,
+    )
+
+
+def _row(row: tuple) -> Row:
+    return Row(
+        id=row[1],
+        title=row[2],
+        content=row[3],
+        summary=row[4],
+        author=row[5],
+        source=row[6],
+        link=row[7],
+        published=row[8],
+        updated=row[9],
+        pinned=row[10],
+        topics=tuple(row[11].split(",")) if row[11] else (),
+        digest=row[12],
+    )
+
+
+def _item(row: tuple) -> Item:
+    return Item(
+        id=row[1],
+        title=row[2],
+        content=row[3],
+        summary=row[4],
+        author=row[5],
+        source=row[6],
+        link=row[7],
+        published=from_micros(row[8]),
+        updated=from_micros(row[9]),
+        topics=tuple(row[11].split(",")) if row[11] else (),
+    )
+
+
+def _make_room(path: Path, default: bool) -> None:
+    """A new store's directory must exist, except the default one (Flask's instance folder)."""
+    if path.parent.is_dir():
+        return
+    if not default:
+        raise StoreError(f"no such directory: {path.parent}", str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create {path.parent}: {error.strerror}", str(path)) from None
+
+
+def _why_not_writable(path: Path) -> str | None:
+    """Why `path` (a store file or its directory) cannot be written, or None. SQLite's own
+    message ("unable to open database file") says neither which nor why."""
+    directory = path if path.is_dir() else path.parent
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError as error:
+        return error.strerror
+    for target in (directory, path):  # WAL needs to create files beside the store
+        if not os.access(target, os.W_OK):
+            return f"permission denied ({target})"
+    return None
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Nobody can write a store on a read-only disk, so it cannot change under us: immutable
+    # lets SQLite read a WAL-mode file without creating its -shm beside it.
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return connection
+
+
+def _check_is_store(connection: sqlite3.Connection, name: str, create: bool) -> None:
+    """An existing database that feedsvc did not make is not ours to write."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version:
+        return
+    tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if tables:
+        raise StoreError("not a feedsvc store (a database of something else)", name)
+    if not create:
+        raise StoreError(NO_STORE, name)
+
+
+def _check_version(connection: sqlite3.Connection, name: str) -> None:
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema {version}, newer than this feedsvc knows ({SCHEMA_VERSION}); "
+            "upgrade feedsvc",
+            name,
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError("the store needs an upgrade, and it is read-only", name)
+
+
+def _migrate(connection: sqlite3.Connection, name: str) -> None:
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        _check_version(connection, name)
+    for number in range(version, SCHEMA_VERSION):
+        connection.executescript(
+            f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;"
+        )
