@@ -251,7 +251,7 @@ def make_store(path: Path, feeds: Path, items: int) -> None:
     for leftover in path.parent.glob(partial.name + "*"):
         leftover.unlink()
     catalog = load_catalog(feeds)
-    store = open_store(partial, catalog)
+    store = open_store(partial, catalog, create=True)
     start, done = time.perf_counter(), 0
     per_doc = 1000 if items >= 100_000 else 100
     for document in documents(items, per_doc, seed=7, feeds_dir=feeds):
