@@ -14,7 +14,7 @@ import click
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings
 from .errors import FeedsvcError
-from .ingest import ingest_document, open_store
+from .ingest import open_store, prepare_all, store_prepared
 from .model import Item
 from .render import FORMATS, feed_path
 from .sources import Document, parse_document, read_documents
@@ -142,8 +142,14 @@ def init(settings: Settings) -> None:
 @main.command()
 @FILES
 @STDIN_FORMAT
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that parse and file documents while one writes [default: the CPUs].",
+)
 @pass_settings
-def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str) -> None:
+def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: int | None) -> None:
     """Parse FILES and store their items (wire text, *.jsonl; a directory; '-' for stdin).
 
     Each document is stored whole or not at all; storing the same document again changes
@@ -152,17 +158,18 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str) -> Non
     catalog = catalog_of(settings)
     store = store_of(settings, catalog, create=True)
     total, failures = Counts(), 0
-    for document in documents(files, stdin_format):
+    jobs = jobs or os.cpu_count() or 1
+    for prepared in prepare_all(documents(files, stdin_format), catalog, jobs):
         try:
-            if isinstance(document, FeedsvcError):
-                raise document
-            counts = ingest_document(store, catalog, document)
+            if isinstance(prepared, FeedsvcError):
+                raise prepared
+            counts = store_prepared(store, prepared)
         except FeedsvcError as error:
             failures += 1
             UserError(str(error)).show()
             continue
         total += counts
-        click.echo(f"{document.name}: {_counts(counts)}")
+        click.echo(f"{prepared.name}: {_counts(counts)}")
     click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
     if failures:
         sys.exit(1)

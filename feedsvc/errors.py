@@ -15,6 +15,9 @@ class FeedsvcError(Exception):
         self.where = where
         self.line = line
 
+    def __reduce__(self) -> tuple:  # keep `where` and `line` across processes (ingest workers)
+        return (type(self), (self.message, self.where, self.line))
+
     def __str__(self) -> str:
         if self.where is None:
             return self.message

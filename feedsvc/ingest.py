@@ -1,16 +1,29 @@
-"""Opening the store for a catalogue, and storing documents: shared by the CLI and the web app."""
+"""Opening the store for a catalogue, and storing documents: shared by the CLI and the web app.
+
+Storing a document is two steps: `prepare` (parse, merge duplicates, file under topics: pure
+CPU work, the larger part of an ingest) and `store_prepared` (one store transaction). An ingest
+of many documents prepares them in worker processes while this one writes, so both cores work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import collections
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .catalog import Catalog
 from .errors import FeedsvcError
+from .model import Item
+from .plan import file_items, merge_duplicates
 from .sources import Document, parse_document
 from .store import Counts, Location, Store, utc_now
 from .store import open_store as open_engine
+
+AHEAD = 4  # documents prepared ahead of the writer, per worker: bounds memory
 
 
 def open_store(
@@ -30,12 +43,84 @@ def open_store(
     return store
 
 
-def ingest_document(store: Store, catalog: Catalog, document: Document) -> Counts:
-    """Parse and store one document, all or nothing; errors name the document."""
-    items = parse_document(document)
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document's items, merged and filed, ready for one store transaction."""
+
+    name: str
+    items: list[Item]
+    filed: list[tuple[str, ...]]
+
+
+def prepare(document: Document, catalog: Catalog) -> Prepared:
+    """Parse and file one document; errors name it."""
     try:
-        return store.ingest(items, catalog.topics_for)
+        items = merge_duplicates(parse_document(document))
+        return Prepared(document.name, items, file_items(items, catalog.topics_for))
     except FeedsvcError as error:
         if error.where is None:
             error.where = document.name
         raise
+
+
+def store_prepared(store: Store, prepared: Prepared) -> Counts:
+    """Store a prepared document, all or nothing."""
+    topics = {item.id: filed for item, filed in zip(prepared.items, prepared.filed, strict=True)}
+    try:
+        return store.ingest(prepared.items, lambda item: topics[item.id])
+    except FeedsvcError as error:
+        if error.where is None:
+            error.where = prepared.name
+        raise
+
+
+def ingest_document(store: Store, catalog: Catalog, document: Document) -> Counts:
+    """Parse and store one document, all or nothing; errors name the document."""
+    return store_prepared(store, prepare(document, catalog))
+
+
+Outcome = Prepared | FeedsvcError
+
+
+def prepare_all(
+    documents: Iterable[Document | FeedsvcError], catalog: Catalog, jobs: int
+) -> Iterator[Outcome]:
+    """Each document prepared (or the error that stopped it), in order; with `jobs` > 1, in that
+    many worker processes, a bounded number of documents ahead."""
+    if jobs <= 1:
+        yield from (_outcome(document, catalog) for document in documents)
+        return
+    # fork: the workers inherit the loaded catalogue instead of unpickling its rules per task.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, context, initializer=_set_catalog, initargs=(catalog,)) as pool:
+        window: collections.deque[Future[Outcome]] = collections.deque()
+        for document in documents:
+            window.append(pool.submit(_prepare_in_worker, document))
+            if len(window) >= jobs * AHEAD:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _outcome(document: Document | FeedsvcError, catalog: Catalog) -> Outcome:
+    if isinstance(document, FeedsvcError):
+        return document
+    try:
+        return prepare(document, catalog)
+    except FeedsvcError as error:
+        return error
+
+
+class _Worker:
+    """The catalogue of a worker process (set once when it starts)."""
+
+    catalog: Catalog | None = None
+
+
+def _set_catalog(catalog: Catalog) -> None:
+    _Worker.catalog = catalog
+
+
+def _prepare_in_worker(document: Document | FeedsvcError) -> Outcome:
+    assert _Worker.catalog is not None
+    return _outcome(document, _Worker.catalog)

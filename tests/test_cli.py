@@ -7,6 +7,7 @@ import json
 import feedparser
 
 from feedsvc.cli import main
+from feedsvc.store import open_store as open_engine
 
 from .conftest import DATA, SAMPLES
 
@@ -173,3 +174,25 @@ def test_backup_into_a_missing_directory_is_one_line(runner, store, tmp_path) ->
     result = runner.invoke(main, ["backup", str(tmp_path / "none" / "b.sqlite3")])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "no such directory" in result.stderr
+
+
+def test_ingest_in_worker_processes_stores_the_same_items_and_names_bad_files(
+    runner, tmp_path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(6):
+        lines = [f"-\nDocument {n} headline {k} about the football league\n" for k in range(5)]
+        (docs / f"{n}.txt").write_text("".join(lines))
+    (docs / "3b.txt").write_bytes(b"-\nfine line\n-\nbad \xff byte\n")
+    stores = {}
+    for jobs in ("1", "3"):
+        db = tmp_path / f"jobs{jobs}.db"
+        result = runner.invoke(main, ["--db", str(db), "ingest", "--jobs", jobs, str(docs)])
+        assert result.exit_code == 1, result.output
+        assert f"{docs / '3b.txt'}:4: not valid UTF-8" in result.stderr
+        assert "total: 30 new, 0 updated, 0 unchanged; 1 rejected" in result.output
+        store = open_engine(db)
+        stores[jobs] = [(i.id, i.title, i.topics) for i in store.newest("all", 100)]
+        store.close()
+    assert stores["1"] == stores["3"] and len(stores["1"]) == 30
