@@ -209,14 +209,68 @@ def build(settings: Settings, outdir: Path) -> None:
 @main.command()
 @pass_settings
 def topics(settings: Settings) -> None:
-    """List each topic with its item count and its feed URLs."""
+    """List each topic with its item count and its feed URLs.
+
+    Items under embargo are counted apart, as held; the next lift time follows the list.
+    """
     catalog = catalog_of(settings)
     store = store_of(settings, catalog)
-    counts = store.counts()
+    counts, held = store.counts(), store.held()
     for topic in catalog.feeds:
-        click.echo(f"{topic.slug:<12} {counts.get(topic.slug, 0):>7} items  {topic.title}")
+        waiting = held.get(topic.slug, 0)
+        note = f" (+{waiting} held)" if waiting else ""
+        click.echo(f"{topic.slug:<12} {counts.get(topic.slug, 0):>7} items{note}  {topic.title}")
         for extension in FORMATS:
             click.echo(f"    {catalog.site.url(feed_path(topic.slug, extension))}")
+    lift = store.next_lift()
+    if lift is not None:
+        click.echo(f"next embargo lifts at {lift.isoformat()}")
+
+
+ITEM_IDS = click.argument("ids", nargs=-1, required=True, metavar="ID...")
+
+
+@main.command()
+@ITEM_IDS
+@click.option("--reason", default=None, help="Why (kept in the log and in Atom tombstones).")
+@pass_settings
+def kill(settings: Settings, ids: tuple[str, ...], reason: str | None) -> None:
+    """Withdraw items: gone from every feed, page and search at once (static: at the next
+    build); their pages answer 410 Gone. Re-ingesting them does not bring them back."""
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    try:
+        done = store.kill(list(dict.fromkeys(ids)), reason, "cli")
+    except FeedsvcError as error:
+        raise fail(error) from None
+    for item_id in ids:
+        click.echo(f"{item_id}: {'killed' if item_id in done else 'already killed'}")
+
+
+@main.command()
+@ITEM_IDS
+@pass_settings
+def unkill(settings: Settings, ids: tuple[str, ...]) -> None:
+    """Publish withdrawn items again."""
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    try:
+        store.unkill(list(dict.fromkeys(ids)), "cli")
+    except FeedsvcError as error:
+        raise fail(error) from None
+    for item_id in ids:
+        click.echo(f"{item_id}: restored")
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@pass_settings
+def log(settings: Settings, limit: int) -> None:
+    """The store's operations, newest first: when, who (cli, api, server, build), what."""
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    for when, who, what, detail in store.log(limit):
+        click.echo(f"{when.isoformat(timespec='seconds')}  {who:<6}  {what:<7} {detail}")
 
 
 @main.command()

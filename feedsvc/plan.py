@@ -6,6 +6,7 @@ every backend applies the same plan and none of them decides anything. No SQL, n
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,11 +36,25 @@ class Counts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    held: int = 0  # under embargo: stored, published when their time comes
+    killed: int = 0  # withdrawn earlier: stored nowhere until `feedsvc unkill`
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.new + other.new, self.updated + other.updated, self.unchanged + other.unchanged
-        )
+        return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple(), strict=True)))
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        return (self.new, self.updated, self.unchanged, self.held, self.killed)
+
+    def __str__(self) -> str:
+        text = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        if self.held:
+            text += f", {self.held} held (embargo)"
+        if self.killed:
+            text += f", {self.killed} killed (not republished)"
+        return text
+
+
+LIVE, HELD, KILLED = "live", "held", "killed"  # where a stored item is
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class Stored:
     has_content: bool
     published: int  # microseconds
     updated: int
+    state: str = LIVE  # LIVE (in feeds), HELD (embargoed) or KILLED (withdrawn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +108,17 @@ class IngestPlan:
     inserts: tuple[Row, ...]  # oldest first: each takes the next sequence number
     updates: tuple[tuple[int, Row], ...]  # (seq, new row)
     unchanged: int
+    holds: tuple[Row, ...] = ()  # embargoed until `published`: stored, not yet published
+    killed: int = 0  # withdrawn items sent again: not stored
 
     @property
     def changes(self) -> bool:
-        return bool(self.inserts or self.updates)
+        return bool(self.inserts or self.updates or self.holds)
 
     def counts(self) -> Counts:
-        return Counts(len(self.inserts), len(self.updates), self.unchanged)
+        return Counts(
+            len(self.inserts), len(self.updates), self.unchanged, len(self.holds), self.killed
+        )
 
 
 def digest(item: Item) -> str:
@@ -167,21 +187,47 @@ def plan_ingest(
     """
     inserts: list[Row] = []
     updates: list[tuple[int, Row]] = []
+    holds: list[Row] = []
+    killed = 0
     for position, (item, topics) in enumerate(zip(items, filed, strict=True)):
         seen = now - position
         old = existing.get(item.id)
-        if old is None:
+        if old is not None and old.state == KILLED:
+            killed += 1  # stays withdrawn until an editor says otherwise
+            continue
+        if old is None or old.state == HELD:
             published = to_micros(item.published) if item.published else seen
             updated = to_micros(item.updated) if item.updated else published
-            inserts.append(to_row(item, topics, published, updated))
+            row = to_row(item, topics, published, updated)
+            if published > now:
+                if old is None or old.digest != row.digest:
+                    holds.append(row)  # an embargo: published nowhere before its time
+            elif old is None:
+                inserts.append(row)
+            else:
+                holds.append(row)  # moved earlier than now: `lift_due` publishes it
             continue
         if (old.has_content and not item.content) or digest(item) == old.digest:
             continue  # a headline never overwrites its article; the same text is no news
         updated = to_micros(item.updated) if item.updated else max(seen, old.updated + 1)
         updates.append((old.seq, to_row(item, topics, old.published, updated)))
     inserts.reverse()
-    unchanged = len(items) - len(inserts) - len(updates)
-    return IngestPlan(tuple(inserts), tuple(updates), unchanged)
+    unchanged = len(items) - len(inserts) - len(updates) - len(holds) - killed
+    return IngestPlan(tuple(inserts), tuple(updates), unchanged, tuple(holds), killed)
+
+
+def row_to_json(row: Row) -> str:
+    """A row as text, for the tables that keep whole items aside (held, killed)."""
+    return json.dumps(
+        [getattr(row, name) for name in Row.__slots__], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def row_from_json(text: str) -> Row:
+    values = json.loads(text)
+    fields = dict(zip(Row.__slots__, values, strict=True))
+    fields["topics"] = tuple(fields["topics"])
+    return Row(**fields)
 
 
 def plan_refile(rows: Iterable[tuple[int, Row]], topics_for: Filer) -> list[tuple[int, Row]]:

@@ -60,8 +60,42 @@ class Store(Protocol):
         """The newest `updated` in the store."""
         ...
 
-    def ingest(self, items: Sequence[Item], topics_for: Filer) -> Counts:
-        """Store one document's items in one transaction, all or nothing, idempotently."""
+    def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
+        """Store one document's items in one transaction, all or nothing, idempotently; items
+        dated in the future are held until then (an embargo)."""
+        ...
+
+    # Editorial control: each operation is one transaction that moves the generation and is
+    # written to the log with who did it (cli, api, server, build).
+
+    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
+        """Withdraw items everywhere at once; their ids stay withdrawn. Unknown ids: error."""
+        ...
+
+    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
+        """Publish withdrawn items again (held again if their embargo has not lifted)."""
+        ...
+
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
+        ...
+
+    def is_killed(self, item_id: str) -> bool: ...
+
+    def held(self) -> dict[str, int]:
+        """Items under embargo per topic (`all` included)."""
+        ...
+
+    def next_lift(self) -> datetime | None:
+        """When the next embargo lifts (None: nothing is held)."""
+        ...
+
+    def lift_due(self, who: str = "server") -> int:
+        """Publish held items whose time has come (`generation` does this by itself)."""
+        ...
+
+    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
+        """The newest operations: when, who, what, detail."""
         ...
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:

@@ -14,6 +14,8 @@ from ..catalog import ALL
 from ..errors import StoreError
 from ..model import Item
 from ..plan import (
+    HELD,
+    KILLED,
     Counts,
     Filer,
     IngestPlan,
@@ -24,11 +26,13 @@ from ..plan import (
     merge_duplicates,
     plan_ingest,
     plan_refile,
+    row_from_json,
+    row_to_json,
     to_micros,
 )
 from . import NO_STORE, Location
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 # Each entry upgrades the store from the version before it; the list index + 1 is the version.
@@ -65,6 +69,30 @@ MIGRATIONS = [
         PRIMARY KEY (topic, published, seq)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS filed_seq ON filed (seq);
+    """,
+    # 2: editorial control. Items kept aside whole (as plan.row_to_json text): embargoed ones
+    # until their time, withdrawn ones until an unkill; and a log of who did what.
+    """
+    CREATE TABLE IF NOT EXISTS held (
+        id TEXT PRIMARY KEY,
+        published INTEGER NOT NULL,   -- the embargo lifts at this moment
+        row TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS held_published ON held (published);
+    CREATE TABLE IF NOT EXISTS killed (
+        id TEXT PRIMARY KEY,
+        killed_at INTEGER NOT NULL,
+        reason TEXT,
+        topics TEXT NOT NULL,         -- where it was filed: its feeds carry a tombstone
+        row TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS log (
+        n INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        who TEXT NOT NULL,            -- cli, api, server (an embargo lifted)
+        what TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
     """,
 ]
 
@@ -109,6 +137,7 @@ class SQLiteStore:
         self.read_only = read_only_reason is not None
         self._data_version = -1
         self._generation = 0
+        self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
 
     @classmethod
     def open(cls, location: Location, clock: Callable[[], datetime], create: bool) -> SQLiteStore:
@@ -168,9 +197,14 @@ class SQLiteStore:
             version = self.db.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
                 self._generation = int(self._meta("generation"))
+                self._next_lift = self._next_lift_micros()
                 self._data_version = version
         except sqlite3.Error as error:
             raise StoreError(f"the store cannot be read: {error}") from None
+        due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
+        if due and not self.read_only:  # else one comparison a call
+            self.lift_due()
+            return self.generation()
         return self._generation
 
     def _meta(self, key: str) -> str:
@@ -207,15 +241,17 @@ class SQLiteStore:
             if big:
                 self.db.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
 
-    def ingest(self, items: Sequence[Item], topics_for: Filer) -> Counts:
+    def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
         """Store one document's items, all or nothing; the same document twice changes nothing."""
         items = merge_duplicates(items)
         filed = file_items(items, topics_for)  # before the write lock
         with self._write(big=len(items) > 1000):
+            now = to_micros(self.clock())
             existing = self._existing([item.id for item in items])
-            plan = plan_ingest(items, filed, existing, to_micros(self.clock()))
+            plan = plan_ingest(items, filed, existing, now)
             if plan.changes:
                 self._apply(plan, self._bump_generation())
+                self._log(now, who, "ingest", str(plan.counts()))
         return plan.counts()
 
     def _existing(self, ids: list[str]) -> dict[str, Stored]:
@@ -229,6 +265,13 @@ class SQLiteStore:
                 chunk,
             ):
                 found[row[0]] = Stored(row[1], row[2], bool(row[3]), row[4], row[5])
+            for table, state in (("held", HELD), ("killed", KILLED)):
+                query = f"SELECT row FROM {table} WHERE id IN ({marks})"
+                for (text,) in self.db.execute(query, chunk):
+                    row = row_from_json(text)
+                    found[row.id] = Stored(
+                        0, row.digest, row.content is not None, *_dates(row), state
+                    )
         return found
 
     def _apply(self, plan: IngestPlan, generation: int) -> None:
@@ -243,6 +286,136 @@ class SQLiteStore:
             values = _values(row)
             self.db.execute(UPDATE_ITEM, (*values[1:7], *values[8:], generation, seq))
             self._refile(seq, row)
+        self.db.executemany(
+            "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
+            [(row.id, row.published, row_to_json(row)) for row in plan.holds],
+        )
+
+    def _insert_rows(self, rows: Sequence[Row], generation: int) -> None:
+        """Rows that become live (lifted, unkilled), oldest first."""
+        self._apply(IngestPlan(tuple(rows), (), 0), generation)
+
+    def _log(self, at: int, who: str, what: str, detail: str) -> None:
+        self.db.execute(
+            "INSERT INTO log (at, who, what, detail) VALUES (?, ?, ?, ?)", (at, who, what, detail)
+        )
+
+    # -- editorial control: embargo, kill ---------------------------------------------------
+
+    def next_lift(self) -> datetime | None:
+        """When the next embargo lifts, if any item is held."""
+        value = self._next_lift_micros()
+        return from_micros(value) if value is not None else None
+
+    def _next_lift_micros(self) -> int | None:
+        return self.db.execute("SELECT min(published) FROM held").fetchone()[0]
+
+    def lift_due(self, who: str = "server") -> int:
+        """Publish the held items whose time has come; how many."""
+        with self._write():
+            now = to_micros(self.clock())
+            due = self.db.execute(
+                "SELECT id, row FROM held WHERE published <= ? ORDER BY published, id", (now,)
+            ).fetchall()
+            if due:
+                generation = self._bump_generation()
+                self._insert_rows([row_from_json(text) for _, text in due], generation)
+                self.db.executemany("DELETE FROM held WHERE id = ?", [(i,) for i, _ in due])
+                self._log(now, who, "lift", " ".join(i for i, _ in due))
+        return len(due)
+
+    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
+        """Withdraw items from every feed and page at once; the ids are remembered. Returns the
+        ids that were published or held (others were already withdrawn); unknown ids are an
+        error and nothing is done."""
+        with self._write():
+            now = to_micros(self.clock())
+            found = self._existing(list(ids))
+            unknown = [i for i in ids if i not in found]
+            if unknown:
+                raise StoreError(f"no item {unknown[0]!r} in the store", self.location)
+            withdrawn = [i for i in ids if found[i].state != KILLED]
+            if withdrawn:
+                generation = self._bump_generation()
+                for item_id in withdrawn:
+                    self._withdraw(item_id, found[item_id], now, reason, generation)
+                self._log(now, who, "kill", " ".join(withdrawn) + (f": {reason}" if reason else ""))
+        return withdrawn
+
+    def _withdraw(
+        self, item_id: str, stored: Stored, now: int, reason: str | None, gen: int
+    ) -> None:
+        if stored.state == HELD:
+            (text,) = self.db.execute("SELECT row FROM held WHERE id = ?", (item_id,)).fetchone()
+            self.db.execute("DELETE FROM held WHERE id = ?", (item_id,))
+            row = row_from_json(text)
+        else:
+            row = _row(
+                self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+            )
+            self.db.execute("DELETE FROM filed WHERE seq = ?", (stored.seq,))
+            self.db.execute("DELETE FROM items WHERE seq = ?", (stored.seq,))
+        self.db.execute(
+            "INSERT INTO killed VALUES (?, ?, ?, ?, ?)",
+            (item_id, now, reason, ",".join(row.topics), row_to_json(row)),
+        )
+
+    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
+        """Publish withdrawn items again (or hold them, if their embargo has not lifted)."""
+        with self._write():
+            now = to_micros(self.clock())
+            marks = ",".join("?" * len(ids))
+            rows = self.db.execute(
+                f"SELECT id, row FROM killed WHERE id IN ({marks})", list(ids)
+            ).fetchall()
+            found = {item_id: row_from_json(text) for item_id, text in rows}
+            unknown = [i for i in ids if i not in found]
+            if unknown:
+                raise StoreError(f"no withdrawn item {unknown[0]!r}", self.location)
+            generation = self._bump_generation()
+            restored = [found[i] for i in ids]
+            live = sorted((r for r in restored if r.published <= now), key=lambda r: r.published)
+            self._insert_rows(live, generation)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
+                [(r.id, r.published, row_to_json(r)) for r in restored if r.published > now],
+            )
+            self.db.executemany("DELETE FROM killed WHERE id = ?", [(i,) for i in ids])
+            self._log(now, who, "unkill", " ".join(ids))
+        return list(ids)
+
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        """Withdrawn items (id, when, reason, topics it was filed under), newest first."""
+        return [
+            (item_id, from_micros(at), reason, tuple(topics.split(",")) if topics else ())
+            for item_id, at, reason, topics in self.db.execute(
+                "SELECT id, killed_at, reason, topics FROM killed WHERE killed_at >= ? "
+                "ORDER BY killed_at DESC, id",
+                (since,),
+            )
+        ]
+
+    def is_killed(self, item_id: str) -> bool:
+        query = "SELECT 1 FROM killed WHERE id = ?"
+        return self.db.execute(query, (item_id,)).fetchone() is not None
+
+    def held(self) -> dict[str, int]:
+        """Items under embargo, per topic (`all` included)."""
+        counts: dict[str, int] = {ALL: 0}
+        for (text,) in self.db.execute("SELECT row FROM held"):
+            counts[ALL] += 1
+            for slug in row_from_json(text).topics:
+                counts[slug] = counts.get(slug, 0) + 1
+        return counts
+
+    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
+        """The newest operations: (when, who, what, detail), newest first."""
+        return [
+            (from_micros(at), who, what, detail)
+            for at, who, what, detail in self.db.execute(
+                "SELECT at, who, what, detail FROM log ORDER BY n DESC LIMIT ?", (limit,)
+            )
+        ]
 
     def _refile(self, seq: int, row: Row) -> None:
         self.db.execute("DELETE FROM filed WHERE seq = ?", (seq,))
@@ -335,6 +508,10 @@ class SQLiteStore:
             raise StoreError(f"cannot write: {error}", str(target)) from None
         destination.close()
         return f"backed up {self.location} to {target}"
+
+
+def _dates(row: Row) -> tuple[int, int]:
+    return row.published, row.updated
 
 
 def _values(row: Row) -> tuple:
