@@ -32,7 +32,7 @@ from ..plan import (
 )
 from . import NO_STORE, Location
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 # Each entry upgrades the store from the version before it; the list index + 1 is the version.
@@ -94,6 +94,25 @@ MIGRATIONS = [
         detail TEXT NOT NULL
     );
     """,
+    # 3: archive positions. Each item's place in first-seen order, in `all` (items.ordinal)
+    # and in each topic it is filed under (filed.ordinal): archive page n of a topic holds
+    # ordinals n*P to n*P+P-1, so a new item never moves an archived one.
+    """
+    ALTER TABLE items ADD COLUMN ordinal INTEGER;
+    ALTER TABLE filed ADD COLUMN ordinal INTEGER;
+    UPDATE items SET ordinal = numbered.n
+        FROM (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS n FROM items) AS numbered
+        WHERE numbered.seq = items.seq;
+    UPDATE filed SET ordinal = numbered.n
+        FROM (SELECT topic, seq, row_number() OVER (PARTITION BY topic ORDER BY seq) - 1 AS n
+              FROM filed) AS numbered
+        WHERE numbered.topic = filed.topic AND numbered.seq = filed.seq;
+    CREATE TABLE ordinals (topic TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO ordinals SELECT 'all', count(*) FROM items;
+    INSERT INTO ordinals SELECT topic, count(*) FROM filed GROUP BY topic;
+    CREATE INDEX items_ordinal ON items (ordinal);
+    CREATE INDEX filed_ordinal ON filed (topic, ordinal);
+    """,
 ]
 
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
@@ -112,7 +131,16 @@ NEWEST_TOPIC = (
 )
 INSERT_ITEM = (
     "INSERT INTO items (seq, id, title, content, summary, author, source, link, published, "
-    "updated, pinned, topics, digest, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "updated, pinned, topics, digest, generation, ordinal) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_FILED = "INSERT INTO filed (topic, published, seq, ordinal) VALUES (?, ?, ?, ?)"
+ARCHIVE_ALL = (
+    f"SELECT {COLUMNS} FROM items WHERE ordinal >= ? AND ordinal < ? ORDER BY ordinal DESC"
+)
+ARCHIVE_TOPIC = (
+    f"SELECT {COLUMNS} FROM filed CROSS JOIN items USING (seq, published) "
+    "WHERE filed.topic = ? AND filed.ordinal >= ? AND filed.ordinal < ? ORDER BY filed.ordinal DESC"
 )
 UPDATE_ITEM = (
     "UPDATE items SET title = ?, content = ?, summary = ?, author = ?, source = ?, link = ?, "
@@ -276,16 +304,20 @@ class SQLiteStore:
 
     def _apply(self, plan: IngestPlan, generation: int) -> None:
         top = self.db.execute("SELECT coalesce(max(seq), 0) FROM items").fetchone()[0]
+        ordinals = self._ordinals()
         rows, filed_rows = [], []
         for seq, row in enumerate(plan.inserts, start=top + 1):
-            rows.append((seq, *_values(row), generation))
-            filed_rows.extend((slug, row.published, seq) for slug in row.topics)
+            rows.append((seq, *_values(row), generation, _take(ordinals, ALL)))
+            filed_rows.extend(
+                (slug, row.published, seq, _take(ordinals, slug)) for slug in row.topics
+            )
         self.db.executemany(INSERT_ITEM, rows)
-        self.db.executemany("INSERT INTO filed VALUES (?, ?, ?)", filed_rows)
+        self.db.executemany(INSERT_FILED, filed_rows)
         for seq, row in plan.updates:
             values = _values(row)
             self.db.execute(UPDATE_ITEM, (*values[1:7], *values[8:], generation, seq))
-            self._refile(seq, row)
+            self._refile(seq, row, ordinals)
+        self._save_ordinals(ordinals)
         self.db.executemany(
             "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
             [(row.id, row.published, row_to_json(row)) for row in plan.holds],
@@ -417,12 +449,22 @@ class SQLiteStore:
             )
         ]
 
-    def _refile(self, seq: int, row: Row) -> None:
-        self.db.execute("DELETE FROM filed WHERE seq = ?", (seq,))
+    def _refile(self, seq: int, row: Row, ordinals: dict[str, int]) -> None:
+        """File a stored item under `row.topics`: a topic it stays in keeps its archive place;
+        a new one gets the next place there."""
+        kept = dict(self.db.execute("SELECT topic, ordinal FROM filed WHERE seq = ?", (seq,)))
+        gone = [(slug, seq) for slug in kept if slug not in row.topics]
+        self.db.executemany("DELETE FROM filed WHERE topic = ? AND seq = ?", gone)
         self.db.executemany(
-            "INSERT INTO filed VALUES (?, ?, ?)",
-            [(slug, row.published, seq) for slug in row.topics],
+            INSERT_FILED,
+            [(s, row.published, seq, _take(ordinals, s)) for s in row.topics if s not in kept],
         )
+
+    def _ordinals(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT topic, next FROM ordinals"))
+
+    def _save_ordinals(self, ordinals: dict[str, int]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO ordinals VALUES (?, ?)", ordinals.items())
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:
         """Re-file every stored item if the topic rules changed; returns how many moved."""
@@ -433,12 +475,14 @@ class SQLiteStore:
             moves = plan_refile(((row[0], _row(row)) for row in rows), topics_for)
             if moves:
                 generation = self._bump_generation()
+                ordinals = self._ordinals()
                 for seq, row in moves:
                     self.db.execute(
                         "UPDATE items SET topics = ?, generation = ? WHERE seq = ?",
                         (",".join(row.topics), generation, seq),
                     )
-                    self._refile(seq, row)
+                    self._refile(seq, row, ordinals)
+                self._save_ordinals(ordinals)
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (digest,))
         return len(moves)
 
@@ -448,6 +492,19 @@ class SQLiteStore:
         if topic == ALL:
             return [_item(row) for row in self.db.execute(NEWEST_ALL, (limit,))]
         return [_item(row) for row in self.db.execute(NEWEST_TOPIC, (topic, limit))]
+
+    def archive_pages(self, topic: str, size: int) -> int:
+        """How many full archive pages of `size` a topic has (ordinals ever given / size)."""
+        found = self.db.execute("SELECT next FROM ordinals WHERE topic = ?", (topic,)).fetchone()
+        return (found[0] if found else 0) // size
+
+    def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
+        """Archive page `page` of a topic: the items at places page*size to page*size+size-1
+        in first-seen order (fewer if some were withdrawn), newest first."""
+        bounds = (page * size, page * size + size)
+        if topic == ALL:
+            return [_item(row) for row in self.db.execute(ARCHIVE_ALL, bounds)]
+        return [_item(row) for row in self.db.execute(ARCHIVE_TOPIC, (topic, *bounds))]
 
     def item(self, item_id: str) -> Item | None:
         row = self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -508,6 +565,13 @@ class SQLiteStore:
             raise StoreError(f"cannot write: {error}", str(target)) from None
         destination.close()
         return f"backed up {self.location} to {target}"
+
+
+def _take(ordinals: dict[str, int], topic: str) -> int:
+    """The next archive place of `topic`, counted on."""
+    place = ordinals.get(topic, 0)
+    ordinals[topic] = place + 1
+    return place
 
 
 def _dates(row: Row) -> tuple[int, int]:
@@ -631,6 +695,22 @@ def _migrate(connection: sqlite3.Connection, name: str) -> None:
     if version > SCHEMA_VERSION:
         _check_version(connection, name)
     for number in range(version, SCHEMA_VERSION):
-        connection.executescript(
-            f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;"
-        )
+        connection.execute("BEGIN IMMEDIATE")
+        # Another process may have run this step while we waited for the lock.
+        if connection.execute("PRAGMA user_version").fetchone()[0] > number:
+            connection.execute("COMMIT")
+            continue
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements (executescript would commit the open transaction)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
