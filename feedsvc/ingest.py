@@ -8,6 +8,7 @@ of many documents prepares them in worker processes while this one writes, so bo
 from __future__ import annotations
 
 import collections
+import itertools
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -87,9 +88,16 @@ def prepare_all(
 ) -> Iterator[Outcome]:
     """Each document prepared (or the error that stopped it), in order; with `jobs` > 1, in that
     many worker processes, a bounded number of documents ahead."""
-    if jobs <= 1:
+    documents = iter(documents)
+    first = next(documents, None)
+    second = next(documents, None) if first is not None else None
+    if second is None or jobs <= 1:  # one document: workers would only add copying
+        for document in (first, second):
+            if document is not None:
+                yield _outcome(document, catalog)
         yield from (_outcome(document, catalog) for document in documents)
         return
+    documents = itertools.chain((first, second), documents)
     # fork: the workers inherit the loaded catalogue instead of unpickling its rules per task.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(jobs, context, initializer=_set_catalog, initargs=(catalog,)) as pool:
