@@ -14,12 +14,13 @@ from werkzeug.exceptions import HTTPException
 from .accesslog import AccessLog
 from .catalog import load_catalog
 from .config import Settings
-from .errors import FeedsvcError, StoreError
+from .errors import CatalogError, FeedsvcError, StoreError
 from .fastpath import FastPath
 from .headers import respond
 from .ingest import ingest_document, open_store
-from .jsonlines import ID_PATTERN
-from .publish import Published, Publisher, publish
+from .model import NO_BASE_URL
+from .publish import Published, Publisher
+from .site import INDEX
 from .sources import Document
 from .store import utc_now
 
@@ -44,6 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.db_path is None:
         settings = replace(settings, db_path=Path(app.instance_path) / "feedsvc.sqlite3")
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
+    if catalog.site.base_url is None:  # `feedsvc serve` gives the address it serves
+        raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     open_store(settings.store_path(), catalog, app.config["CLOCK"]).close()  # create, re-file
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
     app.extensions["feedsvc"] = Publisher(settings.store_path(), catalog, app.config["CLOCK"])
@@ -72,11 +75,9 @@ def _answer(published: Published | None) -> Response:
 
 
 def _routes(app: Flask) -> None:
-    app.add_url_rule("/", "index", lambda: _answer(publisher().index()))
-    app.add_url_rule("/index.html", "index_html", lambda: _answer(publisher().index()))
-    app.add_url_rule("/feeds.opml", "opml", lambda: _answer(publisher().opml()))
+    app.add_url_rule("/", "index", lambda: _answer(publisher().get(INDEX)))
     app.add_url_rule("/feeds/<slug>.<extension>", "feed", feed)
-    app.add_url_rule("/items/<item_id>.html", "item", item)
+    app.add_url_rule("/<path:path>", "site", lambda path: _answer(publisher().get(path)))
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.register_error_handler(HTTPException, _plain_error)
@@ -90,17 +91,6 @@ def feed(slug: str, extension: str) -> Response:
     ):
         abort(400, f"limit must be a whole number from 1 to {entries}")
     return _answer(publisher().feed(slug, extension, int(limit) if limit else None))
-
-
-def item(item_id: str) -> Response:
-    if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
-        abort(404)
-    stored = publisher().store().item(item_id)
-    if stored is None:
-        abort(404)
-    body = publisher().pages.item(stored)
-    generation = publisher().store().generation()
-    return _answer(publish(body, "text/html; charset=utf-8", stored.updated, generation))
 
 
 def healthz() -> Response:

@@ -8,7 +8,7 @@ import feedparser
 
 from feedsvc.cli import main
 
-from .conftest import DATA, SAMPLES
+from .conftest import DATA, FEEDS, SAMPLES
 
 
 def test_parse_json_prints_one_object_per_item(runner) -> None:
@@ -99,19 +99,38 @@ def test_ingest_rejects_bad_document_but_keeps_the_others(runner, tmp_path) -> N
 
 def test_build_and_topics(runner, tmp_path) -> None:
     runner.invoke(main, ["ingest", str(SAMPLES)])
-    result = runner.invoke(main, ["build", str(tmp_path / "site")])
+    result = runner.invoke(
+        main, ["build", str(tmp_path / "site"), "--base-url", "https://feeds.example.org/news"]
+    )
     assert result.exit_code == 0, result.output
     assert "written" in result.output
-    assert not feedparser.parse((tmp_path / "site/feeds/all.atom").read_bytes()).bozo
+    parsed = feedparser.parse((tmp_path / "site/feeds/all.atom").read_bytes())
+    assert not parsed.bozo
+    assert parsed.feed.links[0].href == "https://feeds.example.org/news/feeds/all.atom"
     topics = runner.invoke(main, ["topics"])
     assert topics.exit_code == 0
     assert "feeds/world.rss" in topics.output and "feeds/all.json" in topics.output
 
 
+def test_build_without_a_base_url_is_one_line_saying_how_to_give_one(runner, tmp_path) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    result = runner.invoke(main, ["build", str(tmp_path / "site")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"feedsvc: error: {FEEDS / 'site.toml'}: no base URL")
+    assert "--base-url" in result.stderr and "FEEDSVC_BASE_URL" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "site").exists()
+    env_given = runner.invoke(
+        main, ["build", str(tmp_path / "site")], env={"FEEDSVC_BASE_URL": "https://x.example/"}
+    )
+    assert env_given.exit_code == 0, env_given.output
+    assert b"https://x.example/feeds/all.rss" in (tmp_path / "site/feeds/all.rss").read_bytes()
+
+
 def test_build_into_a_file_is_exit_1(runner, tmp_path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
-    result = runner.invoke(main, ["build", str(target)])
+    result = runner.invoke(main, ["build", str(target), "--base-url", "https://x.example/"])
     assert result.exit_code == 1
     assert result.stderr == f"feedsvc: error: {target}: not a directory\n"
 

@@ -77,10 +77,10 @@ def test_no_now_in_output_dates_come_from_the_store(filled, catalog, clock) -> N
         assert entry.findtext(f"{ATOM}updated") <= newest.isoformat()
 
 
-def test_rss_channel_link_is_the_site_not_the_self_link(filled, catalog) -> None:
+def test_rss_channel_link_is_the_topic_page_not_the_self_link(filled, catalog) -> None:
     rss = etree.fromstring(render_feed(load_feed(filled, catalog, catalog.all_topic), "rss"))
     channel = rss.find("channel")
-    assert channel.findtext("link") == catalog.site.base_url
+    assert channel.findtext("link") == catalog.site.url("topics/all.html")
     self_link = channel.find(f"{ATOM}link")
     assert self_link.get("rel") == "self"
     assert self_link.get("href") == catalog.site.url("feeds/all.rss")
@@ -91,7 +91,7 @@ def test_atom_links_keep_rel_and_type(filled, catalog) -> None:
     feed_links = {link.get("rel"): link for link in atom.findall(f"{ATOM}link")}
     assert feed_links["self"].get("href") == catalog.site.url("feeds/all.atom")
     assert feed_links["self"].get("type") == "application/atom+xml"
-    assert feed_links["alternate"].get("href") == catalog.site.base_url
+    assert feed_links["alternate"].get("href") == catalog.site.url("topics/all.html")
     for entry in atom.iter(f"{ATOM}entry"):
         (link,) = entry.findall(f"{ATOM}link")
         assert link.get("rel") == "alternate" and link.get("type") == "text/html"

@@ -167,9 +167,11 @@ def test_item_page_and_opml(filled, client, settings, catalog) -> None:
     assert opml.status_code == 200 and opml.mimetype == "text/x-opml"
     root = ElementTree.fromstring(opml.data)
     assert root.tag == "opml" and root.get("version") == "2.0"
-    # One subscription per topic: a reader importing the list gets no duplicates.
+    # One subscription per topic and `other`, not `all`: a reader importing the list gets
+    # every item, and none twice under one guid in two lists of `all` and a topic.
     urls = [outline.get("xmlUrl") for outline in root.iter("outline")]
-    assert urls == [catalog.site.url(f"feeds/{topic.slug}.rss") for topic in catalog.feeds]
+    slugs = [*(topic.slug for topic in catalog.topics), "other"]
+    assert urls == [catalog.site.url(f"feeds/{slug}.rss") for slug in slugs]
     for url in urls:
         assert client.get(url.removeprefix(catalog.site.base_url.rstrip("/"))).status_code == 200
 
