@@ -15,7 +15,6 @@ from pathlib import Path
 from werkzeug.http import http_date
 
 from .catalog import Catalog
-from .render import FORMATS, feed_path
 from .site import Producer, SiteMap
 from .store import Store, utc_now
 
@@ -99,7 +98,6 @@ class Publisher:
         self.renders = 0
         self._fixed: dict[Hashable, Published] = {}
         self._recent = _Recent(recent)
-        self._topics = {topic.slug: topic for topic in catalog.feeds}
         self._health = (0, -1)
         # Striped: one lock per key would grow with every item ever asked for.
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
@@ -124,16 +122,14 @@ class Publisher:
         cache = self._fixed if self.site.is_fixed(path) else self._recent
         return self._get(path, producer, cache)
 
-    def feed(self, slug: str, extension: str, limit: int | None = None) -> Published | None:
-        """A topic's feed in one format (its newest `limit` entries), or None for an unknown
-        topic or format."""
-        if limit is None or limit == self.catalog.site.entries_per_feed:
-            return self.get(feed_path(slug, extension))
-        topic = self._topics.get(slug)
-        if topic is None or extension not in FORMATS:
+    def feed(self, path: str, limit: int) -> Published | None:
+        """The feed at `path` with its newest `limit` entries, or None if there is no feed."""
+        if limit == self.catalog.site.entries_per_feed:
+            return self.get(path)
+        producer = self.site.feed(path, limit)
+        if producer is None:
             return None
-        producer = self.site.feed(topic, extension, limit)
-        return self._get((feed_path(slug, extension), limit), producer, self._recent)
+        return self._get((path, limit), producer, self._recent)
 
     def health(self) -> tuple[int, int]:
         """Item count and generation (counted once per generation: a count of a million rows

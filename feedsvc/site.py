@@ -61,9 +61,12 @@ class SiteMap:
         self.catalog = catalog
         self.pages = Pages(catalog)
         fixed: dict[str, FixedProducer] = {}
+        self._feeds: dict[str, tuple[Topic, str]] = {}
         for topic in catalog.feeds:
             for extension in FORMATS:
-                fixed[feed_path(topic.slug, extension)] = self._feed(topic, extension)
+                path = feed_path(topic.slug, extension)
+                fixed[path] = self._feed(topic, extension)
+                self._feeds[path] = (topic, extension)
         for topic in catalog.feeds:
             fixed[topic_path(topic.slug)] = self._topic_page(topic)
         fixed[INDEX] = self._index
@@ -106,9 +109,14 @@ class SiteMap:
         producer = self.producer(path)
         return producer(store) if producer else None
 
-    def feed(self, topic: Topic, extension: str, limit: int | None = None) -> FixedProducer:
-        """A topic's feed; with `limit`, its newest `limit` entries only (live `?limit=`)."""
-        return self._feed(topic, extension, limit)
+    def is_feed(self, path: str) -> bool:
+        return path in self._feeds
+
+    def feed(self, path: str, limit: int) -> FixedProducer | None:
+        """The feed at `path` with only its newest `limit` entries (live `?limit=`)."""
+        if path not in self._feeds:
+            return None
+        return self._feed(*self._feeds[path], limit)
 
     def item_page(self, item: Item) -> Rendered:
         return Rendered(self.pages.item(item), HTML_TYPE, item.updated or EPOCH)

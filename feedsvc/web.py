@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from .headers import respond
 from .ingest import ingest_document, open_store
 from .model import NO_BASE_URL
 from .publish import Published, Publisher
-from .site import INDEX
+from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import Document
 from .store import utc_now
 
@@ -75,22 +76,35 @@ def _answer(published: Published | None) -> Response:
 
 
 def _routes(app: Flask) -> None:
-    app.add_url_rule("/", "index", lambda: _answer(publisher().get(INDEX)))
-    app.add_url_rule("/feeds/<slug>.<extension>", "feed", feed)
-    app.add_url_rule("/<path:path>", "site", lambda path: _answer(publisher().get(path)))
+    """A rule per path of the site map (so a wrong method is a 405, not a 404), one for item
+    pages, and the service's own."""
+    site = publisher(app).site
+    app.add_url_rule("/", "index", partial(resource, INDEX))
+    for path in site.fixed_paths():
+        view = partial(feed if site.is_feed(path) else resource, path)
+        app.add_url_rule(f"/{path}", path, view)
+    app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.register_error_handler(HTTPException, _plain_error)
 
 
-def feed(slug: str, extension: str) -> Response:
+def resource(path: str) -> Response:
+    return _answer(publisher().get(path))
+
+
+def item(item_id: str) -> Response:
+    return _answer(publisher().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
+
+
+def feed(path: str) -> Response:
     limit = request.args.get("limit")
+    if limit is None:
+        return _answer(publisher().get(path))
     entries = publisher().catalog.site.entries_per_feed
-    if limit is not None and not (
-        limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries
-    ):
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries):
         abort(400, f"limit must be a whole number from 1 to {entries}")
-    return _answer(publisher().feed(slug, extension, int(limit) if limit else None))
+    return _answer(publisher().feed(path, int(limit)))
 
 
 def healthz() -> Response:
