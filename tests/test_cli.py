@@ -9,6 +9,7 @@ import feedparser
 from feedsvc.cli import main
 
 from .conftest import DATA, FEEDS, SAMPLES
+from .server import HOST, Server, environment, run_cli, snapshot_feeds
 
 
 def test_parse_json_prints_one_object_per_item(runner) -> None:
@@ -153,3 +154,23 @@ def test_backup_copies_the_store(runner, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     again = runner.invoke(main, ["backup", str(tmp_path / "copy.sqlite3")])
     assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+def test_serve_without_a_base_url_links_to_the_address_it_serves(tmp_path, request) -> None:
+    feeds = snapshot_feeds(tmp_path / "feeds")  # the shipped site.toml: no base_url
+    env = environment(tmp_path / "store.sqlite3", feeds)
+    assert run_cli(["ingest", str(SAMPLES)], env).returncode == 0
+    server = Server(env, tmp_path, workers=1)
+    request.addfinalizer(server.stop)
+    server.start()
+    here = f"http://{HOST}:{server.port}/"
+    first_line = server.stdout_path.read_text().splitlines()[0]
+    assert first_line.startswith(f"feedsvc: serving on {here} ")
+    assert first_line.endswith(f"links point to {here} (no base_url set)")
+    status, _, body = server.request("GET", "/feeds/all.atom")
+    parsed = feedparser.parse(body)
+    assert status == 200 and not parsed.bozo
+    assert parsed.feed.links[0].href == f"{here}feeds/all.atom"
+    assert all(entry.link.startswith(here) for entry in parsed.entries)
+    _, _, opml = server.request("GET", "/feeds.opml")
+    assert f'xmlUrl="{here}feeds/world.rss"'.encode() in opml
