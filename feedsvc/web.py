@@ -20,7 +20,7 @@ from .fastpath import FastPath
 from .headers import respond
 from .ingest import ingest_document, open_store
 from .model import NO_BASE_URL
-from .publish import Published, Publisher
+from .publish import RECENT_CACHED, Published, Publisher
 from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import Document
 from .store import utc_now
@@ -37,9 +37,12 @@ BODY_KINDS = {
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI app. Settings come from the environment (`Settings.from_env`) unless
-    `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on)."""
+    `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on),
+    RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True)
+    app.config.from_mapping(
+        SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED
+    )
     if test_config:
         app.config.update(test_config)
     settings: Settings = app.config["SETTINGS"]
@@ -50,7 +53,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     open_store(settings.store_path(), catalog, app.config["CLOCK"]).close()  # create, re-file
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
-    app.extensions["feedsvc"] = Publisher(settings.store_path(), catalog, app.config["CLOCK"])
+    app.extensions["feedsvc"] = Publisher(
+        settings.store_path(), catalog, app.config["CLOCK"], app.config["RECENT_CACHED"]
+    )
     app.config["SETTINGS"] = settings
     _routes(app)
     if app.config["FASTPATH"]:

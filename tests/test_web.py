@@ -15,7 +15,6 @@ import pytest
 from werkzeug.http import http_date, parse_date
 
 from feedsvc.ingest import ingest_document
-from feedsvc.publish import Publisher
 from feedsvc.render import FORMATS
 from feedsvc.sources import Document
 from feedsvc.store import Store
@@ -292,8 +291,9 @@ def test_an_item_page_is_rendered_once_per_store_generation(
     assert renders(client) == before + 1
 
 
-def test_item_pages_and_limited_feeds_are_kept_in_a_bounded_lru(filled, settings, catalog) -> None:
-    publisher = Publisher(settings.db_path, catalog, recent=3)
+def test_item_pages_and_limited_feeds_are_kept_in_a_bounded_lru(filled, settings, clock) -> None:
+    app = create_app({"SETTINGS": settings, "CLOCK": clock, "RECENT_CACHED": 3})
+    publisher = app.extensions["feedsvc"]
     paths = [f"items/{item.id}.html" for item in publisher.store().newest("all", 5)]
     paths += ["feeds/all.rss?2", "feeds/all.atom?3"]
 
