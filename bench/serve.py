@@ -34,6 +34,7 @@ from .gen import copy_feeds, documents
 
 FEEDSVC = str(Path(sys.executable).with_name("feedsvc"))
 FEED = "/feeds/all.rss"
+BASE_URL = "http://127.0.0.1:8000/"  # the shipped site.toml has none: both servers use this
 ENTRIES = 100
 SERVER_CPU, CLIENT_CPU = "0", "1"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -74,7 +75,6 @@ http {{
     }}
 }}
 """
-
 
 # -- processes ------------------------------------------------------------------------------
 
@@ -264,7 +264,7 @@ def make_store(path: Path, feeds: Path, items: int) -> None:
 
 
 def build(db: Path, feeds: Path, outdir: Path) -> None:
-    env = dict(os.environ, FEEDSVC_DB=str(db), FEEDSVC_FEEDS=str(feeds))
+    env = dict(os.environ, FEEDSVC_DB=str(db), FEEDSVC_FEEDS=str(feeds), FEEDSVC_BASE_URL=BASE_URL)
     subprocess.run([FEEDSVC, "build", str(outdir)], env=env, check=True, capture_output=True)
 
 
@@ -354,7 +354,8 @@ def run(
             access_log=f"{tmp}/nginx-access.log" if args.access_log else "off",
         )
     )
-    env = dict(os.environ, FEEDSVC_FEEDS=str(feeds))
+    # One base URL for nginx's files and feedsvc's answers, so their bytes can be compared.
+    env = dict(os.environ, FEEDSVC_FEEDS=str(feeds), FEEDSVC_BASE_URL=BASE_URL)
     served = dict(env, **dict(pair.split("=", 1) for pair in args.server_env))
     if args.server_env:
         notes["feedsvc serve environment"] = " ".join(args.server_env)

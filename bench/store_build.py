@@ -29,6 +29,7 @@ from feedsvc.sources import parse_document, read_documents
 from .gen import copy_feeds, documents, write_documents
 
 FEEDSVC = str(Path(sys.executable).with_name("feedsvc"))
+BASE_URL = "http://127.0.0.1:8000/"  # the shipped site.toml has none: builds need one
 
 
 @dataclass
@@ -176,8 +177,8 @@ def cli_ingest(docs: Path, db: Path, n: int, label: str, env: dict[str, str]) ->
 def measure(tmp: Path, args: argparse.Namespace) -> list[Row]:
     n = args.items
     feeds = copy_feeds(tmp / "feeds")
-    catalog = load_catalog(feeds)
-    env = dict(os.environ, FEEDSVC_FEEDS=str(feeds))
+    catalog = load_catalog(feeds, BASE_URL)
+    env = dict(os.environ, FEEDSVC_FEEDS=str(feeds), FEEDSVC_BASE_URL=BASE_URL)
     env.pop("FEEDSVC_DB", None)
     rows: list[Row] = []
 

@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 from .errors import CatalogError, DocumentError
 from .model import Item, Site, Topic
 
-ALL = "all"
+ALL = "all"  # built in: every item
+OTHER = "other"  # built in: the items no topic's rules matched
+OTHER_TITLE = "Other news"
+OTHER_DESCRIPTION = "Items that match no topic."
+# Bumped when filing itself changes, so stores re-file their items (2: unmatched items go
+# under `other`).
+FILING_VERSION = b"2"
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TAG_PREFIX = re.compile(r"tag:[A-Za-z0-9.@-]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:\S*")
 SITE_KEYS = {
@@ -29,7 +35,7 @@ SITE_KEYS = {
     "tag_prefix": str,
     "topic_order": list,
 }
-SITE_REQUIRED = ("title", "description", "base_url", "author")
+SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
 RULE_KEYS = ("match", "exclude")
 TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
@@ -169,7 +175,8 @@ class Matcher:
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """The site, its topics (in display order, without `all`) and the filing rules."""
+    """The site, its topics (in display order, without the built-in `all` and `other`) and the
+    filing rules."""
 
     site: Site
     topics: tuple[Topic, ...]
@@ -181,9 +188,19 @@ class Catalog:
         return Topic(ALL, f"{self.site.title}: all news", self.site.description)
 
     @property
+    def other_topic(self) -> Topic:
+        return Topic(OTHER, OTHER_TITLE, OTHER_DESCRIPTION)
+
+    @property
     def feeds(self) -> tuple[Topic, ...]:
-        """Every topic that has feeds: `all` first, then the catalogue's."""
-        return (self.all_topic, *self.topics)
+        """Every topic that has feeds: `all` first, then the catalogue's, then `other`."""
+        return (self.all_topic, *self.topics, self.other_topic)
+
+    @property
+    def subscriptions(self) -> tuple[Topic, ...]:
+        """The topics a reader subscribes to from the OPML list: every item is in one of them,
+        and `all` is left out, since it would hold each item a second time."""
+        return (*self.topics, self.other_topic)
 
     def topic(self, slug: str) -> Topic | None:
         return next((topic for topic in self.feeds if topic.slug == slug), None)
@@ -213,18 +230,22 @@ class Catalog:
         return tuple(t.slug for t, score in zip(self.topics, scores, strict=True) if score >= floor)
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
-        """An item's topics: the ones its source pinned (JSON Lines `topics`), else the rules'."""
+        """An item's topics: the ones its source pinned (JSON Lines `topics`), else the rules';
+        `other` when neither gives one."""
         if item.topics:
-            known = {topic.slug for topic in self.topics}
-            unknown = [slug for slug in item.topics if slug not in known and slug != ALL]
+            known = {ALL, OTHER, *(topic.slug for topic in self.topics)}
+            unknown = [slug for slug in item.topics if slug not in known]
             if unknown:
                 raise DocumentError(f"item {item.id!r}: unknown topic {unknown[0]!r}")
-            return tuple(slug for slug in item.topics if slug != ALL)
-        return self.file(item.title, item.body_text())
+            filed = tuple(slug for slug in item.topics if slug != ALL)
+        else:
+            filed = self.file(item.title, item.body_text())
+        return filed or (OTHER,)
 
 
 def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
-    """Read `feeds/site.toml` and `feeds/topics/*.toml`; `base_url` overrides the site's."""
+    """Read `feeds/site.toml` and `feeds/topics/*.toml`; `base_url` overrides the site's. With
+    neither, the site has no base URL: `serve` gives the address it serves, `build` refuses."""
     site_file = feeds_dir / "site.toml"
     if not site_file.is_file():
         raise CatalogError(
@@ -235,7 +256,7 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
     site_data = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
     topic_files = sorted((feeds_dir / "topics").glob("*.toml"))
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(FILING_VERSION + b"\0")
     topics = []
     for path in topic_files:
         data = path.read_bytes()
@@ -271,12 +292,11 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
     for key in SITE_REQUIRED:
         if not data.get(key):
             raise CatalogError(f"missing key {key!r}", str(path))
-    url = base_url or data["base_url"]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise CatalogError(f"'base_url' must be an absolute http(s) URL: {url!r}", str(path))
     settings = {key: data[key] for key in SITE_KEYS if key in data and key != "topic_order"}
-    settings["base_url"] = url if url.endswith("/") else url + "/"
+    if base_url:  # given on the command line or in the environment, not in this file
+        settings["base_url"] = check_base_url(base_url)
+    elif data.get("base_url"):
+        settings["base_url"] = check_base_url(data["base_url"], str(path))
     for key in ("entries_per_feed", "max_age"):
         if key in settings and not 0 <= settings[key] <= 100_000:
             raise CatalogError(f"{key!r} must be between 0 and 100000", str(path))
@@ -285,11 +305,20 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
     return Site(**settings)
 
 
+def check_base_url(url: str, where: str | None = None) -> str:
+    """An absolute http(s) URL, ending in '/'."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise CatalogError(f"'base_url' must be an absolute http(s) URL: {url!r}", where)
+    return url if url.endswith("/") else url + "/"
+
+
 def _topic(data: dict, path: Path) -> Topic:
     slug = path.stem
-    if not SLUG.fullmatch(slug) or slug == ALL:
+    if not SLUG.fullmatch(slug) or slug in (ALL, OTHER):
         raise CatalogError(
-            f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all'", str(path)
+            f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all' or 'other'",
+            str(path),
         )
     _check_keys(data, TOPIC_KEYS, path)
     for key in ("title", "description"):

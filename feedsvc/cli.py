@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from .catalog import Catalog, load_catalog
 from .config import Location, Settings
 from .errors import FeedsvcError
 from .ingest import open_store, prepare_all, store_prepared
-from .model import Item
+from .model import NO_BASE_URL, Item
 from .render import FORMATS, feed_path
 from .sources import Document, parse_document, read_documents
 from .static import build_site, count_files
@@ -181,14 +182,23 @@ def _counts(counts: Counts) -> str:
 
 @main.command()
 @click.argument("outdir", type=click.Path(path_type=Path))
+@click.option(
+    "--base-url",
+    help="The site's public address, which every link in the feeds starts with "
+    "[env FEEDSVC_BASE_URL; default: base_url in site.toml].",
+)
 @pass_settings
-def build(settings: Settings, outdir: Path) -> None:
+def build(settings: Settings, outdir: Path, base_url: str | None) -> None:
     """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file.
 
     Files are replaced atomically and only when their bytes change; files the site no longer
     has are removed. Serve OUTDIR with any web server (see README for nginx).
     """
+    if base_url:
+        settings = replace(settings, base_url=base_url)
     catalog = catalog_of(settings)
+    if catalog.site.base_url is None:
+        raise UserError(f"{settings.feeds_dir / 'site.toml'}: {NO_BASE_URL}")
     store = store_of(settings, catalog)
     try:
         with click.progressbar(
@@ -216,12 +226,14 @@ def topics(settings: Settings) -> None:
     catalog = catalog_of(settings)
     store = store_of(settings, catalog)
     counts, held = store.counts(), store.held()
+    site = catalog.site
     for topic in catalog.feeds:
         waiting = held.get(topic.slug, 0)
         note = f" (+{waiting} held)" if waiting else ""
         click.echo(f"{topic.slug:<12} {counts.get(topic.slug, 0):>7} items{note}  {topic.title}")
         for extension in FORMATS:
-            click.echo(f"    {catalog.site.url(feed_path(topic.slug, extension))}")
+            path = feed_path(topic.slug, extension)
+            click.echo(f"    {site.url(path) if site.base_url else '/' + path}")
     lift = store.next_lift()
     if lift is not None:
         click.echo(f"next embargo lifts at {lift.isoformat()}")
@@ -345,7 +357,9 @@ def serve(
 ) -> None:
     """Serve the feeds live under a production WSGI server (granian by default).
 
-    The app is plain WSGI (feedsvc.web:create_app()); the access log goes to stdout.
+    Links in feeds and pages start with base_url (FEEDSVC_BASE_URL, site.toml), or without one
+    with the address served. The app is plain WSGI (feedsvc.web:create_app()); the access log
+    goes to stdout.
     """
     catalog = catalog_of(settings)
     store_of(settings, catalog).close()  # fail here, in one line, not in every worker
@@ -356,8 +370,17 @@ def serve(
         FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
         FEEDSVC_ACCESS_LOG="1" if access_log else "0",  # feedsvc's own log: the servers' cost more
     )
-    base = f"http://{host}:{port}/"
-    click.echo(f"feedsvc: serving on {base} ({server}, {workers} workers)")
+    base = served_url(host, port)
+    links = catalog.site.base_url
+    if links is None:  # the app's links go to the address it serves
+        links = env["FEEDSVC_BASE_URL"] = served_url(public_host(host), port)
+        origin = "no base_url set"
+    else:
+        origin = "base_url"
+    click.echo(
+        f"feedsvc: serving on {base} ({server}, {workers} workers); "
+        f"links point to {links} ({origin})"
+    )
     click.echo(f"  index: {base}")
     click.echo(f"  feed:  {base}feeds/all.atom  (and .rss, .json; per topic: feeds/<topic>.rss)")
     sys.stdout.flush()
@@ -404,6 +427,16 @@ def _absolute(location: Location) -> str:
     if location.engine == "sqlite":
         return str(Path(location.address).resolve())
     return location.address
+
+
+def served_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def public_host(host: str) -> str:
+    """The name links can use for a listening address: a wildcard address is no place to
+    link to, so the machine's name stands for it."""
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:

@@ -1,6 +1,6 @@
-"""A thin WSGI layer in front of Flask: feed GET/HEAD answered straight from the publish cache
-(Flask's per-request machinery costs several times the whole cached answer); everything else,
-and any feed request with a query string, goes on to Flask."""
+"""A thin WSGI layer in front of Flask: GET/HEAD of the site's resources (feeds, pages, lists)
+answered straight from the publish cache (Flask's per-request machinery costs several times the
+whole cached answer); everything else, and any request with a query string, goes on to Flask."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from http import HTTPStatus
 
 from .headers import respond
 from .publish import Publisher
+from .site import INDEX
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 STATUS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
-PREFIX = "/feeds/"
 
 
 class FastPath:
@@ -26,12 +26,11 @@ class FastPath:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if (
-            path.startswith(PREFIX)
+            path.startswith("/")
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             and not environ.get("QUERY_STRING")
         ):
-            slug, dot, extension = path[len(PREFIX) :].rpartition(".")
-            published = self.publisher.feed(slug, extension) if dot else None
+            published = self.publisher.get(path[1:] or INDEX)
             if published is not None:
                 answer = respond(environ, published, self.max_age)
                 start_response(STATUS[answer.status], answer.headers)

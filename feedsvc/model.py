@@ -9,6 +9,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import CatalogError
+
 # XML 1.0 allows tab, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF.
 # C1 controls (U+0080-U+009F) are allowed by XML but are control characters: dropped too.
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -17,6 +19,10 @@ _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre)\s*>|<br\s*/?>", re.IGNORECASE)
 
+NO_BASE_URL = (
+    "no base URL: feeds link with absolute URLs, so give the site's public address "
+    "(--base-url URL, FEEDSVC_BASE_URL, or base_url in site.toml)"
+)
 ID_LENGTH = 16  # hex digits: 64 bits; lowercase, so ids are safe as file names on any disk
 
 
@@ -110,8 +116,8 @@ class Site:
 
     title: str
     description: str
-    base_url: str
     author: str
+    base_url: str | None = None  # absolute, ends in '/'; None: not given (serve supplies one)
     language: str = "en"
     entries_per_feed: int = 50
     max_age: int = 300
@@ -119,4 +125,6 @@ class Site:
 
     def url(self, path: str) -> str:
         """An absolute URL for a site path such as `feeds/all.rss`."""
+        if self.base_url is None:
+            raise CatalogError(NO_BASE_URL)
         return self.base_url + path.lstrip("/")

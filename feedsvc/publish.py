@@ -6,19 +6,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
 from werkzeug.http import http_date
 
-from .catalog import ALL, Catalog
+from .catalog import Catalog
 from .config import Location
-from .pages import Pages
-from .render import FORMATS, load_feed, render_feed
+from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
 
-LATEST_ON_INDEX = 30
+RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)
+LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +51,56 @@ def publish(body: bytes, content_type: str, last_modified: datetime, generation:
     )
 
 
-Producer = Callable[[Store, int], Published]
+class _Recent:
+    """A bounded cache, least recently used out: item pages and `?limit=` feeds, whose number
+    grows with the store and with what clients ask for."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, Published] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Published | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def __setitem__(self, key: Hashable, value: Published) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Publisher:
-    """The app's cache of rendered resources, and its per-thread store connections."""
+    """The app's cache of the site's rendered resources, and its per-thread store connections.
+    The resources are the site map's: feeds, pages and lists are kept for the generation they
+    were rendered at (one entry each, a number fixed by the catalogue); item pages and
+    `?limit=` variants in a bounded LRU."""
 
     def __init__(
-        self, location: Location, catalog: Catalog, clock: Callable[[], datetime] = utc_now
+        self,
+        location: Location,
+        catalog: Catalog,
+        clock: Callable[[], datetime] = utc_now,
+        recent: int = RECENT_CACHED,
     ) -> None:
         self.location = location
         self.catalog = catalog
         self.clock = clock
-        self.pages = Pages(catalog)
+        self.site = SiteMap(catalog)
         self.renders = 0
-        self._cache: dict[tuple, Published] = {}
-        self._topics = {topic.slug: topic for topic in catalog.feeds}
+        self._fixed: dict[Hashable, Published] = {}
+        self._recent = _Recent(recent)
         self._health = (0, -1)
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
+        # Striped: one lock per key would grow with every item ever asked for.
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._local = threading.local()
 
     def store(self) -> Store:
@@ -78,35 +110,26 @@ class Publisher:
             store = self._local.store = open_store(self.location, self.clock)
         return store
 
-    def feed(self, slug: str, extension: str, limit: int | None = None) -> Published | None:
-        """A topic's feed in one format, or None for an unknown topic or format."""
-        topic = self._topics.get(slug)
-        if topic is None or extension not in FORMATS:
+    def get(self, path: str) -> Published | None:
+        """The resource at a site path (`feeds/all.rss`, `items/<id>.html`), or None when the
+        site has no such path."""
+        cached = self._fixed.get(path)
+        if cached is not None and cached.generation == self.store().generation():
+            return cached  # the hot path: a feed poll
+        producer = self.site.producer(path)
+        if producer is None:
             return None
-        limit = limit or self.catalog.site.entries_per_feed
+        cache = self._fixed if self.site.is_fixed(path) else self._recent
+        return self._get(path, producer, cache)
 
-        def produce(store: Store, generation: int) -> Published:
-            feed = load_feed(store, self.catalog, topic, limit)
-            body = render_feed(feed, extension)
-            return publish(body, FORMATS[extension].content_type, feed.updated, generation)
-
-        return self._get(("feed", slug, extension, limit), produce)
-
-    def index(self) -> Published:
-        def produce(store: Store, generation: int) -> Published:
-            latest = store.newest(ALL, LATEST_ON_INDEX)
-            body = self.pages.index(latest, store.counts())
-            return publish(body, "text/html; charset=utf-8", self._newest(store), generation)
-
-        return self._get(("index",), produce)
-
-    def opml(self) -> Published:
-        def produce(store: Store, generation: int) -> Published:
-            updated = self._newest(store)
-            body = self.pages.opml(updated)
-            return publish(body, "text/x-opml; charset=utf-8", updated, generation)
-
-        return self._get(("opml",), produce)
+    def feed(self, path: str, limit: int) -> Published | None:
+        """The feed at `path` with its newest `limit` entries, or None if there is no feed."""
+        if limit == self.catalog.site.entries_per_feed:
+            return self.get(path)
+        producer = self.site.feed(path, limit)
+        if producer is None:
+            return None
+        return self._get((path, limit), producer, self._recent)
 
     def health(self) -> tuple[int, int]:
         """Item count and generation (counted once per generation: a count of a million rows
@@ -116,24 +139,26 @@ class Publisher:
             self._health = store.health()
         return self._health
 
-    def _newest(self, store: Store) -> datetime:
-        return load_feed(store, self.catalog, self.catalog.all_topic, 1).updated
-
-    def _get(self, key: tuple, produce: Producer) -> Published:
+    def _get(
+        self, key: Hashable, producer: Producer, cache: dict[Hashable, Published] | _Recent
+    ) -> Published | None:
         store = self.store()
-        cached = self._cache.get(key)
+        cached = cache.get(key)
         if cached is not None and cached.generation == store.generation():
             return cached
-        with self._lock(key):  # concurrent requests after a change render once
-            cached = self._cache.get(key)
+        # Concurrent requests after a change render once.
+        with self._locks[hash(key) % LOCK_STRIPES]:
+            cached = cache.get(key)
             if cached is not None and cached.generation == store.generation():
                 return cached
             with store.snapshot():
-                published = produce(store, store.generation())
+                generation = store.generation()
+                rendered = producer(store)
+            if rendered is None:
+                return None
             self.renders += 1
-            self._cache[key] = published
+            published = publish(
+                rendered.body, rendered.content_type, rendered.last_modified, generation
+            )
+            cache[key] = published
             return published
-
-    def _lock(self, key: tuple) -> threading.Lock:
-        with self._locks_lock:
-            return self._locks.setdefault(key, threading.Lock())

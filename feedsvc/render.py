@@ -3,14 +3,16 @@ JSON Feed 1.1. The feed's data is kept apart from the writers, which are chosen 
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from feedgen.ext.base import BaseEntryExtension
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml.etree import SubElement
 
 from . import __version__
 from .catalog import ALL, Catalog
@@ -22,6 +24,9 @@ GENERATOR_URI = "https://pypi.org/project/feedsvc/"
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
+SYNDICATION_NS = "http://purl.org/rss/1.0/modules/syndication/"
+# sy:updatePeriod values by length: the shortest period that holds at least one poll.
+UPDATE_PERIODS = (("hourly", 3600), ("daily", 86_400), ("weekly", 604_800))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # feedgen formats RSS dates with locale.setlocale, which is process-wide: one RSS render at a time.
@@ -39,6 +44,11 @@ class Feed:
 
     def url(self, extension: str) -> str:
         return self.site.url(feed_path(self.topic.slug, extension))
+
+    @property
+    def page_url(self) -> str:
+        """The feed's page for people (the topic page): its HTML alternate."""
+        return self.site.url(topic_path(self.topic.slug))
 
     @property
     def title(self) -> str:
@@ -66,6 +76,25 @@ def item_path(item_id: str) -> str:
     return f"items/{item_id}.html"
 
 
+def topic_path(slug: str) -> str:
+    return f"topics/{slug}.html"
+
+
+def entry_text(item: Item) -> str:
+    """An entry's plain text: its summary, or for a headline the headline itself (readers show
+    an empty body, and mail just a URL, for an entry without one)."""
+    return item.summary or item.title
+
+
+def update_schedule(max_age: int) -> tuple[int, str, int] | None:
+    """RSS `ttl` (minutes) and `sy:updatePeriod` / `sy:updateFrequency` that tell pollers what
+    `Cache-Control: max-age` tells caches; None when every request revalidates (max_age 0)."""
+    if max_age <= 0:
+        return None
+    period, seconds = next((p for p in UPDATE_PERIODS if max_age <= p[1]), UPDATE_PERIODS[-1])
+    return max(1, max_age // 60), period, max(1, seconds // max_age)
+
+
 def entry_id(site: Site, item: Item) -> str:
     """A tag URI (RFC 4151): it never changes, even when base_url does."""
     return f"{site.tag_prefix}items/{item.id}"
@@ -84,9 +113,35 @@ class _EntryLinks(BaseEntryExtension):
         return entry
 
 
+class _Syndication(BaseExtension):
+    """RSS 1.0 Syndication module, spelled as its spec does (`updatePeriod`): feedgen's own
+    extension writes `UpdatePeriod`, which readers and the W3C validator do not know."""
+
+    def __init__(self) -> None:
+        self.period: str | None = None
+        self.frequency = 0
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"sy": SYNDICATION_NS}
+
+    def _extend(self, parent):
+        if self.period:
+            SubElement(parent, f"{{{SYNDICATION_NS}}}updatePeriod").text = self.period
+            SubElement(parent, f"{{{SYNDICATION_NS}}}updateFrequency").text = str(self.frequency)
+        return parent
+
+    def extend_rss(self, feed):
+        self._extend(feed[0])  # the channel
+        return feed
+
+    def extend_atom(self, feed):
+        return self._extend(feed)
+
+
 def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     site, generator = feed.site, FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)  # RSS <author> needs an email: dc:creator
+    generator.register_extension("sy", _Syndication, atom=True, rss=True)
     generator.id(feed.feed_id)
     generator.title(feed.title)
     generator.description(feed.topic.description)  # RSS description and Atom subtitle
@@ -95,17 +150,21 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     generator.link(
         href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type
     )
-    generator.link(href=site.base_url, rel="alternate", type="text/html")
+    generator.link(href=feed.page_url, rel="alternate", type="text/html")
     generator.language(site.language)
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.docs(RSS_DOCS)
     generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
+    schedule = update_schedule(site.max_age)
+    if schedule:
+        generator.ttl(schedule[0])
+        generator.sy.period, generator.sy.frequency = schedule[1:]
     for item in feed.items:
-        _entry(generator, feed, item)
+        _entry(generator, feed, item, rss=self_extension == "rss")
     return generator
 
 
-def _entry(generator: FeedGenerator, feed: Feed, item: Item) -> None:
+def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
     entry = generator.add_entry(order="append")  # feedgen prepends by default
     entry.register_extension("links", _EntryLinks, atom=True, rss=False)
     entry.id(feed.entry_id(item))
@@ -119,8 +178,10 @@ def _entry(generator: FeedGenerator, feed: Feed, item: Item) -> None:
     if item.author:
         entry.author({"name": item.author})
         entry.dc.dc_creator(item.author)
-    if item.summary:
-        entry.summary(item.summary)  # Atom summary (text) and RSS description
+    # Atom summary is type="text"; RSS description is read as HTML by readers (RSS Best
+    # Practices Profile), so there the plain text goes in escaped: "<b>" shows as "<b>".
+    text = entry_text(item)
+    entry.summary(html.escape(text, quote=False) if rss else text)
     if item.content:
         # Atom: content type="html"; RSS: content:encoded beside the plain description, the
         # field Feedly, NetNewsWire, Miniflux and Thunderbird show as the full story.
@@ -145,7 +206,7 @@ def write_json(feed: Feed) -> bytes:
     document = {
         "version": JSON_FEED_VERSION,
         "title": feed.title,
-        "home_page_url": site.base_url,
+        "home_page_url": feed.page_url,
         "feed_url": feed.url("json"),
         "description": feed.topic.description,
         "language": site.language,
@@ -164,7 +225,7 @@ def _json_item(feed: Feed, item: Item) -> dict[str, object]:
     if item.content:
         entry["content_html"] = item.content
     else:
-        entry["content_text"] = item.summary or item.title  # 1.1: one of the two is required
+        entry["content_text"] = entry_text(item)  # 1.1: one of the two is required
     if item.summary:
         entry["summary"] = item.summary
     entry["date_published"] = item.published.isoformat() if item.published else None

@@ -7,21 +7,20 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .catalog import ALL, Catalog
 from .errors import FeedsvcError
-from .pages import Pages
-from .render import FORMATS, feed_path, item_path, load_feed, render_feed
+from .render import item_path
+from .site import SiteMap
 from .store import Store
 
 MANIFEST = ".feedsvc-build.json"
 TEMP_PREFIX = ".feedsvc-tmp-"
-MANAGED_DIRS = ("feeds", "items")  # files here that the build no longer makes are removed
-LATEST_ON_INDEX = 30
+MANAGED_DIRS = ("feeds", "items", "topics")  # files here that the build no longer makes are removed
 
 
 @dataclass(slots=True)
@@ -46,10 +45,10 @@ def build_site(
     signature = _signature(catalog)
     manifest = _read_manifest(outdir)
     since = manifest.get("generation", 0) if manifest.get("signature") == signature else 0
-    pages = Pages(catalog)
+    site = SiteMap(catalog)
     with store.snapshot():  # one consistent view of the store for the whole build
         generation = store.generation()
-        _write_all(store, catalog, pages, writer, since, progress)
+        _write_all(store, site, writer, since, progress)
     writer.write(
         MANIFEST,
         json.dumps({"generation": generation, "signature": signature}).encode(),
@@ -61,45 +60,33 @@ def build_site(
 
 def _write_all(
     store: Store,
-    catalog: Catalog,
-    pages: Pages,
+    site: SiteMap,
     writer: _Writer,
     since: int,
     progress: Callable[[int], None] | None,
 ) -> None:
-    for relative, data in _site_files(store, catalog, pages):
-        writer.write(relative, data)
+    for relative, produce in site.fixed():
+        writer.write(relative, produce(store).body)
         if progress:
             progress(1)
     existing = writer.existing()
-    expected = {item_path(item_id) for item_id in store.item_ids()}
-    done = set()
-    for item in store.changed_since(since):
-        writer.write(item_path(item.id), pages.item(item))
+    done = set(site.fixed_paths())
+    for item in store.changed_since(since):  # an item's page changes only with the item
+        writer.write(item_path(item.id), site.item_page(item).body)
         done.add(item_path(item.id))
         if progress:
             progress(1)
+    expected = set(site.paths(store))
     for relative in sorted(expected - existing - done):  # deleted by hand, or never finished
-        item = store.item(relative.removeprefix("items/").removesuffix(".html"))
-        if item:
-            writer.write(relative, pages.item(item))
-    expected.update(feed_path(topic.slug, ext) for topic in catalog.feeds for ext in FORMATS)
+        rendered = site.render(store, relative)
+        if rendered:
+            writer.write(relative, rendered.body)
     writer.remove_others(expected)
-
-
-def _site_files(store: Store, catalog: Catalog, pages: Pages) -> Iterator[tuple[str, bytes]]:
-    for topic in catalog.feeds:
-        feed = load_feed(store, catalog, topic)
-        for extension in FORMATS:
-            yield feed_path(topic.slug, extension), render_feed(feed, extension)
-    latest = store.newest(ALL, LATEST_ON_INDEX)
-    yield "index.html", pages.index(latest, store.counts())
-    yield "feeds.opml", pages.opml(load_feed(store, catalog, catalog.all_topic).updated)
 
 
 def count_files(store: Store, catalog: Catalog) -> int:
     """Roughly how many files a full build writes (for a progress bar)."""
-    return len(catalog.feeds) * len(FORMATS) + 2 + store.counts()[ALL]
+    return len(SiteMap(catalog).fixed_paths()) + store.counts()[ALL]
 
 
 def _signature(catalog: Catalog) -> str:

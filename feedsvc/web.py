@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,13 @@ from werkzeug.exceptions import HTTPException
 from .accesslog import AccessLog
 from .catalog import load_catalog
 from .config import Settings
-from .errors import FeedsvcError, StoreError
+from .errors import CatalogError, FeedsvcError, StoreError
 from .fastpath import FastPath
 from .headers import respond
 from .ingest import ingest_document, open_store
-from .jsonlines import ID_PATTERN
-from .publish import Published, Publisher, publish
+from .model import NO_BASE_URL
+from .publish import RECENT_CACHED, Published, Publisher
+from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import Document
 from .store import utc_now
 
@@ -34,19 +36,26 @@ BODY_KINDS = {
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI app. Settings come from the environment (`Settings.from_env`) unless
-    `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on)."""
+    `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on),
+    RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True)
+    app.config.from_mapping(
+        SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED
+    )
     if test_config:
         app.config.update(test_config)
     settings: Settings = app.config["SETTINGS"]
     location = settings.store_location(Path(app.instance_path))
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
+    if catalog.site.base_url is None:  # `feedsvc serve` gives the address it serves
+        raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     # Fails on a place that holds no store (create one with `feedsvc init`); re-files once here
     # rather than in every worker thread.
     open_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
-    app.extensions["feedsvc"] = Publisher(location, catalog, app.config["CLOCK"])
+    app.extensions["feedsvc"] = Publisher(
+        location, catalog, app.config["CLOCK"], app.config["RECENT_CACHED"]
+    )
     app.config["SETTINGS"] = settings
     _routes(app)
     if app.config["FASTPATH"]:
@@ -72,35 +81,35 @@ def _answer(published: Published | None) -> Response:
 
 
 def _routes(app: Flask) -> None:
-    app.add_url_rule("/", "index", lambda: _answer(publisher().index()))
-    app.add_url_rule("/index.html", "index_html", lambda: _answer(publisher().index()))
-    app.add_url_rule("/feeds.opml", "opml", lambda: _answer(publisher().opml()))
-    app.add_url_rule("/feeds/<slug>.<extension>", "feed", feed)
-    app.add_url_rule("/items/<item_id>.html", "item", item)
+    """A rule per path of the site map (so a wrong method is a 405, not a 404), one for item
+    pages, and the service's own."""
+    site = publisher(app).site
+    app.add_url_rule("/", "index", partial(resource, INDEX))
+    for path in site.fixed_paths():
+        view = partial(feed if site.is_feed(path) else resource, path)
+        app.add_url_rule(f"/{path}", path, view)
+    app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.register_error_handler(HTTPException, _plain_error)
 
 
-def feed(slug: str, extension: str) -> Response:
-    limit = request.args.get("limit")
-    entries = publisher().catalog.site.entries_per_feed
-    if limit is not None and not (
-        limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries
-    ):
-        abort(400, f"limit must be a whole number from 1 to {entries}")
-    return _answer(publisher().feed(slug, extension, int(limit) if limit else None))
+def resource(path: str) -> Response:
+    return _answer(publisher().get(path))
 
 
 def item(item_id: str) -> Response:
-    if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
-        abort(404)
-    stored = publisher().store().item(item_id)
-    if stored is None:
-        abort(404)
-    body = publisher().pages.item(stored)
-    generation = publisher().store().generation()
-    return _answer(publish(body, "text/html; charset=utf-8", stored.updated, generation))
+    return _answer(publisher().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
+
+
+def feed(path: str) -> Response:
+    limit = request.args.get("limit")
+    if limit is None:
+        return _answer(publisher().get(path))
+    entries = publisher().catalog.site.entries_per_feed
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries):
+        abort(400, f"limit must be a whole number from 1 to {entries}")
+    return _answer(publisher().feed(path, int(limit)))
 
 
 def healthz() -> Response:

@@ -21,6 +21,7 @@ SAMPLES = FEEDS / "samples"
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TOKEN = "test-token-5f2c"
+BASE_URL = "http://127.0.0.1:8000/"  # feeds/site.toml sets none: tests give one
 
 
 class Clock:
@@ -44,12 +45,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 def catalog() -> Catalog:
-    return load_catalog(FEEDS)
+    return load_catalog(FEEDS, BASE_URL)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "store.sqlite3"), feeds_dir=FEEDS, token=TOKEN)
+    return Settings(
+        db=str(tmp_path / "store.sqlite3"), feeds_dir=FEEDS, base_url=BASE_URL, token=TOKEN
+    )
 
 
 @pytest.fixture

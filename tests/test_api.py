@@ -19,7 +19,7 @@ from feedsvc.sources import Document, parse_document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import FEEDS, TOKEN
+from .conftest import BASE_URL, FEEDS, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WIRE = (
@@ -201,7 +201,11 @@ def test_token_never_in_a_response_or_a_log_line(client, make_client, caplog) ->
 
 def test_api_is_off_without_a_token(app, settings, clock) -> None:
     # FEEDSVC_TOKEN set but empty is "no token", as when it is not set at all.
-    environ = {"FEEDSVC_DB": settings.db, "FEEDSVC_FEEDS": str(FEEDS)}
+    environ = {
+        "FEEDSVC_DB": settings.db,
+        "FEEDSVC_FEEDS": str(FEEDS),
+        "FEEDSVC_BASE_URL": BASE_URL,
+    }
     for env in (environ, {**environ, "FEEDSVC_TOKEN": ""}):
         off = Settings.from_env(env)
         assert off.token is None

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import lxml.html
 import pytest
@@ -30,7 +31,7 @@ from werkzeug.serving import make_server
 
 from feedsvc.catalog import Catalog
 from feedsvc.ingest import ingest_document
-from feedsvc.model import Item
+from feedsvc.model import Item, Topic
 from feedsvc.render import FORMATS, feed_path
 from feedsvc.sources import Document
 from feedsvc.static import build_site
@@ -201,7 +202,8 @@ def assert_index_page(dom: str, items: list[Item], catalog: Catalog, where: str)
     # Every feed: listed with its subscribe links, and announced for autodiscovery.
     listed = document.xpath("//ul[@class='topics']/li/@id")
     assert listed == [f"topic-{topic.slug}" for topic in catalog.feeds], where
-    assert listed[0] == "topic-all" and len(listed) == 1 + len(catalog.topics) > 1
+    assert listed[0] == "topic-all" and listed[-1] == "topic-other"
+    assert len(listed) == 2 + len(catalog.topics) > 2
     alternates = {
         (link.get("type"), link.get("href"))
         for link in document.xpath("//head/link[@rel='alternate']")
@@ -209,12 +211,54 @@ def assert_index_page(dom: str, items: list[Item], catalog: Catalog, where: str)
     for topic in catalog.feeds:
         (entry,) = document.xpath(f"//li[@id='topic-{topic.slug}']")
         assert entry.xpath("string(strong)") == topic.title, where
+        assert entry.xpath("strong/a/@href") == [f"topics/{topic.slug}.html"], where
         subscribe = {(a.get("type"), a.get("href")) for a in entry.xpath(".//a")}
         for format_ in FORMATS.values():
             expected = (format_.media_type, site.url(feed_path(topic.slug, format_.extension)))
             assert expected in subscribe, f"{where}: no {format_.label} link for {topic.slug}"
             assert expected in alternates, f"{where}: no autodiscovery for {expected}"
     assert len(alternates) == len(catalog.feeds) * len(FORMATS), where
+
+
+def assert_topic_page(
+    dom: str, topic: Topic, latest: list[Item], catalog: Catalog, where: str
+) -> lxml.html.HtmlElement:
+    """A topic's page: what it is, its latest items, its three feeds to copy or open."""
+    document = assert_inert(dom, where)
+    site = catalog.site
+    assert document.findtext(".//title") == f"{topic.title} - {site.title}", where
+    assert document.xpath("string(//main/h2)") == topic.title, where
+    assert topic.description in document.xpath("string(//main/p[1])"), where
+    titles = [a.text_content() for a in document.xpath("//ul[@class='latest']/li/a")]
+    assert titles == [item.title for item in latest], where
+    hrefs = document.xpath("//ul[@class='latest']/li/a/@href")
+    assert hrefs == [f"../items/{item.id}.html" for item in latest], where
+    alternates = [
+        (link.get("type"), link.get("href"))
+        for link in document.xpath("//head/link[@rel='alternate']")
+    ]
+    feeds = [
+        (format_.media_type, site.url(feed_path(topic.slug, format_.extension)))
+        for format_ in FORMATS.values()
+    ]
+    assert alternates == feeds, f"{where}: autodiscovery"
+    for format_, (media_type, url) in zip(FORMATS.values(), feeds, strict=True):
+        (row,) = document.xpath(f"//li[@id='feed-{format_.extension}']")
+        assert row.xpath("a/@href") == [url] and row.xpath("a/@type") == [media_type], where
+        assert row.xpath("string(a/code)") == url, where
+        (button,) = row.xpath("button")
+        assert button.get("data-copy") == url, where
+        assert button.get("hidden") is None, f"{where}: the script did not show the copy buttons"
+    rss = site.url(feed_path(topic.slug, "rss"))
+    readers = document.xpath("//p[@class='readers']/a/@href")
+    assert readers[0] == f"feed:{rss}", where
+    assert len(readers) >= 3 and all(quote(rss, safe="") in href for href in readers[1:]), where
+    assert all(href.startswith("https://") for href in readers[1:]), where
+    return document
+
+
+def latest_on_item_page(document: lxml.html.HtmlElement) -> list[str]:
+    return [a.text_content() for a in document.xpath("//section[@id='more']/ul/li/a")]
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -243,21 +287,33 @@ def test_static_pages_escape_everything(
     build_site(store, catalog, outdir)
     index = (outdir / "index.html").as_uri()
     pages = {(outdir / "items" / f"{item.id}.html").as_uri(): item for item in hostile}
-    doms = dump_doms(*browser, [index, *pages])
+    topics = {(outdir / "topics" / f"{topic.slug}.html").as_uri(): topic for topic in catalog.feeds}
+    doms = dump_doms(*browser, [index, *pages, *topics])
     assert_index_page(doms[index], hostile, catalog, "static index.html")
     for url, item in pages.items():
         assert_item_page(doms[url], item, catalog, f"static items/{item.id}.html")
+    for url, topic in topics.items():
+        latest = store.newest(topic.slug, 30)
+        assert_topic_page(doms[url], topic, latest, catalog, f"static topics/{topic.slug}.html")
 
 
 def test_live_pages_escape_everything(
-    browser, hostile: list[Item], live: str, catalog: Catalog
+    browser, hostile: list[Item], live: str, store: Store, catalog: Catalog
 ) -> None:
     pages = {f"{live}items/{item.id}.html": item for item in hostile}
-    doms = dump_doms(*browser, [live, f"{live}index.html", *pages])
+    topics = {f"{live}topics/{topic.slug}.html": topic for topic in catalog.feeds}
+    doms = dump_doms(*browser, [live, f"{live}index.html", *pages, *topics])
     assert_index_page(doms[live], hostile, catalog, "live /")
     assert_index_page(doms[f"{live}index.html"], hostile, catalog, "live /index.html")
     for url, item in pages.items():
-        assert_item_page(doms[url], item, catalog, f"live /items/{item.id}.html")
+        where = f"live /items/{item.id}.html"
+        assert_item_page(doms[url], item, catalog, where)
+        # Its first topic's latest items, read by the page's script from the topic's feed.
+        latest = [i.title for i in store.newest(item.topics[0], 11) if i.id != item.id][:10]
+        assert latest and latest_on_item_page(parse_dom(doms[url])) == latest, where
+    for url, topic in topics.items():
+        latest = store.newest(topic.slug, 30)
+        assert_topic_page(doms[url], topic, latest, catalog, f"live /topics/{topic.slug}.html")
 
 
 def test_screenshot_of_the_index_page(browser, hostile: list[Item], live: str, tmp_path) -> None:

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.topics_eval import evaluate
-from feedsvc.catalog import ALL, load_catalog
+from feedsvc.catalog import ALL, OTHER, load_catalog
 from feedsvc.errors import CatalogError
+from feedsvc.model import Item
 
 from .conftest import DATA, FEEDS
 
@@ -88,6 +89,7 @@ def test_second_topic_only_when_nearly_as_strong(catalog) -> None:
         ({"site": SITE + "tag_prefix = 'urn:x'\n"}, "'tag_prefix' must look like"),
         ({"Bad Slug": 'title = "t"\ndescription = "d"\n'}, "bad topic slug 'Bad Slug'"),
         ({"all": 'title = "t"\ndescription = "d"\n'}, "bad topic slug 'all'"),
+        ({"other": 'title = "t"\ndescription = "d"\n'}, "bad topic slug 'other'"),
         ({"x": 'title = "t"\ndescription = "d"\n[rules]\nmatch = [1]\n'}, "rules.match[1] must"),
         ({"x": 'title = "t"\ndescription = "d"\n[rules]\nkeywords = []\n'}, "'rules.keywords'"),
         ({"x": 'description = "d"\n'}, "missing key 'title'"),
@@ -110,6 +112,29 @@ def test_missing_feeds_directory_is_an_error(tmp_path) -> None:
 def test_base_url_override(tmp_path) -> None:
     catalog = load_catalog(FEEDS, "https://feeds.example.net/news")
     assert catalog.site.url("feeds/all.rss") == "https://feeds.example.net/news/feeds/all.rss"
+
+
+def test_the_shipped_catalogue_has_no_base_url_and_urls_need_one() -> None:
+    # Shipped without one: `serve` links to the address it serves, `build` asks for one.
+    site = load_catalog(FEEDS).site
+    assert site.base_url is None
+    with pytest.raises(CatalogError, match=r"no base URL.*--base-url.*FEEDSVC_BASE_URL"):
+        site.url("feeds/all.rss")
+
+
+def test_an_item_no_rule_matches_is_filed_under_other(catalog) -> None:
+    assert catalog.feeds[-1].slug == OTHER and catalog.topic(OTHER) is not None
+    assert catalog.topics_for(Item("a", "Quiet afternoon at the allotments")) == (OTHER,)
+    assert catalog.topics_for(Item("b", "Late goal wins the cup final")) == ("sport",)
+    # A source may pin an item to `other`, or only to `all`: both are `other`.
+    assert catalog.topics_for(Item("c", "Cup final", topics=("other",))) == (OTHER,)
+    assert catalog.topics_for(Item("d", "Cup final", topics=("all",))) == (OTHER,)
+
+
+def test_the_opml_subscriptions_are_the_topics_and_other_not_all(catalog) -> None:
+    slugs = [topic.slug for topic in catalog.subscriptions]
+    assert slugs == [*DEFAULT_TOPICS, OTHER]
+    assert ALL not in slugs
 
 
 RULE_WORDS = ["cup", "final", "US", "goal", "the", "NATO", "Wall", "Street", "bank", "x_y", "2-1"]

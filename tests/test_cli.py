@@ -9,7 +9,8 @@ import feedparser
 from feedsvc.cli import main
 from feedsvc.store import open_store as open_engine
 
-from .conftest import DATA, SAMPLES
+from .conftest import DATA, FEEDS, SAMPLES
+from .server import HOST, Server, environment, run_cli, snapshot_feeds
 
 
 def test_parse_json_prints_one_object_per_item(runner) -> None:
@@ -100,19 +101,38 @@ def test_ingest_rejects_bad_document_but_keeps_the_others(runner, tmp_path) -> N
 
 def test_build_and_topics(runner, tmp_path) -> None:
     runner.invoke(main, ["ingest", str(SAMPLES)])
-    result = runner.invoke(main, ["build", str(tmp_path / "site")])
+    result = runner.invoke(
+        main, ["build", str(tmp_path / "site"), "--base-url", "https://feeds.example.org/news"]
+    )
     assert result.exit_code == 0, result.output
     assert "written" in result.output
-    assert not feedparser.parse((tmp_path / "site/feeds/all.atom").read_bytes()).bozo
+    parsed = feedparser.parse((tmp_path / "site/feeds/all.atom").read_bytes())
+    assert not parsed.bozo
+    assert parsed.feed.links[0].href == "https://feeds.example.org/news/feeds/all.atom"
     topics = runner.invoke(main, ["topics"])
     assert topics.exit_code == 0
     assert "feeds/world.rss" in topics.output and "feeds/all.json" in topics.output
 
 
+def test_build_without_a_base_url_is_one_line_saying_how_to_give_one(runner, tmp_path) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    result = runner.invoke(main, ["build", str(tmp_path / "site")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"feedsvc: error: {FEEDS / 'site.toml'}: no base URL")
+    assert "--base-url" in result.stderr and "FEEDSVC_BASE_URL" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "site").exists()
+    env_given = runner.invoke(
+        main, ["build", str(tmp_path / "site")], env={"FEEDSVC_BASE_URL": "https://x.example/"}
+    )
+    assert env_given.exit_code == 0, env_given.output
+    assert b"https://x.example/feeds/all.rss" in (tmp_path / "site/feeds/all.rss").read_bytes()
+
+
 def test_build_into_a_file_is_exit_1(runner, store, tmp_path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
-    result = runner.invoke(main, ["build", str(target)])
+    result = runner.invoke(main, ["build", str(target), "--base-url", "https://x.example/"])
     assert result.exit_code == 1
     assert result.stderr == f"feedsvc: error: {target}: not a directory\n"
 
@@ -139,7 +159,13 @@ def test_backup_copies_the_store(runner, tmp_path) -> None:
 
 # -- a mistyped store is an error, never a new empty store ------------------------------------
 
-NO_STORE_COMMANDS = [["build", "SITE"], ["topics"], ["refile"], ["backup", "COPY"], ["serve"]]
+NO_STORE_COMMANDS = [
+    ["build", "SITE", "--base-url", "https://feeds.example.org/"],
+    ["topics"],
+    ["refile"],
+    ["backup", "COPY"],
+    ["serve"],
+]
 
 
 def test_every_command_but_init_and_ingest_refuses_a_path_with_no_store(runner, tmp_path) -> None:
@@ -196,3 +222,23 @@ def test_ingest_in_worker_processes_stores_the_same_items_and_names_bad_files(
         stores[jobs] = [(i.id, i.title, i.topics) for i in store.newest("all", 100)]
         store.close()
     assert stores["1"] == stores["3"] and len(stores["1"]) == 30
+
+
+def test_serve_without_a_base_url_links_to_the_address_it_serves(tmp_path, request) -> None:
+    feeds = snapshot_feeds(tmp_path / "feeds")  # the shipped site.toml: no base_url
+    env = environment(tmp_path / "store.sqlite3", feeds)
+    assert run_cli(["ingest", str(SAMPLES)], env).returncode == 0
+    server = Server(env, tmp_path, workers=1)
+    request.addfinalizer(server.stop)
+    server.start()
+    here = f"http://{HOST}:{server.port}/"
+    first_line = server.stdout_path.read_text().splitlines()[0]
+    assert first_line.startswith(f"feedsvc: serving on {here} ")
+    assert first_line.endswith(f"links point to {here} (no base_url set)")
+    status, _, body = server.request("GET", "/feeds/all.atom")
+    parsed = feedparser.parse(body)
+    assert status == 200 and not parsed.bozo
+    assert parsed.feed.links[0].href == f"{here}feeds/all.atom"
+    assert all(entry.link.startswith(here) for entry in parsed.entries)
+    _, _, opml = server.request("GET", "/feeds.opml")
+    assert f'xmlUrl="{here}feeds/world.rss"'.encode() in opml

@@ -19,12 +19,14 @@ import subprocess
 import time
 import zlib
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import feedparser
 import pytest
 from lxml import etree
 
+from feedsvc.pages import SCRIPT
 from feedsvc.static import MANIFEST, TEMP_PREFIX
 
 from .server import environment, feedsvc_command, run_cli, snapshot_feeds, stop_group
@@ -346,6 +348,9 @@ class SiteChecker:
                 raise AssertionError(f"not JSON ({len(data)} bytes): {error}") from None
         elif relative.endswith(".html"):
             assert data.rstrip().endswith(b"</html>"), f"cut short ({len(data)} bytes)"
+        elif relative == SCRIPT:
+            script = resources.files("feedsvc").joinpath("templates", SCRIPT).read_bytes()
+            assert data == script, f"not the pages' script ({len(data)} bytes)"
         else:
             raise AssertionError("a file the build does not make")
 
@@ -360,7 +365,7 @@ def site_files(root: Path) -> dict[str, bytes]:
 
 def test_kill_during_build_leaves_only_whole_files_and_converges(tmp_path, feeds, rng, spawn):
     db = tmp_path / "store.sqlite3"
-    env = environment(db, feeds)
+    env = environment(db, feeds, FEEDSVC_BASE_URL="https://feeds.example.org/")
     document = tmp_path / "many.txt"
     document.write_text(big_document(ITEMS_BUILT, "Harbour"))
     timed_run(["ingest", str(document)], env)

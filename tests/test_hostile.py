@@ -40,6 +40,7 @@ from feedsvc.cli import main
 from feedsvc.errors import CatalogError, DocumentError, FeedsvcError
 from feedsvc.ingest import ingest_document, open_store
 from feedsvc.model import Item, clean_text, html_to_text, item_id
+from feedsvc.pages import SCRIPT
 from feedsvc.render import FORMATS, load_feed, render_feed
 from feedsvc.sanitize import ALLOWED as SAFE_TAGS
 from feedsvc.sources import Document, parse_document
@@ -48,7 +49,7 @@ from feedsvc.store import Store
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import DATA, FEEDS, TOKEN, Clock
+from .conftest import BASE_URL, DATA, FEEDS, TOKEN, Clock
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -116,10 +117,11 @@ def check_rss(data: bytes, items: list[Item], entry_ids: list[str]) -> None:
     for element, item, entry_id in zip(elements, items, entry_ids, strict=True):
         assert element.findtext("guid") == entry_id
         assert element.findtext("title") == item.title
-        # feedgen: description is the summary, else the content (then no content:encoded).
-        content = item.content or None
-        assert element.findtext("description") == (item.summary or content)
-        assert element.findtext(CONTENT_ENCODED) == (content if item.summary else None)
+        # description: the plain text (summary, else the headline) as HTML, which readers
+        # read it as; the full story in content:encoded.
+        text = item.summary or item.title
+        assert element.findtext("description") == html.escape(text, quote=False)
+        assert element.findtext(CONTENT_ENCODED) == (item.content or None)
         assert element.findtext(DC_CREATOR) == item.author
     parsed = feedparser.parse(data)
     assert not parsed.bozo, parsed.get("bozo_exception")
@@ -136,7 +138,7 @@ def check_atom(data: bytes, items: list[Item], entry_ids: list[str]) -> None:
     assert len(elements) == len(items)
     for element, item in zip(elements, items, strict=True):
         assert element.findtext(f"{ATOM}title") == item.title
-        assert element.findtext(f"{ATOM}summary") == item.summary
+        assert element.findtext(f"{ATOM}summary") == (item.summary or item.title)
         assert element.findtext(f"{ATOM}content") == (item.content or None)
         assert element.findtext(f"{ATOM}author/{ATOM}name") == item.author
     parsed = feedparser.parse(data)
@@ -195,11 +197,21 @@ def check_content_is_safe(content: str | None) -> None:
             assert re.fullmatch(r'href="(https?|mailto):[^"<>]*"', attributes, re.IGNORECASE), tag
 
 
+def is_the_pages_script(element: lxml.html.HtmlElement) -> bool:
+    """feedsvc's own script: in the head, from the site's file, nothing inline."""
+    return (
+        element.tag == "script"
+        and element.getparent().tag == "head"
+        and element.get("src", "").rpartition("/")[2] == SCRIPT
+        and not (element.text or "").strip()
+    )
+
+
 def assert_no_markup_injected(page: bytes) -> None:
     """The page as a browser's parser sees it: no script, no event handler, no embed."""
     document = lxml.html.document_fromstring(page)
     for element in document.iter():
-        if not isinstance(element.tag, str):
+        if not isinstance(element.tag, str) or is_the_pages_script(element):
             continue
         assert element.tag not in ("script", "img", "svg", "iframe", "object", "embed"), element
         for attribute in element.attrib:
@@ -209,7 +221,7 @@ def assert_no_markup_injected(page: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def shared_catalog() -> Catalog:
-    return load_catalog(FEEDS)
+    return load_catalog(FEEDS, BASE_URL)
 
 
 @pytest.fixture
@@ -812,6 +824,7 @@ TOPIC_TOML = 'title = "T"\ndescription = "D"\n[rules]\nmatch = ["word"]\n'
         "a b.toml",
         "a.b.toml",
         "all.toml",
+        "other.toml",
         "%2e%2e.toml",
         "..%2fx.toml",
         "\u00e9t\u00e9.toml",
@@ -826,7 +839,7 @@ def test_catalogue_rejects_topic_files_whose_slug_is_not_safe(
     (feeds / "topics").mkdir(parents=True)
     (feeds / "site.toml").write_text(SITE_TOML)
     (feeds / "topics" / "good.toml").write_text(TOPIC_TOML)
-    assert [t.slug for t in load_catalog(feeds).feeds] == ["all", "good"]
+    assert [t.slug for t in load_catalog(feeds).feeds] == ["all", "good", "other"]
     (feeds / "topics" / filename).write_text(TOPIC_TOML)
     with pytest.raises(CatalogError) as caught:
         load_catalog(feeds)

@@ -3,18 +3,24 @@ each handled on purpose."""
 
 from __future__ import annotations
 
+import html
 import json
 import locale
+import re
+import shutil
 import threading
 from datetime import UTC, datetime
 
 import feedparser
+import pytest
 from lxml import etree
 
+from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS, load_feed, render_feed
 from feedsvc.sources import Document
 
+from .conftest import BASE_URL, FEEDS
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -77,10 +83,10 @@ def test_no_now_in_output_dates_come_from_the_store(filled, catalog, clock) -> N
         assert entry.findtext(f"{ATOM}updated") <= newest.isoformat()
 
 
-def test_rss_channel_link_is_the_site_not_the_self_link(filled, catalog) -> None:
+def test_rss_channel_link_is_the_topic_page_not_the_self_link(filled, catalog) -> None:
     rss = etree.fromstring(render_feed(load_feed(filled, catalog, catalog.all_topic), "rss"))
     channel = rss.find("channel")
-    assert channel.findtext("link") == catalog.site.base_url
+    assert channel.findtext("link") == catalog.site.url("topics/all.html")
     self_link = channel.find(f"{ATOM}link")
     assert self_link.get("rel") == "self"
     assert self_link.get("href") == catalog.site.url("feeds/all.rss")
@@ -91,7 +97,7 @@ def test_atom_links_keep_rel_and_type(filled, catalog) -> None:
     feed_links = {link.get("rel"): link for link in atom.findall(f"{ATOM}link")}
     assert feed_links["self"].get("href") == catalog.site.url("feeds/all.atom")
     assert feed_links["self"].get("type") == "application/atom+xml"
-    assert feed_links["alternate"].get("href") == catalog.site.base_url
+    assert feed_links["alternate"].get("href") == catalog.site.url("topics/all.html")
     for entry in atom.iter(f"{ATOM}entry"):
         (link,) = entry.findall(f"{ATOM}link")
         assert link.get("rel") == "alternate" and link.get("type") == "text/html"
@@ -175,3 +181,91 @@ def test_empty_feed_is_valid_and_dated(store, catalog) -> None:
     assert_valid_atom(render_feed(feed, "atom"))
     assert not feedparser.parse(render_feed(feed, "rss")).bozo
     assert_valid_json_feed(render_feed(feed, "json"))
+
+
+def test_a_headline_entry_carries_the_headline_as_its_text(filled, catalog) -> None:
+    """Readers show an entry's summary or description as its body: without one a headline is
+    an empty entry (rss2email mails just a URL)."""
+    feed = load_feed(filled, catalog, catalog.all_topic)
+    headlines = [item for item in feed.items if not item.content]
+    assert headlines and len(headlines) < len(feed.items)
+    by_id = {item.id: item for item in headlines}
+    for extension in ("rss", "atom"):
+        parsed = feedparser.parse(render_feed(feed, extension))
+        seen = 0
+        for entry in parsed.entries:
+            item = by_id.get(entry.id.rsplit("/", 1)[1])
+            if item:
+                assert entry.summary == item.title, extension
+                seen += 1
+        assert seen == len(headlines), extension
+    document = json.loads(render_feed(feed, "json"))
+    texts = {
+        entry["id"].rsplit("/", 1)[1]: entry.get("content_text") for entry in document["items"]
+    }
+    assert all(texts[item.id] == item.title for item in headlines)
+
+
+LITERAL = 'The <b>bold</b> tag & "&amp;" are words here, 3 < 4.'
+
+
+def test_rss_description_is_html_showing_the_plain_text_atom_and_json_stay_plain(
+    store, catalog
+) -> None:
+    """RSS readers read description as HTML: the plain summary goes in escaped, so a reader
+    shows "<b>bold</b>" as those characters, not in bold. Atom (type text) and JSON Feed
+    carry the text itself."""
+    document = f"Council publishes its style guide\n{LITERAL}\nA second paragraph.\n"
+    ingest_document(store, catalog, Document("x.txt", document.encode(), "wire"))
+    feed = load_feed(store, catalog, catalog.all_topic)
+    rss = etree.fromstring(render_feed(feed, "rss"))
+    description = rss.findtext("channel/item/description")
+    assert description == html.escape(LITERAL, quote=False)
+    assert "<b>" not in description
+    entry = feedparser.parse(render_feed(feed, "rss")).entries[0]
+    assert entry.summary_detail.type == "text/html" and html.unescape(entry.summary) == LITERAL
+    assert "<b>" not in entry.summary  # a reader rendering it shows no bold
+    atom = etree.fromstring(render_feed(feed, "atom"))
+    (summary,) = atom.iter(f"{ATOM}summary")
+    assert summary.get("type") in (None, "text") and summary.text == LITERAL
+    assert feedparser.parse(render_feed(feed, "atom")).entries[0].summary == LITERAL
+    assert json.loads(render_feed(feed, "json"))["items"][0]["summary"] == LITERAL
+
+
+SY = "{http://purl.org/rss/1.0/modules/syndication/}"
+PERIOD_SECONDS = {"hourly": 3600, "daily": 86_400, "weekly": 604_800}
+
+
+@pytest.mark.parametrize("max_age", [300, 30, 90, 3600, 7000, 86_400, 100_000])
+def test_ttl_and_update_schedule_say_what_max_age_says(store, tmp_path, max_age) -> None:
+    catalog = catalog_with(tmp_path, max_age)
+    feed = load_feed(store, catalog, catalog.all_topic)
+    channel = etree.fromstring(render_feed(feed, "rss")).find("channel")
+    atom = etree.fromstring(render_feed(feed, "atom"))
+    assert int(channel.findtext("ttl")) == max(1, max_age // 60)  # minutes, as caches round
+    for parent in (channel, atom):
+        period = parent.findtext(f"{SY}updatePeriod")  # lower case, as the module spells it
+        frequency = int(parent.findtext(f"{SY}updateFrequency"))
+        assert parent.find(f"{SY}UpdatePeriod") is None
+        # Polls as often as the cache allows, never more often, at most twice as slow.
+        interval = PERIOD_SECONDS[period] / frequency
+        assert max_age <= interval < 2 * max_age
+    if max_age == 300:
+        assert (channel.findtext("ttl"), channel.findtext(f"{SY}updatePeriod")) == ("5", "hourly")
+        assert channel.findtext(f"{SY}updateFrequency") == "12"
+
+
+def test_max_age_zero_announces_no_schedule(store, tmp_path) -> None:
+    catalog = catalog_with(tmp_path, 0)
+    data = render_feed(load_feed(store, catalog, catalog.all_topic), "rss")
+    assert b"<ttl>" not in data and b"updatePeriod" not in data
+
+
+def catalog_with(tmp_path, max_age: int) -> Catalog:
+    """The repository's catalogue with another max_age."""
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    site = (feeds / "site.toml").read_text()
+    (feeds / "site.toml").write_text(re.sub(r"(?m)^max_age = \d+$", f"max_age = {max_age}", site))
+    catalog = load_catalog(feeds, BASE_URL)
+    assert catalog.site.max_age == max_age
+    return catalog

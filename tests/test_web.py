@@ -11,6 +11,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import feedparser
+import lxml.html
 import pytest
 from werkzeug.http import http_date, parse_date
 
@@ -20,7 +21,7 @@ from feedsvc.sources import Document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import SAMPLES, TOKEN
+from .conftest import BASE_URL, SAMPLES, TOKEN
 
 
 @pytest.fixture
@@ -168,9 +169,11 @@ def test_item_page_and_opml(filled, client, settings, catalog) -> None:
     assert opml.status_code == 200 and opml.mimetype == "text/x-opml"
     root = ElementTree.fromstring(opml.data)
     assert root.tag == "opml" and root.get("version") == "2.0"
-    # One subscription per topic: a reader importing the list gets no duplicates.
+    # One subscription per topic and `other`, not `all`: a reader importing the list gets
+    # every item, and none twice under one guid in two lists of `all` and a topic.
     urls = [outline.get("xmlUrl") for outline in root.iter("outline")]
-    assert urls == [catalog.site.url(f"feeds/{topic.slug}.rss") for topic in catalog.feeds]
+    slugs = [*(topic.slug for topic in catalog.topics), "other"]
+    assert urls == [catalog.site.url(f"feeds/{slug}.rss") for slug in slugs]
     for url in urls:
         assert client.get(url.removeprefix(catalog.site.base_url.rstrip("/"))).status_code == 200
 
@@ -217,3 +220,96 @@ def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, cap
     assert parsed[1].group(1) == 'GET /items/\\nforged\\".html?x=1 HTTP/1.1'
     assert parsed[2].group(2) == "415"
     assert TOKEN not in "\n".join(lines)
+
+
+def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, settings) -> None:
+    """A reader importing the OPML list gets every stored item (`other` holds those no topic
+    took) and no subscription to `all`, which would repeat each item under the same guid."""
+    root = ElementTree.fromstring(client.get("/feeds.opml").data)
+    seen: list[str] = []
+    for outline in root.iter("outline"):
+        path = outline.get("xmlUrl").removeprefix(BASE_URL.rstrip("/"))
+        assert path != "/feeds/all.rss"
+        seen += [entry.id for entry in feedparser.parse(client.get(path).data).entries]
+    store = open_engine(settings.db)
+    every = {f"tag:feedsvc.example,2026:items/{item.id}" for item in store.newest("all", 1000)}
+    assert set(seen) == every
+    assert store.counts()["other"] > 0  # the samples have items no topic rule matches
+    other = feedparser.parse(client.get("/feeds/other.atom").data).entries
+    assert all([tag.term for tag in entry.tags] == ["other"] for entry in other)
+
+
+def test_each_topic_has_a_page_the_index_links_to(filled, client, catalog, settings) -> None:
+    index = client.get("/").get_data(as_text=True)
+    store = open_engine(settings.db)
+    for topic in catalog.feeds:
+        assert f'href="topics/{topic.slug}.html"' in index
+        page = client.get(f"/topics/{topic.slug}.html")
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        text = page.get_data(as_text=True)
+        assert f"<h2>{topic.title}</h2>" in text
+        for item in store.newest(topic.slug, 30):
+            assert f'href="../items/{item.id}.html"' in text
+    assert client.get("/topics/nope.html").status_code == 404
+    script = client.get("/feedsvc.js")
+    assert script.status_code == 200 and script.mimetype == "text/javascript"
+
+
+def test_a_headline_page_links_its_topics_and_its_first_topics_latest(
+    filled, client, catalog, settings
+) -> None:
+    store = open_engine(settings.db)
+    headline = next(
+        item for item in store.newest("all", 100) if not item.content and len(item.topics) > 1
+    )
+    page = lxml.html.document_fromstring(client.get(f"/items/{headline.id}.html").data)
+    links = page.xpath("//article//p[@class='meta']/a")
+    assert [a.get("href") for a in links] == [f"../topics/{s}.html" for s in headline.topics]
+    assert [a.text for a in links] == [catalog.topic(s).title for s in headline.topics]
+    (more,) = page.xpath("//section[@id='more']")
+    first = catalog.topic(headline.topics[0])
+    assert more.get("data-feed") == f"../feeds/{first.slug}.json"  # the script lists it
+    assert more.xpath("string(h3)") == f"Latest in {first.title}"
+    assert more.xpath("p/a/@href") == [f"../topics/{first.slug}.html"]  # and without script
+    assert page.xpath("//head/script/@src") == ["../feedsvc.js"]
+
+
+def test_an_item_page_is_rendered_once_per_store_generation(
+    filled, client, settings, catalog, clock
+) -> None:
+    item = open_engine(settings.db).newest("all", 1)[0]
+    first = client.get(f"/items/{item.id}.html")
+    before = renders(client)
+    for _ in range(5):
+        assert client.get(f"/items/{item.id}.html").data == first.data
+    assert renders(client) == before
+    writer = open_engine(settings.db, clock)
+    clock.advance(hours=1)
+    ingest_document(
+        writer, catalog, Document("x.txt", b"-\nFog delays the morning ferry\n", "wire")
+    )
+    assert client.get(f"/items/{item.id}.html").data == first.data
+    assert renders(client) == before + 1
+
+
+def test_item_pages_and_limited_feeds_are_kept_in_a_bounded_lru(filled, settings, clock) -> None:
+    app = create_app({"SETTINGS": settings, "CLOCK": clock, "RECENT_CACHED": 3})
+    publisher = app.extensions["feedsvc"]
+    paths = [f"items/{item.id}.html" for item in publisher.store().newest("all", 5)]
+    paths += ["feeds/all.rss?2", "feeds/all.atom?3"]
+
+    def get(path: str) -> None:
+        feed, _, limit = path.partition("?")
+        found = publisher.feed(feed, int(limit)) if limit else publisher.get(path)
+        assert found is not None and found.body
+
+    for path in paths:  # 7 resources through a cache of 3
+        get(path)
+    assert publisher.renders == 7
+    get(paths[-1])  # still cached
+    get(paths[-3])
+    assert publisher.renders == 7
+    get(paths[0])  # long evicted: rendered again
+    assert publisher.renders == 8
+    get(paths[-2])  # the least recently used of the three before: evicted by paths[0]
+    assert publisher.renders == 9
