@@ -81,8 +81,8 @@ def tokens(text: str) -> list[str]:
     `ß` -> `ss`), then split into runs of letters and digits."""
     if text.isascii():
         return text.encode().translate(_ASCII_FOLD).decode().split()
-    # NFKD again after the case fold: folding can make new letter + mark pairs (İ -> i + dot).
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    # NFKD before the case fold: compatibility forms (ligatures, x²) become plain letters.
+    text = unicodedata.normalize("NFKD", text).casefold()
     return _WORD.findall(_marks().sub("", text).translate(_LETTERS))
 
 

@@ -4,6 +4,7 @@ strings or as PostgreSQL parameters). The engines themselves run in test_search_
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import unicodedata
@@ -139,7 +140,8 @@ def test_or_chains_and_lowercase_or_is_a_word():
 @pytest.mark.parametrize(
     ("text", "same_as"),
     [("OR a", "a"), ("a OR", "a"), ("a OR OR b", "a OR b"), ("a OR -b c", "a c -b"),
-     ("-b OR a", "a -b"), ("a - b", "a b"), ("a * b", "a b")],
+     ("-b OR a", "a -b"), ("a -b OR c", "a c -b"), ("a OR * OR b", "a OR b"), ("a - b", "a b"),
+     ("a * b", "a b")],
 )  # fmt: skip
 def test_operators_that_join_nothing_are_ignored(text: str, same_as: str):
     assert parse(text) == parse(same_as)
@@ -164,6 +166,8 @@ def test_a_query_that_only_excludes_is_refused():
 
 def test_long_queries_and_too_many_terms_are_refused_with_a_short_message():
     parse("x" * MAX_QUERY_CHARS)
+    with pytest.raises(QueryError, match="longer than"):
+        parse("a " * (MAX_QUERY_CHARS // 2 + 1))  # one word once repeats are dropped
     with pytest.raises(QueryError, match="longer than") as error:
         parse("x" * (MAX_QUERY_CHARS + 1))
     assert len(str(error.value)) < 80
@@ -235,6 +239,9 @@ def test_engine_expressions_are_only_quoted_words_and_operators(text: str):
     assert FTS5_SHAPE.fullmatch(to_fts5(query))
     sql, parameters = to_tsquery_sql(query)
     assert TSQUERY_SHAPE.fullmatch(sql)
+    # Parenthesised whole, so `search @@ (...)` cannot bind to its first operand only.
+    depths = list(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in sql))
+    assert sql[0] == "(" and depths[-1] == 0 and 0 not in depths[:-1]
     assert sql.count("%s") == len(parameters)
     assert parameters == [" ".join(term.tokens) for clause in query.clauses for term in clause] + [
         " ".join(term.tokens) for term in query.excluded

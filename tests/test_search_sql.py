@@ -125,6 +125,13 @@ def test_a_phrase_does_not_run_from_the_title_into_the_body(db: sqlite3.Connecti
     assert found(db, "penalty goalkeeper") == {DANG}
 
 
+def test_the_index_splits_words_exactly_where_the_query_does():
+    # U+19B0: a New Tai Lue letter that FTS5's unicode61 tokenizer takes for a separator.
+    db = index([("x\u19b0y", ""), ("x y", ""), ("Kx\u19b0y", "")])
+    assert found(db, "x\u19b0y") == {1}
+    assert found(db, '"x y"') == {2}
+
+
 def test_or_joins_the_term_before_it_with_the_one_after(db: sqlite3.Connection):
     # mbappe AND (psg OR swimmer): not the swimmer's item, which lacks mbappe.
     assert found(db, "mbappe psg OR swimmer") == {MBAPPE}
