@@ -20,6 +20,7 @@ from feedsvc.search_sql import (
     INSERT_ROW,
     MATCHING,
     index_row,
+    newest_matches,
     search_condition,
 )
 
@@ -44,15 +45,32 @@ HOSTILE = [
 ]  # fmt: skip
 
 
-def index(items: Sequence[tuple[str, str]]) -> sqlite3.Connection:
-    """An in-memory store-like pair of tables: items (seq, published) and the search index."""
+SCHEMA = """
+CREATE TABLE items (seq INTEGER PRIMARY KEY, published INTEGER NOT NULL, title TEXT, body TEXT);
+CREATE INDEX items_newest ON items (published, seq);
+CREATE TABLE filed (
+    topic TEXT NOT NULL, published INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (topic, published, seq)
+) WITHOUT ROWID;
+CREATE INDEX filed_seq ON filed (seq);
+"""  # the store's columns and indexes that search_sql relies on
+
+
+def index(
+    items: Sequence[tuple[str, str]],
+    published: Sequence[int] | None = None,
+    topics: Sequence[str] = (),
+) -> sqlite3.Connection:
+    """An in-memory store-like database: items (seq = place in `items`, from 1), filed under
+    `topics[seq % len(topics)]`, and the search index."""
     db = sqlite3.connect(":memory:")
-    db.execute(
-        "CREATE TABLE items (seq INTEGER PRIMARY KEY, published INTEGER, title TEXT, body TEXT)"
-    )
+    db.executescript(SCHEMA)
     db.execute(CREATE_TABLE)
     for seq, (title, body) in enumerate(items, start=1):
-        db.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (seq, seq * 1000, title, body))
+        date = seq * 1000 if published is None else published[seq - 1]
+        db.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (seq, date, title, body))
+        if topics:
+            db.execute("INSERT INTO filed VALUES (?, ?, ?)", (topics[seq % len(topics)], date, seq))
         db.execute(INSERT_ROW, index_row(seq, title, body))
     return db
 
@@ -244,3 +262,55 @@ def test_search_condition_combines_query_filterout_and_time(db: sqlite3.Connecti
     assert selected(db, recent, since=STRASSE * 1000) == [DANG, STRASSE]
     with pytest.raises(ValueError):
         search_condition(recent)
+
+
+# -- the newest matches, without reading every match -------------------------------------------
+
+
+def reference(db, parameters: FeedParameters, limit: int, topic, since) -> list[int]:
+    """The plain, exact answer: every match, sorted."""
+    condition, values = search_condition(parameters, since)
+    if topic is not None:
+        condition += " AND items.seq IN (SELECT seq FROM filed WHERE topic = ?)"
+        values.append(topic)
+    query = f"SELECT seq FROM items WHERE {condition} ORDER BY published DESC, seq DESC LIMIT ?"
+    return [seq for (seq,) in db.execute(query, [*values, limit])]
+
+
+def test_newest_matches_are_the_newest_by_date_not_by_arrival(db: sqlite3.Connection):
+    # Stored last but dated first: a late item is not the newest.
+    db.execute("UPDATE items SET published = 1 WHERE seq = ?", (DANG,))
+    the = FeedParameters(query=parse("the"))
+    assert newest_matches(db, the, 2, window=1) == [STRASSE, ORSTED]
+    assert newest_matches(db, the, 9, window=1) == [STRASSE, ORSTED, MADRID, NGUYEN, DANG]
+
+
+def test_newest_matches_drop_filtered_out_items_and_widen_the_window(db: sqlite3.Connection):
+    free = FeedParameters(filterout=parse_filterout("the|mbappe"))
+    assert newest_matches(db, free, 1, window=1) == [MARKETS]
+    assert newest_matches(db, free, 5, window=1) == [MARKETS]
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.tuples(DOCUMENT, DOCUMENT, st.integers(0, 30)), min_size=1, max_size=25),
+    st.lists(QUERY_PIECES, min_size=1, max_size=6).map(" ".join),
+    st.sampled_from(["", "psg", "the|a"]),
+    st.integers(1, 6),
+    st.sampled_from([None, "news", "sport"]),
+    st.sampled_from([None, 10, 25]),
+    st.integers(1, 4),
+)
+def test_newest_matches_equal_the_plain_sorted_query(
+    rows, text, filterout, limit, topic, since, window
+):
+    # Dates out of step with arrival (seq), shared dates, topics, time cut-offs, tiny windows.
+    db = index([(t, b) for t, b, _ in rows], [d for _, _, d in rows], ["news", "sport", "art"])
+    try:
+        query = parse(text)
+    except QueryError:
+        query = None
+    out = parse_filterout(filterout) if filterout else ()
+    parameters = FeedParameters(query=query, filterout=out, filter_time=since and 60)
+    expected = reference(db, parameters, limit, topic, since)
+    assert newest_matches(db, parameters, limit, topic, since, window) == expected
