@@ -62,7 +62,7 @@ def index(
     topics: Sequence[str] = (),
 ) -> sqlite3.Connection:
     """An in-memory store-like database: items (seq = place in `items`, from 1), filed under
-    `topics[seq % len(topics)]`, and the search index."""
+    `topics` in turn, and the search index."""
     db = sqlite3.connect(":memory:")
     db.executescript(SCHEMA)
     db.execute(CREATE_TABLE)
@@ -70,7 +70,8 @@ def index(
         date = seq * 1000 if published is None else published[seq - 1]
         db.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (seq, date, title, body))
         if topics:
-            db.execute("INSERT INTO filed VALUES (?, ?, ?)", (topics[seq % len(topics)], date, seq))
+            topic = topics[(seq - 1) % len(topics)]
+            db.execute("INSERT INTO filed VALUES (?, ?, ?)", (topic, date, seq))
         db.execute(INSERT_ROW, index_row(seq, title, body))
     return db
 
@@ -285,10 +286,21 @@ def test_newest_matches_are_the_newest_by_date_not_by_arrival(db: sqlite3.Connec
     assert newest_matches(db, the, 9, window=1) == [STRASSE, ORSTED, MADRID, NGUYEN, DANG]
 
 
+def test_newest_matches_of_a_topic_are_the_newest_by_date_in_that_topic():
+    # seq:        1    2    3    4
+    # topic:      a    a    b    a
+    # published:  100  1    500  2
+    db = index([("the", "")] * 4, [100, 1, 500, 2], ["a", "a", "b", "a"])
+    the = FeedParameters(query=parse("the"))
+    assert newest_matches(db, the, 1, topic="a", window=1) == [1]
+    assert newest_matches(db, the, 2, topic="b", window=1) == [3]
+
+
 def test_newest_matches_drop_filtered_out_items_and_widen_the_window(db: sqlite3.Connection):
-    free = FeedParameters(filterout=parse_filterout("the|mbappe"))
-    assert newest_matches(db, free, 1, window=1) == [MARKETS]
-    assert newest_matches(db, free, 5, window=1) == [MARKETS]
+    # The two newest items are filtered out: the first window holds nothing to keep.
+    free = FeedParameters(filterout=parse_filterout("the|markets"))
+    assert newest_matches(db, free, 1, window=1) == [MBAPPE]
+    assert newest_matches(db, free, 5, window=1) == [MBAPPE]
 
 
 @settings(max_examples=200)
