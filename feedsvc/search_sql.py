@@ -56,6 +56,7 @@ PG_DOCUMENT = "to_tsvector('simple', %s) || '_:1'::tsvector || to_tsvector('simp
 
 FIRST_WINDOW = 200  # matches read at first; each further read is four times larger
 _TOP_SEQ = 2**63 - 1
+_NO_CUT_OFF = -(2**63) + 1  # `floor - 1` stays a 64-bit integer
 
 
 def index_row(seq: int, title: str, body: str) -> tuple[int, str, str]:
@@ -105,7 +106,7 @@ def newest_matches(
     then seq, descending). Run it inside the store's read snapshot."""
     if parameters.filter_time is not None and since is None:
         raise ValueError("filter_time needs the cut-off")
-    floor = -_TOP_SEQ if since is None else since
+    floor = _NO_CUT_OFF if since is None else since
     search = parameters.search()
     if search is not None:
         return _by_match(db, to_fts5(search), limit, topic, floor, window)
@@ -118,7 +119,7 @@ def _by_match(
     db: sqlite3.Connection, expression: str, limit: int, topic: str | None, floor: int, size: int
 ) -> list[int]:
     """Read matches from the largest seq down, a window at a time, until the best `limit` of
-    them cannot be beaten by an item of smaller seq (none is published later than the last)."""
+    them cannot be beaten by an item of smaller seq."""
     found: list[tuple[int, int]] = []
     below = _TOP_SEQ
     while True:
@@ -128,7 +129,10 @@ def _by_match(
         if len(batch) < size:
             return [seq for _, seq in found[:limit]]
         below = batch[-1]
-        if len(found) >= limit and not _newer_below(db, topic, found[limit - 1][0], below):
+        # An item of smaller seq could still enter the answer only if published after the
+        # last one in it (or, while the answer is short, at or after the cut-off).
+        bar = found[limit - 1][0] if len(found) >= limit else floor - 1
+        if not _newer_below(db, topic, bar, below):
             return [seq for _, seq in found[:limit]]
         size *= 4
 

@@ -187,7 +187,7 @@ QUERY_PIECES = st.sampled_from(
 DOCUMENT = st.lists(st.sampled_from(VOCABULARY), max_size=8).map(" ".join)
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(
     st.lists(st.tuples(DOCUMENT, DOCUMENT), min_size=1, max_size=6),
     st.lists(QUERY_PIECES, min_size=1, max_size=8).map(" ".join),
@@ -303,7 +303,7 @@ def test_newest_matches_drop_filtered_out_items_and_widen_the_window(db: sqlite3
     assert newest_matches(db, free, 5, window=1) == [MBAPPE]
 
 
-@settings(max_examples=200)
+@settings(max_examples=150)
 @given(
     st.lists(st.tuples(DOCUMENT, DOCUMENT, st.integers(0, 30)), min_size=1, max_size=25),
     st.lists(QUERY_PIECES, min_size=1, max_size=6).map(" ".join),
