@@ -286,6 +286,15 @@ def test_newest_matches_are_the_newest_by_date_not_by_arrival(db: sqlite3.Connec
     assert newest_matches(db, the, 9, window=1) == [STRASSE, ORSTED, MADRID, NGUYEN, DANG]
 
 
+def test_newest_matches_keep_reading_while_the_answer_is_short():
+    db = index([("the", "")] * 4, [1, 2, 10, 3])
+    the = FeedParameters(query=parse("the"))
+    assert newest_matches(db, the, 9, window=1) == [3, 4, 2, 1]
+    # With a cut-off, down to the items published at the cut-off itself, and no further.
+    recent = FeedParameters(query=parse("the"), filter_time=60)
+    assert newest_matches(db, recent, 9, since=2, window=1) == [3, 4, 2]
+
+
 def test_newest_matches_of_a_topic_are_the_newest_by_date_in_that_topic():
     # seq:        1    2    3    4
     # topic:      a    a    b    a
@@ -306,7 +315,10 @@ def test_newest_matches_drop_filtered_out_items_and_widen_the_window(db: sqlite3
 @settings(max_examples=150)
 @given(
     st.lists(st.tuples(DOCUMENT, DOCUMENT, st.integers(0, 30)), min_size=1, max_size=25),
-    st.lists(QUERY_PIECES, min_size=1, max_size=6).map(" ".join),
+    st.one_of(
+        st.sampled_from(["the", "a", "psg", "the -a", "psg OR real", '"the a"']),
+        st.lists(QUERY_PIECES, min_size=1, max_size=6).map(" ".join),
+    ),
     st.sampled_from(["", "psg", "the|a"]),
     st.integers(1, 6),
     st.sampled_from([None, "news", "sport"]),
