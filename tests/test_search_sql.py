@@ -287,12 +287,13 @@ def test_newest_matches_are_the_newest_by_date_not_by_arrival(db: sqlite3.Connec
 
 
 def test_newest_matches_keep_reading_while_the_answer_is_short():
-    db = index([("the", "")] * 4, [1, 2, 10, 3])
+    # Dates in step with seq: nothing below a window is newer, yet the answer needs more.
+    db = index([("the", "")] * 4, [1, 2, 3, 4])
     the = FeedParameters(query=parse("the"))
-    assert newest_matches(db, the, 9, window=1) == [3, 4, 2, 1]
+    assert newest_matches(db, the, 9, window=1) == [4, 3, 2, 1]
     # With a cut-off, down to the items published at the cut-off itself, and no further.
     recent = FeedParameters(query=parse("the"), filter_time=60)
-    assert newest_matches(db, recent, 9, since=2, window=1) == [3, 4, 2]
+    assert newest_matches(db, recent, 9, since=2, window=1) == [4, 3, 2]
 
 
 def test_newest_matches_of_a_topic_are_the_newest_by_date_in_that_topic():
@@ -324,12 +325,17 @@ def test_newest_matches_drop_filtered_out_items_and_widen_the_window(db: sqlite3
     st.sampled_from([None, "news", "sport"]),
     st.sampled_from([None, 10, 25]),
     st.integers(1, 4),
+    st.booleans(),
 )
 def test_newest_matches_equal_the_plain_sorted_query(
-    rows, text, filterout, limit, topic, since, window
+    rows, text, filterout, limit, topic, since, window, in_step
 ):
-    # Dates out of step with arrival (seq), shared dates, topics, time cut-offs, tiny windows.
-    db = index([(t, b) for t, b, _ in rows], [d for _, _, d in rows], ["news", "sport", "art"])
+    # Dates out of step with arrival (seq) or in step, shared dates, topics, time cut-offs,
+    # tiny windows.
+    dates = [d for _, _, d in rows]
+    db = index(
+        [(t, b) for t, b, _ in rows], sorted(dates) if in_step else dates, ["news", "sport", "art"]
+    )
     try:
         query = parse(text)
     except QueryError:
