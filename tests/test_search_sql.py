@@ -294,6 +294,8 @@ def test_newest_matches_keep_reading_while_the_answer_is_short():
     # With a cut-off, down to the items published at the cut-off itself, and no further.
     recent = FeedParameters(query=parse("the"), filter_time=60)
     assert newest_matches(db, recent, 9, since=2, window=1) == [4, 3, 2]
+    at_cut_off = index([("the", "")] * 2, [2, 5])
+    assert newest_matches(at_cut_off, recent, 9, since=2, window=1) == [2, 1]
 
 
 def test_newest_matches_of_a_topic_are_the_newest_by_date_in_that_topic():
