@@ -40,3 +40,7 @@ class StoreError(FeedsvcError):
 
 class NotFound(FeedsvcError):
     """An unknown topic or item."""
+
+
+class QueryError(FeedsvcError):
+    """A search query or feed parameter that cannot be used (too long, nothing to find)."""

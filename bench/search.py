@@ -1,0 +1,191 @@
+"""Search figures: folding cost, FTS5 index build and size, and query latency over N items.
+
+    python -m bench.search [--items N] [--runs N] [--keep]
+
+Items are generated (bench.gen's vocabulary: headlines, about 10% full articles, one in ten
+with an accented name) into a temporary SQLite file holding the store's columns and indexes
+that search uses (`items` seq, published, title, body and `items_newest`; `filed` with one of
+seven topics an item) and the search index of feedsvc/search_sql.py. One item in fifty carries
+a source date up to 30 days before its arrival, so dates are out of step with seq. Each query
+asks for the newest 50 matches two ways: "all matches" reads every match and sorts
+(`search_condition` + `ORDER BY published DESC, seq DESC LIMIT 50`), "newest" is
+`newest_matches`; the script stops if they disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from feedsvc.query import FeedParameters, parse, parse_filterout, to_fts5, tokens
+from feedsvc.search_sql import (
+    CREATE_TABLE,
+    INSERT_ROW,
+    index_row,
+    newest_matches,
+    search_condition,
+)
+
+from .gen import WireGenerator
+
+ACCENTED = ["Nguyễn", "Mbappé", "Ørsted", "Łukasz", "Müller", "Sánchez", "Đặng", "Çelik"]
+QUERIES = {
+    "rare word": "Nguyen",
+    "common word": "says",
+    "two words": "council budget",
+    "phrase": '"prime minister"',
+    "OR": "Madrid OR Lisbon",
+    "exclusion": "council -budget",
+    "accented, 3 terms": "Mbappé Paris -strike",
+}
+SCHEMA = """
+CREATE TABLE items (seq INTEGER PRIMARY KEY, published INTEGER NOT NULL, title TEXT, body TEXT);
+CREATE INDEX items_newest ON items (published, seq);
+CREATE TABLE filed (
+    topic TEXT NOT NULL, published INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (topic, published, seq)
+) WITHOUT ROWID;
+CREATE INDEX filed_seq ON filed (seq);
+"""
+
+
+def generate(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    gen = WireGenerator(seed)
+    rnd = gen.random
+    items = []
+    for _ in range(count):
+        title = gen.headline()
+        if rnd.random() < 0.1:
+            title += " " + rnd.choice(ACCENTED)
+        body = title
+        if rnd.random() < 0.1:
+            body = "\n".join(gen.paragraph() for _ in range(rnd.randint(3, 6)))
+        items.append((title, body))
+    return items
+
+
+def per_item_us(texts: list[str], runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        for text in texts:
+            tokens(text)
+        best = min(best, time.perf_counter() - start)
+    return best / len(texts) * 1e6
+
+
+def build(path: Path, items: list[tuple[str, str]]) -> tuple[sqlite3.Connection, float, float]:
+    """The database; seconds to write items alone, and seconds for items plus the index."""
+    timings = []
+    for with_index in (False, True):
+        path.unlink(missing_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(SCHEMA)
+        db.execute(CREATE_TABLE)
+        start = time.perf_counter()
+        db.execute("BEGIN")
+        for seq, (title, body) in enumerate(items, start=1):
+            # A second between arrivals; one item in fifty dated by its source, days before.
+            published = seq * 1_000_000
+            if seq % 50 == 0:
+                published -= (seq * 7919 % 30) * 86_400_000_000
+            db.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (seq, published, title, body))
+            db.execute("INSERT INTO filed VALUES (?, ?, ?)", (f"t{seq % 7}", published, seq))
+            if with_index:
+                db.execute(INSERT_ROW, index_row(seq, title, body))
+        db.execute("COMMIT")
+        timings.append(time.perf_counter() - start)
+        if not with_index:
+            db.close()
+    return db, timings[0], timings[1]
+
+
+def table_bytes(db: sqlite3.Connection, prefix: str) -> int:
+    rows = db.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE ?", (prefix + "%",))
+    return rows.fetchone()[0] or 0
+
+
+def median_ms(run: Callable[[], list[int]], runs: int) -> tuple[float, list[int]]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def compare(
+    db: sqlite3.Connection, parameters: FeedParameters, topic: str | None, runs: int
+) -> tuple[float, float, int]:
+    """(all matches ms, newest ms, matches): the plain way and `newest_matches`."""
+    condition, values = search_condition(parameters)
+    if topic is not None:
+        condition += " AND items.seq IN (SELECT seq FROM filed WHERE topic = ?)"
+        values.append(topic)
+    sql = f"SELECT seq FROM items WHERE {condition} ORDER BY published DESC, seq DESC LIMIT 50"
+    plain, expected = median_ms(lambda: [seq for (seq,) in db.execute(sql, values)], runs)
+    fast, got = median_ms(lambda: newest_matches(db, parameters, 50, topic), runs)
+    if got != expected:
+        raise SystemExit(f"newest_matches disagrees for {parameters}")
+    matches = db.execute(f"SELECT count(*) FROM items WHERE {condition}", values).fetchone()[0]
+    return plain, fast, matches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="feedsvc-bench-search-"))
+    try:
+        started = time.perf_counter()
+        items = generate(args.items)
+        print(f"{args.items} items generated in {time.perf_counter() - started:.1f} s")
+        sample = items[:20_000]
+        ascii_titles = [title for title, _ in sample if title.isascii()]
+        accented_titles = [title for title, _ in sample if not title.isascii()]
+        articles = [body for title, body in sample if body != title]
+        print(f"fold, ASCII title:        {per_item_us(ascii_titles):7.2f} µs")
+        print(f"fold, accented title:     {per_item_us(accented_titles):7.2f} µs")
+        print(f"fold, article body:       {per_item_us(articles):7.2f} µs")
+        start = time.perf_counter()
+        for _ in range(1000):
+            to_fts5(parse('Mbappé "Real Madrid" OR psg -transfer'))
+        print(f"parse + to_fts5, 4 terms: {(time.perf_counter() - start) * 1000:7.2f} µs")
+
+        db, plain, indexed = build(workdir / "search.sqlite3", items)
+        print(f"write items:              {plain:7.2f} s")
+        print(f"write items + index:      {indexed:7.2f} s  ({args.items / indexed:,.0f} items/s)")
+        index_mb = table_bytes(db, "items_search") / 1e6
+        items_mb = table_bytes(db, "items") / 1e6 - index_mb
+        print(f"size: items {items_mb:.1f} MB, search index {index_mb:.1f} MB")
+
+        print(f"\nnewest 50 matches, median of {args.runs} runs ({args.items} items):")
+        print(f"{'query':<30} {'all matches ms':>14} {'newest ms':>10} {'matches':>8}")
+        cases = [(name, FeedParameters(query=parse(text))) for name, text in QUERIES.items()]
+        cases.append(("filterout only", FeedParameters(filterout=parse_filterout("says|council"))))
+        for topic in (None, "t3"):
+            for name, parameters in cases:
+                label = name if topic is None else f"{name}, one topic"
+                plain_ms, fast_ms, matches = compare(db, parameters, topic, args.runs)
+                print(f"{label:<30} {plain_ms:14.2f} {fast_ms:10.2f} {matches:8d}")
+        db.close()
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"cpus: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()

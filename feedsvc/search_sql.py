@@ -1,0 +1,202 @@
+"""The full-text search index's SQL, for the store backends to own and execute: nothing here
+runs by itself (`newest_matches` runs on the connection it is given); the module moves into
+the store package with them.
+
+SQLite: an FTS5 table over each item's title and body, fed with our own folded text
+(`query.fold`), not the raw columns. FTS5's `unicode61 remove_diacritics 2` folds Nguyễn and
+Mbappé, but not ø, ł, đ, ß, Greek tonos, Cyrillic ё or ligatures, and it splits words
+differently from PostgreSQL; folding in Python gives both engines the same words. The table is
+contentless (`content=''`): the folded text is not stored twice, the index only. Its tokenizer,
+`ascii`, splits folded text at the spaces and nowhere else (folded text holds ASCII letters and
+digits, any non-ASCII letter, and single spaces), so the index's words are exactly
+`query.tokens`; title and body are two columns, so no phrase spans them. Its rowid is
+`items.seq`.
+
+Keeping it in step (in the ingest's transaction): a new item is `INSERT_ROW`; a changed item
+is `DELETE_ROW` with the text it was indexed with (a contentless table must be told the old
+words: recompute them from the old row with `index_row`) then `INSERT_ROW`. A store whose
+`FOLD_VERSION` (kept by the store, e.g. in `meta`) differs from `query.FOLD_VERSION` must be
+rebuilt: `DELETE_ALL`, then `INSERT_ROW` for every item (the migration that adds the table
+does the same for existing stores).
+
+Reading: `newest_matches` gives the newest items that match, in feed order, without reading
+every match: FTS5 returns matches by rowid (seq) from the newest down, cheaply; seq order is
+nearly feed order (published, seq), and a check on the `items_newest` / `filed` indexes proves
+no older-seq item could still rank higher. It relies on the store's `items (seq, published)`,
+`items_newest (published, seq)` and `filed (topic, published, seq)`.
+
+PostgreSQL: a `tsvector` column (GIN-indexed) set to `PG_DOCUMENT` with the same two folded
+texts; a query is `search @@ <query.to_tsquery_sql(...)>`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from .query import FeedParameters, fold, to_fts5, to_fts5_any
+
+TABLE = "items_search"
+
+# columnsize=0: no per-row sizes (they serve only bm25 ranking; feeds are newest first).
+CREATE_TABLE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+    "title, body, content='', columnsize=0, tokenize='ascii')"
+)
+INSERT_ROW = f"INSERT INTO {TABLE} (rowid, title, body) VALUES (?, ?, ?)"
+DELETE_ROW = f"INSERT INTO {TABLE} ({TABLE}, rowid, title, body) VALUES ('delete', ?, ?, ?)"
+DELETE_ALL = f"INSERT INTO {TABLE} ({TABLE}) VALUES ('delete-all')"
+MATCHING = f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?"
+_NEWEST_BELOW = f"{MATCHING} AND rowid < ? ORDER BY rowid DESC LIMIT ?"
+_FROM_SEQ = f"{MATCHING} AND rowid >= ?"
+
+# PostgreSQL: title and body apart by a `_` lexeme that no query can hold (folded words have
+# no `_`; the parser drops it), so a phrase cannot run from the title into the body.
+PG_DOCUMENT = "to_tsvector('simple', %s) || '_:1'::tsvector || to_tsvector('simple', %s)"
+
+FIRST_WINDOW = 200  # matches read at first; each further read is four times larger
+_TOP_SEQ = 2**63 - 1
+_NO_CUT_OFF = -(2**63) + 1  # `floor - 1` stays a 64-bit integer
+
+
+def index_row(seq: int, title: str, body: str) -> tuple[int, str, str]:
+    """The parameters of `INSERT_ROW` / `DELETE_ROW` for an item (`body`: `Item.body_text()`)."""
+    return seq, fold(title), fold(body)
+
+
+def document_parameters(title: str, body: str) -> tuple[str, str]:
+    """The parameters of `PG_DOCUMENT` for an item."""
+    return fold(title), fold(body)
+
+
+def search_condition(
+    parameters: FeedParameters, since: int | None = None
+) -> tuple[str, list[object]]:
+    """A condition on `items` (its `seq` and `published`) for `q`, `filterout` and
+    `filter_time` (`since`: the cut-off in the store's `published` units, computed by the store
+    from its clock), with `?` placeholders and their values; ("1", []) for none. Simple and
+    exact, but it reads every match: `newest_matches` is the fast way to a feed."""
+    conditions: list[str] = []
+    values: list[object] = []
+    search = parameters.search()
+    if search is not None:
+        conditions.append(f"items.seq IN ({MATCHING})")
+        values.append(to_fts5(search))
+    elif parameters.filterout:
+        conditions.append(f"items.seq NOT IN ({MATCHING})")
+        values.append(to_fts5_any(parameters.filterout))
+    if parameters.filter_time is not None:
+        if since is None:
+            raise ValueError("filter_time needs the cut-off")
+        conditions.append("items.published >= ?")
+        values.append(since)
+    return " AND ".join(conditions) or "1", values
+
+
+def newest_matches(
+    db: sqlite3.Connection,
+    parameters: FeedParameters,
+    limit: int,
+    topic: str | None = None,
+    since: int | None = None,
+    window: int = FIRST_WINDOW,
+) -> list[int]:
+    """The seqs of the newest `limit` items (of `topic`; None: all items) that match `q` and
+    `filterout`, published at or after `since` (None: any time), in feed order (published,
+    then seq, descending). Run it inside the store's read snapshot."""
+    if parameters.filter_time is not None and since is None:
+        raise ValueError("filter_time needs the cut-off")
+    floor = _NO_CUT_OFF if since is None else since
+    search = parameters.search()
+    if search is not None:
+        return _by_match(db, to_fts5(search), limit, topic, floor, window)
+    if parameters.filterout:
+        return _without(db, to_fts5_any(parameters.filterout), limit, topic, floor, window)
+    return [seq for seq, _ in _newest(db, topic, floor, limit)]
+
+
+def _by_match(
+    db: sqlite3.Connection, expression: str, limit: int, topic: str | None, floor: int, size: int
+) -> list[int]:
+    """Read matches from the largest seq down, a window at a time, until the best `limit` of
+    them cannot be beaten by an item of smaller seq."""
+    found: list[tuple[int, int]] = []
+    below = _TOP_SEQ
+    while True:
+        batch = [seq for (seq,) in db.execute(_NEWEST_BELOW, (expression, below, size))]
+        found += _dated(db, batch, topic, floor)
+        found.sort(reverse=True)
+        if len(batch) < size:
+            return [seq for _, seq in found[:limit]]
+        below = batch[-1]
+        # An item of smaller seq could still enter the answer only if published after the
+        # last one in it (or, while the answer is short, at or after the cut-off).
+        bar = found[limit - 1][0] if len(found) >= limit else floor - 1
+        if not _newer_below(db, topic, bar, below):
+            return [seq for _, seq in found[:limit]]
+        size *= 4
+
+
+def _dated(
+    db: sqlite3.Connection, seqs: list[int], topic: str | None, floor: int
+) -> list[tuple[int, int]]:
+    """(published, seq) of those of `seqs` in `topic` and published at or after `floor`."""
+    if not seqs:
+        return []
+    # One JSON parameter, whatever the number of seqs (SQLite caps `?` marks at 32766).
+    listed = json.dumps(seqs)
+    if topic is None:
+        sql = (
+            "SELECT published, seq FROM items WHERE seq IN (SELECT value FROM json_each(?)) "
+            "AND published >= ?"
+        )
+        return db.execute(sql, (listed, floor)).fetchall()
+    sql = (
+        "SELECT published, seq FROM filed WHERE seq IN (SELECT value FROM json_each(?)) "
+        "AND topic = ? AND published >= ?"
+    )
+    return db.execute(sql, (listed, topic, floor)).fetchall()
+
+
+def _newer_below(db: sqlite3.Connection, topic: str | None, published: int, below: int) -> bool:
+    """Whether an item (of `topic`) with a seq under `below` is published after `published`."""
+    if topic is None:
+        sql = "SELECT 1 FROM items WHERE published > ? AND seq < ? LIMIT 1"
+        return db.execute(sql, (published, below)).fetchone() is not None
+    sql = "SELECT 1 FROM filed WHERE topic = ? AND published > ? AND seq < ? LIMIT 1"
+    return db.execute(sql, (topic, published, below)).fetchone() is not None
+
+
+def _without(
+    db: sqlite3.Connection, expression: str, limit: int, topic: str | None, floor: int, size: int
+) -> list[int]:
+    """The feed's newest items less those matching `expression`: read the newest `size`, drop
+    the matches among them (one FTS5 read from their smallest seq up), widen if too few."""
+    size = max(size, 2 * limit)
+    while True:
+        newest = _newest(db, topic, floor, size)
+        if not newest:
+            return []
+        lowest = min(seq for seq, _ in newest)
+        dropped = {seq for (seq,) in db.execute(_FROM_SEQ, (expression, lowest))}
+        kept = [seq for seq, _ in newest if seq not in dropped]
+        if len(kept) >= limit or len(newest) < size:
+            return kept[:limit]
+        size *= 4
+
+
+def _newest(
+    db: sqlite3.Connection, topic: str | None, floor: int, count: int
+) -> list[tuple[int, int]]:
+    """(seq, published) of the newest `count` items (of `topic`), in feed order."""
+    if topic is None:
+        sql = (
+            "SELECT seq, published FROM items WHERE published >= ? "
+            "ORDER BY published DESC, seq DESC LIMIT ?"
+        )
+        return db.execute(sql, (floor, count)).fetchall()
+    sql = (
+        "SELECT seq, published FROM filed WHERE topic = ? AND published >= ? "
+        "ORDER BY published DESC, seq DESC LIMIT ?"
+    )
+    return db.execute(sql, (topic, floor, count)).fetchall()
