@@ -34,6 +34,9 @@ SITE_KEYS = {
     "max_age": int,
     "tag_prefix": str,
     "topic_order": list,
+    "archive_page_size": int,
+    "hubs": list,
+    "tombstone_days": int,
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
@@ -297,12 +300,21 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
         settings["base_url"] = check_base_url(base_url)
     elif data.get("base_url"):
         settings["base_url"] = check_base_url(data["base_url"], str(path))
-    for key in ("entries_per_feed", "max_age"):
+    for key in ("entries_per_feed", "max_age", "archive_page_size", "tombstone_days"):
         if key in settings and not 0 <= settings[key] <= 100_000:
             raise CatalogError(f"{key!r} must be between 0 and 100000", str(path))
+    if "hubs" in settings:
+        settings["hubs"] = tuple(_hub(hub, path) for hub in settings["hubs"])
     if "tag_prefix" in settings and not TAG_PREFIX.fullmatch(settings["tag_prefix"]):
         raise CatalogError("'tag_prefix' must look like 'tag:example.org,2026:'", str(path))
     return Site(**settings)
+
+
+def _hub(url: object, path: Path) -> str:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CatalogError(f"'hubs' must list absolute http(s) URLs: {url!r}", str(path))
+    return str(url)
 
 
 def check_base_url(url: str, where: str | None = None) -> str:

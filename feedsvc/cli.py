@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,13 +16,15 @@ import click
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings
 from .errors import FeedsvcError
-from .ingest import open_store, prepare_all, store_prepared
+from .ingest import changed_topics, open_store, prepare_all, store_prepared
 from .model import NO_BASE_URL, Item
 from .render import FORMATS, feed_path
+from .site import SiteMap
 from .sources import Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
+from .websub import Pinger
 
 BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
 
@@ -160,6 +163,7 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
     store = store_of(settings, catalog, create=True)
     total, failures = Counts(), 0
     jobs = jobs or os.cpu_count() or 1
+    before = store.generation()
     for prepared in prepare_all(documents(files, stdin_format), catalog, jobs):
         try:
             if isinstance(prepared, FeedsvcError):
@@ -172,12 +176,24 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
         total += counts
         click.echo(f"{prepared.name}: {_counts(counts)}")
     click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
+    if total.new or total.updated:
+        _announce(catalog, changed_topics(store, before))
     if failures:
         sys.exit(1)
 
 
 def _counts(counts: Counts) -> str:
-    return f"{counts.new} new, {counts.updated} updated, {counts.unchanged} unchanged"
+    return str(counts)
+
+
+def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
+    """WebSub: tell the site's hubs which feeds changed (a hub that fails costs a line on
+    stderr, never the command's success)."""
+    site = catalog.site
+    if not site.hubs or not site.base_url:
+        return
+    pinger = Pinger(site.hubs, report=lambda line: click.echo(f"feedsvc: {line}", err=True))
+    pinger.ping(SiteMap(catalog).feed_urls(slugs))
 
 
 @main.command()
@@ -214,6 +230,20 @@ def build(settings: Settings, outdir: Path, base_url: str | None) -> None:
         f"{outdir}: {report.written} written, {report.unchanged} unchanged, "
         f"{report.removed} removed"
     )
+    if report.archives_rewritten:
+        click.echo(
+            f"{report.archives_rewritten} full archive pages rewritten (an item withdrawn or "
+            "re-filed): caches holding them keep the old copy until they expire"
+        )
+    if report.next_lift:
+        click.echo(f"next embargo lifts at {report.next_lift.isoformat()}: build again then")
+    feeds = {
+        p.split("/")[1].split(".")[0]
+        for p in report.paths
+        if p.count("/") == 1 and p.startswith("feeds/")
+    }
+    if feeds:
+        _announce(catalog, feeds)
 
 
 @main.command()
@@ -252,9 +282,12 @@ def kill(settings: Settings, ids: tuple[str, ...], reason: str | None) -> None:
     catalog = catalog_of(settings)
     store = store_of(settings, catalog)
     try:
+        topics = {slug for i in ids for slug in (store.item(i).topics if store.item(i) else ())}
         done = store.kill(list(dict.fromkeys(ids)), reason, "cli")
     except FeedsvcError as error:
         raise fail(error) from None
+    if done:
+        _announce(catalog, topics)
     for item_id in ids:
         click.echo(f"{item_id}: {'killed' if item_id in done else 'already killed'}")
 
@@ -270,6 +303,7 @@ def unkill(settings: Settings, ids: tuple[str, ...]) -> None:
         store.unkill(list(dict.fromkeys(ids)), "cli")
     except FeedsvcError as error:
         raise fail(error) from None
+    _announce(catalog, {slug for i in ids if store.item(i) for slug in store.item(i).topics})
     for item_id in ids:
         click.echo(f"{item_id}: restored")
 

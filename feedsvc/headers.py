@@ -26,17 +26,19 @@ def respond(environ: Mapping[str, object], published: Published, max_age: int) -
     headers = [
         ("ETag", f'"{etag}"'),
         ("Last-Modified", published.http_date),
-        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Cache-Control", published.cache_control or f"public, max-age={max_age}"),
         ("Vary", "Accept-Encoding"),
     ]
-    if not_modified(environ, published):
+    headers.extend(("Link", link) for link in published.links)
+    if published.status == 200 and not_modified(environ, published):
         return Answer(304, headers, b"")
     body = published.gzip if gzipped else published.body
     headers.append(("Content-Type", published.content_type))
     headers.append(("Content-Length", str(len(body))))
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
-    return Answer(200, headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body)
+    head = environ.get("REQUEST_METHOD") == "HEAD"
+    return Answer(published.status, headers, b"" if head else body)
 
 
 def not_modified(environ: Mapping[str, object], published: Published) -> bool:

@@ -64,20 +64,25 @@ def prepare(document: Document, catalog: Catalog) -> Prepared:
         raise
 
 
-def store_prepared(store: Store, prepared: Prepared) -> Counts:
+def store_prepared(store: Store, prepared: Prepared, who: str = "cli") -> Counts:
     """Store a prepared document, all or nothing."""
     topics = {item.id: filed for item, filed in zip(prepared.items, prepared.filed, strict=True)}
     try:
-        return store.ingest(prepared.items, lambda item: topics[item.id])
+        return store.ingest(prepared.items, lambda item: topics[item.id], who)
     except FeedsvcError as error:
         if error.where is None:
             error.where = prepared.name
         raise
 
 
-def ingest_document(store: Store, catalog: Catalog, document: Document) -> Counts:
+def ingest_document(store: Store, catalog: Catalog, document: Document, who: str = "cli") -> Counts:
     """Parse and store one document, all or nothing; errors name the document."""
-    return store_prepared(store, prepare(document, catalog))
+    return store_prepared(store, prepare(document, catalog), who)
+
+
+def changed_topics(store: Store, since: int) -> set[str]:
+    """The topics of items added or changed after generation `since`."""
+    return {slug for item in store.changed_since(since) for slug in item.topics}
 
 
 Outcome = Prepared | FeedsvcError

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 from dateutil import parser as dateparser
 
 from .errors import DocumentError
-from .model import LINE_END, Item, clean_text, first_paragraph
+from .model import LINE_END, Item, clean_text, first_paragraph, with_correction
 from .sanitize import clean_html
 
 FIELDS = frozenset(
     ("id", "title", "content", "summary", "author", "source", "link", "published", "updated")
-) | {"topics"}
-TEXT_FIELDS = ("title", "content", "summary", "author", "source")
+) | {"topics", "correction"}
+TEXT_FIELDS = ("title", "content", "summary", "author", "source", "correction")
 # Ids end up in URLs and file names (/items/<id>.html): keep them to a safe alphabet.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -69,7 +69,7 @@ def _item(line: str, name: str, number: int) -> Item:
     return Item(
         id=record["id"],
         title=text["title"],
-        content=content,
+        content=with_correction(content, text["correction"]),
         summary=text["summary"] or (first_paragraph(content) if content else None),
         author=text["author"],
         source=text["source"],

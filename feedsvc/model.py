@@ -47,6 +47,19 @@ def paragraphs_html(paragraphs: list[str]) -> str:
     return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
 
 
+CORRECTION_LABEL = "Correction:"
+
+
+def with_correction(content: str | None, note: str | None) -> str | None:
+    """An item's content with a visible correction note after it (item pages and feed entries
+    show the content, so readers see what was corrected)."""
+    if not note:
+        return content
+    text = html.escape(note.removeprefix(CORRECTION_LABEL).strip(), quote=False)
+    corrected = f'<p class="correction"><strong>{CORRECTION_LABEL}</strong> {text}</p>'
+    return f"{content}\n{corrected}" if content else corrected
+
+
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment, for topic filing and summaries."""
     spaced = _BLOCK_END.sub("\n", fragment)
@@ -122,6 +135,15 @@ class Site:
     entries_per_feed: int = 50
     max_age: int = 300
     tag_prefix: str = "tag:feedsvc.example,2026:"
+    archive_page_size: int = 0  # items per archive page (RFC 5005); 0: entries_per_feed
+    hubs: tuple[str, ...] = ()  # WebSub hubs told of every change
+    tombstone_days: int = 7  # how long Atom feeds say an item was withdrawn (RFC 6721)
+
+    @property
+    def page_size(self) -> int:
+        """Items per archive page: at most a feed's worth, so the feed holds all the newer."""
+        size = self.archive_page_size or self.entries_per_feed
+        return max(1, min(size, self.entries_per_feed))
 
     def url(self, path: str) -> str:
         """An absolute URL for a site path such as `feeds/all.rss`."""

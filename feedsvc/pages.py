@@ -67,6 +67,10 @@ class Pages:
             more=MORE_ON_ITEM_PAGE,
         )
 
+    def withdrawn(self, when: datetime) -> bytes:
+        """What stands at a withdrawn item's address (static hosts cannot answer 410)."""
+        return self._render("withdrawn.html", root="../", when=when)
+
     def opml(self, updated: datetime) -> bytes:
         return self._render("feeds.opml", updated=format_datetime(updated, usegmt=True))
 

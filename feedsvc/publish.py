@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +17,7 @@ from .catalog import Catalog
 from .config import Location
 from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
+from .websub import Pinger
 
 RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)
 LOCK_STRIPES = 64
@@ -35,9 +36,20 @@ class Published:
     # Derived from the two above, but formatted once per render rather than once per request:
     gzip_etag: str  # each encoding is its own representation (RFC 9110 8.8.3)
     http_date: str  # Last-Modified as an HTTP date
+    cache_control: str = ""  # "": the site's max-age; archive pages: long and immutable
+    links: tuple[str, ...] = ()  # Link header values (WebSub hub and self)
+    status: int = 200  # 410 for a withdrawn item's page
 
 
-def publish(body: bytes, content_type: str, last_modified: datetime, generation: int) -> Published:
+def publish(
+    body: bytes,
+    content_type: str,
+    last_modified: datetime,
+    generation: int,
+    cache_control: str = "",
+    links: tuple[str, ...] = (),
+    status: int = 200,
+) -> Published:
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
     return Published(
         body=body,
@@ -48,6 +60,9 @@ def publish(body: bytes, content_type: str, last_modified: datetime, generation:
         generation=generation,
         gzip_etag=etag + "-gz",
         http_date=http_date(last_modified),
+        cache_control=cache_control,
+        links=links,
+        status=status,
     )
 
 
@@ -102,12 +117,19 @@ class Publisher:
         # Striped: one lock per key would grow with every item ever asked for.
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._local = threading.local()
+        self.pinger = Pinger(catalog.site.hubs)
+
+    def announce(self, slugs: Iterable[str]) -> None:
+        """Tell the WebSub hubs, in the background, that these topics' feeds changed."""
+        if self.catalog.site.hubs and self.catalog.site.base_url:
+            self.pinger.ping_in_background(self.site.feed_urls(slugs))
 
     def store(self) -> Store:
         """This thread's store (a connection per request would cost more than the request)."""
         store = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = open_store(self.location, self.clock)
+            store.lift_listener = self.announce  # an embargo lifted by this worker: tell hubs
         return store
 
     def get(self, path: str) -> Published | None:
@@ -158,7 +180,13 @@ class Publisher:
                 return None
             self.renders += 1
             published = publish(
-                rendered.body, rendered.content_type, rendered.last_modified, generation
+                rendered.body,
+                rendered.content_type,
+                rendered.last_modified,
+                generation,
+                rendered.cache_control,
+                rendered.links,
+                rendered.status,
             )
             cache[key] = published
             return published

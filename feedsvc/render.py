@@ -8,11 +8,11 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from lxml.etree import SubElement
+from lxml.etree import Element, SubElement
 
 from . import __version__
 from .catalog import ALL, Catalog
@@ -25,12 +25,23 @@ RSS_DOCS = "https://www.rssboard.org/rss-specification"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
 SYNDICATION_NS = "http://purl.org/rss/1.0/modules/syndication/"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 fh:archive
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 at:deleted-entry
 # sy:updatePeriod values by length: the shortest period that holds at least one poll.
 UPDATE_PERIODS = (("hourly", 3600), ("daily", 86_400), ("weekly", 604_800))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # feedgen formats RSS dates with locale.setlocale, which is process-wide: one RSS render at a time.
 _SETLOCALE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An entry withdrawn from a feed (RFC 6721), told to readers that fetched it."""
+
+    ref: str  # the entry's id
+    when: datetime
+    comment: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +52,29 @@ class Feed:
     topic: Topic
     items: Sequence[Item]  # newest first
     updated: datetime  # the newest `updated` of the items: never "now", so output is stable
+    pages: int = 0  # full archive pages of the topic (RFC 5005)
+    archive: int | None = None  # this document's archive page; None: the topic's feed
+    tombstones: tuple[Tombstone, ...] = ()  # Atom only
 
     def url(self, extension: str) -> str:
+        if self.archive is not None:
+            return self.site.url(archive_path(self.topic.slug, self.archive, extension))
         return self.site.url(feed_path(self.topic.slug, extension))
+
+    def history(self, extension: str) -> dict[str, str]:
+        """RFC 5005 links by relation: the feed points to its newest archive page; each page to
+        the feed (current) and to its neighbours."""
+        slug, links = self.topic.slug, {}
+        older = self.pages - 1 if self.archive is None else self.archive - 1
+        if older >= 0:
+            links["prev-archive"] = self.site.url(archive_path(slug, older, extension))
+        if self.archive is not None:
+            links["current"] = self.site.url(feed_path(slug, extension))
+            if self.archive + 1 < self.pages:
+                links["next-archive"] = self.site.url(
+                    archive_path(slug, self.archive + 1, extension)
+                )
+        return links
 
     @property
     def page_url(self) -> str:
@@ -53,9 +84,10 @@ class Feed:
     @property
     def title(self) -> str:
         """A topic's feed says whose it is: "Sport" alone is lost in a reader's list."""
-        if self.topic.slug == ALL:
-            return self.topic.title
-        return f"{self.site.title}: {self.topic.title}"
+        title = (
+            self.topic.title if self.topic.slug == ALL else f"{self.site.title}: {self.topic.title}"
+        )
+        return title if self.archive is None else f"{title} (archive page {self.archive + 1})"
 
     @property
     def feed_id(self) -> str:
@@ -78,6 +110,10 @@ def item_path(item_id: str) -> str:
 
 def topic_path(slug: str) -> str:
     return f"topics/{slug}.html"
+
+
+def archive_path(slug: str, page: int, extension: str) -> str:
+    return f"feeds/{slug}/archive/{page}.{extension}"
 
 
 def entry_text(item: Item) -> str:
@@ -138,6 +174,51 @@ class _Syndication(BaseExtension):
         return self._extend(feed)
 
 
+class _History(BaseExtension):
+    """Feed-level elements feedgen cannot write: WebSub hub and RFC 5005 archive links (feedgen
+    keeps only self/alternate links in RSS), fh:archive, and RFC 6721 tombstones in Atom."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str]] = []  # (rel, href)
+        self.archive = False
+        self.tombstones: tuple[Tombstone, ...] = ()
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS, "at": TOMBSTONES_NS}
+
+    def _elements(self, atom: bool) -> list:
+        elements = []
+        # feedgen writes Atom's own elements unqualified under a default namespace, and RSS's
+        # atom:link qualified; these follow suit.
+        tag = "link" if atom else f"{ATOM_NS}link"
+        elements.extend(Element(tag, rel=rel, href=href) for rel, href in self.links)
+        if self.archive:
+            elements.append(Element(f"{{{HISTORY_NS}}}archive"))
+        for stone in self.tombstones if atom else ():
+            element = Element(
+                f"{{{TOMBSTONES_NS}}}deleted-entry", ref=stone.ref, when=stone.when.isoformat()
+            )
+            if stone.comment:
+                SubElement(element, f"{{{TOMBSTONES_NS}}}comment").text = stone.comment
+            elements.append(element)
+        return elements
+
+    def _insert(self, parent, atom: bool) -> None:
+        # Before the first entry: RFC 4287 puts a feed's own elements ahead of its entries.
+        tags = ("entry", f"{ATOM_NS}entry") if atom else ("item",)
+        position = next((i for i, child in enumerate(parent) if child.tag in tags), len(parent))
+        for offset, element in enumerate(self._elements(atom)):
+            parent.insert(position + offset, element)
+
+    def extend_rss(self, feed):
+        self._insert(feed[0], atom=False)  # the channel
+        return feed
+
+    def extend_atom(self, feed):
+        self._insert(feed, atom=True)
+        return feed
+
+
 def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     site, generator = feed.site, FeedGenerator()
     generator.load_extension("dc", atom=False, rss=True)  # RSS <author> needs an email: dc:creator
@@ -156,9 +237,15 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     generator.docs(RSS_DOCS)
     generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
     schedule = update_schedule(site.max_age)
-    if schedule:
+    if schedule and feed.archive is None:  # an archive page does not change: nothing to poll
         generator.ttl(schedule[0])
         generator.sy.period, generator.sy.frequency = schedule[1:]
+    generator.register_extension("history", _History, atom=True, rss=True)
+    history = generator.history
+    history.links = [("hub", hub) for hub in site.hubs]
+    history.links += sorted(feed.history(self_extension).items())
+    history.archive = feed.archive is not None
+    history.tombstones = feed.tombstones
     for item in feed.items:
         _entry(generator, feed, item, rss=self_extension == "rss")
     return generator
@@ -203,7 +290,7 @@ def write_atom(feed: Feed) -> bytes:
 def write_json(feed: Feed) -> bytes:
     """JSON Feed 1.1 (feedgen has no writer for it)."""
     site = feed.site
-    document = {
+    document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": feed.title,
         "home_page_url": feed.page_url,
@@ -211,8 +298,13 @@ def write_json(feed: Feed) -> bytes:
         "description": feed.topic.description,
         "language": site.language,
         "authors": [{"name": site.author}],
-        "items": [_json_item(feed, item) for item in feed.items],
     }
+    older = feed.history("json").get("prev-archive")
+    if older:
+        document["next_url"] = older  # JSON Feed pages towards older items
+    if site.hubs:
+        document["hubs"] = [{"type": "WebSub", "url": hub} for hub in site.hubs]
+    document["items"] = [_json_item(feed, item) for item in feed.items]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -263,9 +355,39 @@ def render_feed(feed: Feed, extension: str) -> bytes:
 
 
 def load_feed(store: Store, catalog: Catalog, topic: Topic, limit: int | None = None) -> Feed:
-    """A topic's feed as the store holds it now (its newest `limit` items)."""
-    items = store.newest(topic.slug, limit or catalog.site.entries_per_feed)
-    return Feed(catalog.site, topic, items, feed_updated(store, items))
+    """A topic's feed as the store holds it now (its newest `limit` items), with its archive
+    links and the tombstones of items withdrawn lately."""
+    site = catalog.site
+    items = store.newest(topic.slug, limit or site.entries_per_feed)
+    stones = tombstones(store, site, topic.slug)
+    updated = max([feed_updated(store, items), *(stone.when for stone in stones)])
+    pages = store.archive_pages(topic.slug, site.page_size)
+    return Feed(site, topic, items, updated, pages=pages, tombstones=stones)
+
+
+def load_archive(store: Store, catalog: Catalog, topic: Topic, page: int) -> Feed | None:
+    """Archive page `page` of a topic (None if it is not a full page yet)."""
+    size = catalog.site.page_size
+    pages = store.archive_pages(topic.slug, size)
+    if not 0 <= page < pages:
+        return None
+    items = store.archive_page(topic.slug, page, size)
+    return Feed(catalog.site, topic, items, feed_updated(store, items), pages, archive=page)
+
+
+def tombstones(store: Store, site: Site, slug: str) -> tuple[Tombstone, ...]:
+    """Items of this topic withdrawn within `tombstone_days` of the store's newest change (not
+    of "now": the same store gives the same feed)."""
+    kills = store.killed() if site.tombstone_days else []
+    if not kills:
+        return ()
+    newest = max(kills[0][1], store.last_updated() or EPOCH)
+    cutoff = newest - timedelta(days=site.tombstone_days)
+    return tuple(
+        Tombstone(f"{site.tag_prefix}items/{item_id}", when, reason)
+        for item_id, when, reason, topics in kills
+        if when >= cutoff and (slug == ALL or slug in topics)
+    )
 
 
 def feed_updated(store: Store, items: Sequence[Item]) -> datetime:

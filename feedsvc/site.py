@@ -4,7 +4,8 @@ they cannot disagree about which paths exist or what they hold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +16,12 @@ from .pages import SCRIPT, Pages
 from .render import (
     EPOCH,
     FORMATS,
+    Feed,
+    archive_path,
     feed_path,
     feed_updated,
     item_path,
+    load_archive,
     load_feed,
     render_feed,
     topic_path,
@@ -30,6 +34,9 @@ LATEST_ON_PAGE = 30  # items listed on the index and on a topic's page
 HTML_TYPE = "text/html; charset=utf-8"
 OPML_TYPE = "text/x-opml; charset=utf-8"
 SCRIPT_TYPE = "text/javascript; charset=utf-8"
+# A full archive page keeps its bytes (RFC 5005): caches may keep it a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
 
 
@@ -40,6 +47,9 @@ class Rendered:
     body: bytes
     content_type: str
     last_modified: datetime
+    cache_control: str = ""  # "": the site's max-age
+    links: tuple[str, ...] = ()  # HTTP Link header values
+    status: int = 200  # 410: a withdrawn item's page (the same bytes static hosts serve)
 
 
 # Produces a resource from the store (inside one snapshot); None: it does not exist (an item
@@ -88,16 +98,33 @@ class SiteMap:
     def item_paths(self, store: Store) -> Iterator[str]:
         return (item_path(item_id) for item_id in store.item_ids())
 
+    def archive_paths(self, store: Store) -> Iterator[tuple[str, str, int]]:
+        """(path, topic, page) of every archive document (RFC 5005), oldest page first."""
+        size = self.catalog.site.page_size
+        for topic in self.catalog.feeds:
+            for page in range(store.archive_pages(topic.slug, size)):
+                for extension in FORMATS:
+                    yield archive_path(topic.slug, page, extension), topic.slug, page
+
     def paths(self, store: Store) -> Iterator[str]:
-        """Every path of the site as the store holds it now."""
+        """Every path of the site as the store holds it now (withdrawn items' pages too)."""
         yield from self._fixed
+        yield from (path for path, _, _ in self.archive_paths(store))
         yield from self.item_paths(store)
+        yield from (item_path(item_id) for item_id in store.killed_ids())
 
     def producer(self, path: str) -> Producer | None:
         """How to produce `path`, or None when no store could make it a path of the site."""
         fixed = self._fixed.get(path)
         if fixed is not None:
             return fixed
+        archive = ARCHIVE.fullmatch(path)
+        if archive:
+            topic = self.catalog.topic(archive[1])
+            if topic is not None and archive[3] in FORMATS:
+                page, extension = int(archive[2]), archive[3]
+                return lambda store: self._archive(store, topic, page, extension)
+            return None
         if path.startswith(ITEMS_PREFIX) and path.endswith(ITEMS_SUFFIX):
             item_id = path[len(ITEMS_PREFIX) : -len(ITEMS_SUFFIX)]
             if ID_PATTERN.fullmatch(item_id):
@@ -108,6 +135,13 @@ class SiteMap:
         """The resource at `path` as the store holds it now; None if the site has none."""
         producer = self.producer(path)
         return producer(store) if producer else None
+
+    def feed_urls(self, slugs: Iterable[str]) -> list[str]:
+        """The URLs of every format of these topics' feeds and of `all` (what a change to items
+        filed under them changes), for WebSub pings."""
+        site = self.catalog.site
+        topics = [ALL, *sorted(set(slugs) - {ALL})]
+        return [site.url(feed_path(slug, ext)) for slug in topics for ext in FORMATS]
 
     def is_feed(self, path: str) -> bool:
         return path in self._feeds
@@ -124,13 +158,26 @@ class SiteMap:
     # -- producers --------------------------------------------------------------------------
 
     def _feed(self, topic: Topic, extension: str, limit: int | None = None) -> FixedProducer:
-        content_type = FORMATS[extension].content_type
-
         def produce(store: Store) -> Rendered:
-            feed = load_feed(store, self.catalog, topic, limit)
-            return Rendered(render_feed(feed, extension), content_type, feed.updated)
+            return self._rendered(load_feed(store, self.catalog, topic, limit), extension)
 
         return produce
+
+    def _archive(self, store: Store, topic: Topic, page: int, extension: str) -> Rendered | None:
+        feed = load_archive(store, self.catalog, topic, page)
+        return self._rendered(feed, extension, IMMUTABLE) if feed else None
+
+    def _rendered(self, feed: Feed, extension: str, cache_control: str = "") -> Rendered:
+        """A feed's bytes; with WebSub hubs, Link headers name them and the feed's own URL."""
+        hubs = self.catalog.site.hubs
+        links = (*(f'<{hub}>; rel="hub"' for hub in hubs), f'<{feed.url(extension)}>; rel="self"')
+        return Rendered(
+            render_feed(feed, extension),
+            FORMATS[extension].content_type,
+            feed.updated,
+            cache_control,
+            links if hubs else (),
+        )
 
     def _topic_page(self, topic: Topic) -> FixedProducer:
         def produce(store: Store) -> Rendered:
@@ -154,4 +201,9 @@ class SiteMap:
 
     def _item(self, store: Store, item_id: str) -> Rendered | None:
         item = store.item(item_id)
-        return self.item_page(item) if item else None
+        if item is not None:
+            return self.item_page(item)
+        when = store.killed_at(item_id)
+        if when is None:
+            return None
+        return Rendered(self.pages.withdrawn(when), HTML_TYPE, when, status=410)

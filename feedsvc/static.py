@@ -9,13 +9,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from . import __version__
 from .catalog import ALL, Catalog
 from .errors import FeedsvcError
-from .render import item_path
-from .site import SiteMap
+from .render import FORMATS, archive_path, item_path
+from .site import ARCHIVE, SiteMap
 from .store import Store
 
 MANIFEST = ".feedsvc-build.json"
@@ -29,6 +30,8 @@ class BuildReport:
     unchanged: int = 0
     removed: int = 0
     paths: list[str] = field(default_factory=list)  # written, relative to OUTDIR
+    archives_rewritten: int = 0  # full archive pages whose bytes changed (a kill, a refile)
+    next_lift: datetime | None = None  # when an embargo lifts: rebuild then
 
 
 class BuildError(FeedsvcError):
@@ -46,9 +49,11 @@ def build_site(
     manifest = _read_manifest(outdir)
     since = manifest.get("generation", 0) if manifest.get("signature") == signature else 0
     site = SiteMap(catalog)
+    store.generation()  # publishes held items whose embargo has lifted (a writable store)
     with store.snapshot():  # one consistent view of the store for the whole build
         generation = store.generation()
         _write_all(store, site, writer, since, progress)
+        report.next_lift = store.next_lift()
     writer.write(
         MANIFEST,
         json.dumps({"generation": generation, "signature": signature}).encode(),
@@ -76,12 +81,28 @@ def _write_all(
         done.add(item_path(item.id))
         if progress:
             progress(1)
+    size = site.catalog.site.page_size
+    for topic, page in sorted(store.archive_changes(since, size)):  # an item changed, or a kill
+        for extension in FORMATS:
+            relative = archive_path(topic, page, extension)
+            rendered = site.render(store, relative)
+            if rendered:
+                writer.write(relative, rendered.body)
+                done.add(relative)
+    for item_id in store.killed_ids():  # few: a withdrawn page is small and rarely rewritten
+        relative = item_path(item_id)
+        rendered = site.render(store, relative)
+        if rendered:
+            writer.write(relative, rendered.body)
+            done.add(relative)
     expected = set(site.paths(store))
-    for relative in sorted(expected - existing - done):  # deleted by hand, or never finished
+    for relative in sorted(expected - existing - done):  # new pages, deleted by hand, unfinished
         rendered = site.render(store, relative)
         if rendered:
             writer.write(relative, rendered.body)
     writer.remove_others(expected)
+    rewritten = {p for p in writer.report.paths if ARCHIVE.fullmatch(p)} & existing
+    writer.report.archives_rewritten = len(rewritten)
 
 
 def count_files(store: Store, catalog: Catalog) -> int:

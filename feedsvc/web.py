@@ -17,7 +17,8 @@ from .config import Settings
 from .errors import CatalogError, FeedsvcError, StoreError
 from .fastpath import FastPath
 from .headers import respond
-from .ingest import ingest_document, open_store
+from .ingest import changed_topics, ingest_document, open_store
+from .jsonlines import ID_PATTERN
 from .model import NO_BASE_URL
 from .publish import RECENT_CACHED, Published, Publisher
 from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
@@ -75,8 +76,12 @@ def _answer(published: Published | None) -> Response:
     answer = respond(request.environ, published, publisher().catalog.site.max_age)
     response = Response(answer.body, status=answer.status)
     # After the body: Werkzeug sets Content-Length from the (empty) HEAD body, and HEAD must
-    # report the GET's.
-    response.headers.update(answer.headers)
+    # report the GET's. Link may come more than once (hub, self).
+    for name, value in answer.headers:
+        if name == "Link":
+            response.headers.add(name, value)
+        else:
+            response.headers[name] = value
     return response
 
 
@@ -89,13 +94,19 @@ def _routes(app: Flask) -> None:
         view = partial(feed if site.is_feed(path) else resource, path)
         app.add_url_rule(f"/{path}", path, view)
     app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
+    app.add_url_rule("/feeds/<slug>/archive/<page>.<extension>", "archive", archive)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
+    app.add_url_rule("/api/items/<item_id>", "api_item", api_item, methods=["DELETE"])
     app.register_error_handler(HTTPException, _plain_error)
 
 
 def resource(path: str) -> Response:
     return _answer(publisher().get(path))
+
+
+def archive(slug: str, page: str, extension: str) -> Response:
+    return _answer(publisher().get(f"feeds/{slug}/archive/{page}.{extension}"))
 
 
 def item(item_id: str) -> Response:
@@ -137,11 +148,38 @@ def api_items() -> Response:
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
     document = Document("request body", _body(settings.max_body), kind)
+    store = publisher().store()
+    before = store.generation()
     try:
-        counts = ingest_document(publisher().store(), publisher().catalog, document)
+        counts = ingest_document(store, publisher().catalog, document, who="api")
     except FeedsvcError as error:
         abort(400, str(error))
-    return _json({"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}, 200)
+    if counts.new or counts.updated:
+        publisher().announce(changed_topics(store, before))
+    answer = {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}
+    return _json({**answer, "held": counts.held, "killed": counts.killed}, 200)
+
+
+def api_item(item_id: str) -> Response:
+    """DELETE: withdraw an item (the kill of `feedsvc kill`), with `?reason=` if given."""
+    settings: Settings = current_app.config["SETTINGS"]
+    if not settings.token:
+        abort(404)
+    _authorize(settings.token)
+    if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
+        abort(404)
+    reason = request.args.get("reason") or None
+    if reason is not None and (len(reason) > 500 or not reason.isprintable()):
+        abort(400, "reason must be printable text of at most 500 characters")
+    store = publisher().store()
+    item = store.item(item_id)
+    try:
+        killed = store.kill([item_id], reason, "api")
+    except StoreError:
+        abort(404)
+    if item is not None and killed:
+        publisher().announce(item.topics)
+    return _json({"killed": killed, "already": [] if killed else [item_id]}, 200)
 
 
 def _body(limit: int) -> bytes:

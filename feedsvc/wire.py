@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-from .model import LINE_END, Item, clean_text, item_id, paragraphs_html
+from .model import (
+    CORRECTION_LABEL,
+    LINE_END,
+    Item,
+    clean_text,
+    item_id,
+    paragraphs_html,
+    with_correction,
+)
 
 MARKER = "-"
 # Anchored at both ends: "2--1 Hull City." and "round--UN-brokered talks" are paragraphs.
@@ -45,11 +53,16 @@ def article(title: str, lines: list[str]) -> Item:
     if byline:
         author, source = byline["name"], byline["code"]
         lines = lines[:-1]
+    # A paragraph that starts "Correction:" is the desk's correction note, shown apart.
+    notes = [line for line in lines if line.startswith(CORRECTION_LABEL)]
+    lines = [line for line in lines if not line.startswith(CORRECTION_LABEL)]
     content = paragraphs_html(lines) if lines else None
     return Item(
         id=item_id(title),
         title=title,
-        content=content,
+        content=with_correction(
+            content, " ".join(n.removeprefix(CORRECTION_LABEL).strip() for n in notes)
+        ),
         summary=lines[0] if lines else None,
         author=author,
         source=source,

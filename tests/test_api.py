@@ -363,37 +363,47 @@ def test_wire_text_counts_and_repeat_is_unchanged(client, settings) -> None:
     assert first.status_code == 200
     assert first.mimetype == "application/json"
     assert first.headers["Cache-Control"] == "no-store"
-    assert first.json == {"new": 3, "updated": 0, "unchanged": 0}
+    assert first.json == {"new": 3, "updated": 0, "unchanged": 0, "held": 0, "killed": 0}
     etag = client.get("/feeds/all.atom").headers["ETag"]
     generation = state(settings)[1]
     again = post(client, WIRE)
-    assert again.json == {"new": 0, "updated": 0, "unchanged": 3}
+    assert again.json == {"new": 0, "updated": 0, "unchanged": 3, "held": 0, "killed": 0}
     assert state(settings)[1] == generation  # a repeat is not a change of the store
     assert client.get("/feeds/all.atom").headers["ETag"] == etag
     # A headline seen later as an article becomes the article: one updated.
     article = "Tram line extension opens a week early\nThe first tram left at six.\n"
     updated = post(client, article, content_type="text/plain; charset=utf-8")
-    assert updated.json == {"new": 0, "updated": 1, "unchanged": 0}
-    assert post(client, article).json == {"new": 0, "updated": 0, "unchanged": 1}
+    assert updated.json == {"new": 0, "updated": 1, "unchanged": 0, "held": 0, "killed": 0}
+    assert post(client, article).json == {
+        "new": 0,
+        "updated": 0,
+        "unchanged": 1,
+        "held": 0,
+        "killed": 0,
+    }
 
 
 @pytest.mark.parametrize("content_type", ["application/x-ndjson", "application/jsonl"])
 def test_json_lines_counts_and_repeat_is_unchanged(client, settings, content_type) -> None:
     first = post(client, JSONL, content_type=content_type)
     assert first.status_code == 200, first.data
-    assert first.json == {"new": 2, "updated": 0, "unchanged": 0}
+    assert first.json == {"new": 2, "updated": 0, "unchanged": 0, "held": 0, "killed": 0}
     store = open_engine(Path(settings.db))
     assert store.item("api-1").content == "<p>Maps.</p>"
     assert post(client, JSONL, content_type=content_type).json == {
         "new": 0,
         "updated": 0,
         "unchanged": 2,
+        "held": 0,
+        "killed": 0,
     }
     changed = JSONL.replace("Bakers guild elects a new chair", "Bakers guild elects its chair")
     assert post(client, changed, content_type=content_type).json == {
         "new": 0,
         "updated": 1,
         "unchanged": 1,
+        "held": 0,
+        "killed": 0,
     }
     assert store.item("api-2").title == "Bakers guild elects its chair"
     store.close()

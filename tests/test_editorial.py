@@ -32,7 +32,7 @@ def test_a_killed_item_leaves_every_topic_and_stays_killed(filled, catalog, cloc
     generation = filled.generation()
     assert filled.kill([victim.id], "wrong name", "cli") == [victim.id]
     assert filled.generation() > generation
-    assert filled.item(victim.id) is None and filled.is_killed(victim.id)
+    assert filled.item(victim.id) is None and filled.killed_at(victim.id) is not None
     for topic in ("all", *victim.topics):
         assert victim.id not in live_ids(filled, topic)
     assert all(victim.id not in set(live_ids(filled, t.slug)) for t in catalog.topics)
@@ -51,7 +51,7 @@ def test_unkill_restores_the_item_with_its_dates(filled, catalog) -> None:
     filled.unkill([victim.id], "cli")
     restored = filled.item(victim.id)
     assert restored == victim
-    assert victim.id in live_ids(filled) and not filled.is_killed(victim.id)
+    assert victim.id in live_ids(filled) and filled.killed_at(victim.id) is None
     assert [entry[1:3] for entry in filled.log(2)] == [("cli", "unkill"), ("api", "kill")]
 
 
@@ -106,3 +106,26 @@ def test_cli_kill_unkill_and_log(runner, filled) -> None:
     assert "cli     kill    " + target + ": legal" in logged.output
     assert runner.invoke(main, ["unkill", target]).exit_code == 0
     assert filled.item(target) is not None
+
+
+def test_a_correction_is_shown_with_the_content_and_moves_updated(store, catalog, clock) -> None:
+    wire(store, catalog, "Port strike ends\nDockers return on Monday.\nA.Ruiz--PT\n")
+    first = store.newest("all", 1)[0]
+    clock.advance(hours=1)
+    text = (
+        "Port strike ends\nDockers return on Monday.\n"
+        "Correction: an earlier version gave the wrong day; they return on Tuesday.\nA.Ruiz--PT\n"
+    )
+    assert wire(store, catalog, text).updated == 1
+    corrected = store.item(first.id)
+    assert corrected.content == (
+        '<p>Dockers return on Monday.</p>\n<p class="correction"><strong>Correction:</strong> '
+        "an earlier version gave the wrong day; they return on Tuesday.</p>"
+    )
+    assert corrected.updated == clock.now and corrected.published == first.published
+    assert corrected.author == "A.Ruiz"
+    line = '{"id": "j1", "title": "Rates held", "correction": "<b>Fixed</b> a figure."}'
+    jsonl(store, catalog, line)
+    assert store.item("j1").content.endswith(
+        "<strong>Correction:</strong> &lt;b&gt;Fixed&lt;/b&gt; a figure.</p>"
+    )

@@ -31,6 +31,8 @@ class Store(Protocol):
 
     location: str  # for messages: a path, or a URL without its password
     read_only: bool
+    # Called after this connection lifted embargoes, with the topics of the items published.
+    lift_listener: Callable[[set[str]], None] | None
 
     def generation(self) -> int:
         """A number that changes whenever the store's content changes (in any process)."""
@@ -45,6 +47,19 @@ class Store(Protocol):
         ...
 
     def item(self, item_id: str) -> Item | None: ...
+
+    def archive_pages(self, topic: str, size: int) -> int:
+        """How many full archive pages of `size` items a topic has (RFC 5005 archives)."""
+        ...
+
+    def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
+        """A topic's archive page: the items at places page*size to page*size+size-1 in
+        first-seen order (fewer when some were withdrawn), newest first."""
+        ...
+
+    def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
+        """(topic, page) of the archive pages whose items changed after generation `since`."""
+        ...
 
     def counts(self) -> dict[str, int]:
         """Items per topic, `all` included."""
@@ -80,7 +95,11 @@ class Store(Protocol):
         """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
         ...
 
-    def is_killed(self, item_id: str) -> bool: ...
+    def killed_at(self, item_id: str) -> datetime | None:
+        """When the item was withdrawn, if it was."""
+        ...
+
+    def killed_ids(self) -> Iterator[str]: ...
 
     def held(self) -> dict[str, int]:
         """Items under embargo per topic (`all` included)."""

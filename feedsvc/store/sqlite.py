@@ -84,7 +84,8 @@ MIGRATIONS = [
         killed_at INTEGER NOT NULL,
         reason TEXT,
         topics TEXT NOT NULL,         -- where it was filed: its feeds carry a tombstone
-        row TEXT NOT NULL
+        row TEXT NOT NULL,
+        generation INTEGER NOT NULL   -- the store generation of the kill
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS log (
         n INTEGER PRIMARY KEY,
@@ -166,6 +167,9 @@ class SQLiteStore:
         self._data_version = -1
         self._generation = 0
         self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
+        self._reading = False  # inside a snapshot: no lifting (it would need a write)
+        # Told the topics of items whose embargo this connection lifted (WebSub pings).
+        self.lift_listener: Callable[[set[str]], None] | None = None
 
     @classmethod
     def open(cls, location: Location, clock: Callable[[], datetime], create: bool) -> SQLiteStore:
@@ -209,9 +213,11 @@ class SQLiteStore:
     def snapshot(self) -> Iterator[None]:
         """Reads inside see one state of the store, whatever other processes commit meanwhile."""
         self.db.execute("BEGIN")
+        self._reading = True
         try:
             yield
         finally:
+            self._reading = False
             self.db.execute("COMMIT")
 
     def close(self) -> None:
@@ -230,7 +236,7 @@ class SQLiteStore:
         except sqlite3.Error as error:
             raise StoreError(f"the store cannot be read: {error}") from None
         due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
-        if due and not self.read_only:  # else one comparison a call
+        if due and not self.read_only and not self._reading:  # else one comparison a call
             self.lift_due()
             return self.generation()
         return self._generation
@@ -349,11 +355,14 @@ class SQLiteStore:
             due = self.db.execute(
                 "SELECT id, row FROM held WHERE published <= ? ORDER BY published, id", (now,)
             ).fetchall()
+            rows = [row_from_json(text) for _, text in due]
             if due:
                 generation = self._bump_generation()
-                self._insert_rows([row_from_json(text) for _, text in due], generation)
+                self._insert_rows(rows, generation)
                 self.db.executemany("DELETE FROM held WHERE id = ?", [(i,) for i, _ in due])
                 self._log(now, who, "lift", " ".join(i for i, _ in due))
+        if rows and self.lift_listener:
+            self.lift_listener({slug for row in rows for slug in row.topics})
         return len(due)
 
     def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
@@ -388,8 +397,8 @@ class SQLiteStore:
             self.db.execute("DELETE FROM filed WHERE seq = ?", (stored.seq,))
             self.db.execute("DELETE FROM items WHERE seq = ?", (stored.seq,))
         self.db.execute(
-            "INSERT INTO killed VALUES (?, ?, ?, ?, ?)",
-            (item_id, now, reason, ",".join(row.topics), row_to_json(row)),
+            "INSERT INTO killed VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, now, reason, ",".join(row.topics), row_to_json(row), gen),
         )
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
@@ -427,9 +436,14 @@ class SQLiteStore:
             )
         ]
 
-    def is_killed(self, item_id: str) -> bool:
-        query = "SELECT 1 FROM killed WHERE id = ?"
-        return self.db.execute(query, (item_id,)).fetchone() is not None
+    def killed_at(self, item_id: str) -> datetime | None:
+        query = "SELECT killed_at FROM killed WHERE id = ?"
+        found = self.db.execute(query, (item_id,)).fetchone()
+        return from_micros(found[0]) if found else None
+
+    def killed_ids(self) -> Iterator[str]:
+        for (item_id,) in self.db.execute("SELECT id FROM killed ORDER BY id"):
+            yield item_id
 
     def held(self) -> dict[str, int]:
         """Items under embargo, per topic (`all` included)."""
@@ -505,6 +519,30 @@ class SQLiteStore:
         if topic == ALL:
             return [_item(row) for row in self.db.execute(ARCHIVE_ALL, bounds)]
         return [_item(row) for row in self.db.execute(ARCHIVE_TOPIC, (topic, *bounds))]
+
+    def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
+        """The archive pages (topic, page) whose items changed after generation `since`; a kill
+        since then counts as a change of every page of the topics it was filed under."""
+        changed: set[tuple[str, int]] = {
+            (ALL, ordinal // size)
+            for (ordinal,) in self.db.execute(
+                "SELECT ordinal FROM items WHERE generation > ?", (since,)
+            )
+        }
+        changed.update(
+            (topic, ordinal // size)
+            for topic, ordinal in self.db.execute(
+                "SELECT filed.topic, filed.ordinal FROM items JOIN filed USING (seq) "
+                "WHERE items.generation > ?",
+                (since,),
+            )
+        )
+        for (topics,) in self.db.execute(
+            "SELECT topics FROM killed WHERE generation > ?", (since,)
+        ):
+            for topic in (ALL, *topics.split(",")):
+                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
+        return changed
 
     def item(self, item_id: str) -> Item | None:
         row = self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
