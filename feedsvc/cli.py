@@ -213,9 +213,9 @@ def build(settings: Settings, outdir: Path, base_url: str | None) -> None:
     if base_url:
         settings = replace(settings, base_url=base_url)
     catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
     if catalog.site.base_url is None:
         raise UserError(f"{settings.feeds_dir / 'site.toml'}: {NO_BASE_URL}")
-    store = store_of(settings, catalog)
     try:
         with click.progressbar(
             length=count_files(store, catalog),

@@ -89,9 +89,6 @@ class _Recent:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class Publisher:
     """The app's cache of the site's rendered resources, and its per-thread store connections.
