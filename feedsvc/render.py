@@ -184,7 +184,9 @@ class _History(BaseExtension):
         self.tombstones: tuple[Tombstone, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
-        return {"fh": HISTORY_NS, "at": TOMBSTONES_NS}
+        # Only what the document uses: validators warn of namespaces they do not know.
+        used = {"fh": HISTORY_NS} if self.archive else {}
+        return used | ({"at": TOMBSTONES_NS} if self.tombstones else {})
 
     def _elements(self, atom: bool) -> list:
         elements = []
@@ -245,7 +247,7 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     history.links = [("hub", hub) for hub in site.hubs]
     history.links += sorted(feed.history(self_extension).items())
     history.archive = feed.archive is not None
-    history.tombstones = feed.tombstones
+    history.tombstones = feed.tombstones if self_extension == "atom" else ()  # RSS drops them
     for item in feed.items:
         _entry(generator, feed, item, rss=self_extension == "rss")
     return generator
