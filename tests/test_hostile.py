@@ -778,7 +778,7 @@ def test_cli_ingest_of_a_bad_document_is_one_line_and_leaves_the_store(
     path.write_bytes(bad_document(kind, LINE_ENDS["mixed"], BAD_BYTES["latin-1"], True, bad_line=4))
     first = runner.invoke(main, ["ingest", str(DATA / "wire_basic.txt")])
     assert first.exit_code == 0, first.output
-    store = open_engine(Path(settings.db))
+    store = open_engine(settings.db)
     try:
         before = snapshot(store)
         result = runner.invoke(main, ["ingest", str(path)])
@@ -942,7 +942,7 @@ TRAVERSALS = [
 @pytest.fixture
 def hostile_client(client, settings, clock):
     """The app (both variants) over a store holding the hostile fixture documents."""
-    store = open_engine(Path(settings.db), clock)
+    store = open_engine(settings.db, clock)
     catalog = client.application.extensions["feedsvc"].catalog
     for path in (DATA / "hostile_wire.txt", DATA / "hostile_items.jsonl"):
         kind = "jsonl" if path.suffix == ".jsonl" else "wire"
