@@ -242,14 +242,31 @@ class PostgresStore:
         if self._snapshot_generation is not None:
             return self._snapshot_generation
         with self._errors():
-            connection = self.db
-            for notice in connection.notifies(timeout=0):
-                if notice.channel == CHANNEL and notice.payload.isdigit():
-                    self._generation = max(self._generation, int(notice.payload))
-            if time.monotonic() - self._checked > RECHECK_SECONDS:
-                self._checked = time.monotonic()
-                self._generation = int(self._meta("generation"))
+            try:
+                self._poll()
+            except psycopg.OperationalError:
+                # The connection dropped (a server restart, a network cut): once more on a new
+                # one, which reads the counter, as notifications sent meanwhile were lost.
+                self.close()
+                self._poll()
         return self._generation
+
+    def _poll(self) -> None:
+        connection = self.db
+        for notice in connection.notifies(timeout=0):
+            self._notified(notice.channel, notice.payload)
+        # libpq sees that the server closed the connection only on the read after its last
+        # message: one more read (it never waits) tells now, not at the next request.
+        connection.pgconn.consume_input()
+        while (raw := connection.pgconn.notifies()) is not None:
+            self._notified(raw.relname.decode(), raw.extra.decode())
+        if time.monotonic() - self._checked > RECHECK_SECONDS:
+            self._checked = time.monotonic()
+            self._generation = int(self._meta("generation"))
+
+    def _notified(self, channel: str, payload: str) -> None:
+        if channel == CHANNEL and payload.isdigit():
+            self._generation = max(self._generation, int(payload))
 
     def _meta(self, key: str) -> str:
         row = self.db.execute("SELECT value FROM feedsvc.meta WHERE key = %s", (key,)).fetchone()
@@ -469,7 +486,7 @@ class PostgresStore:
         return generation, catalog, rows()
 
     def import_rows(
-        self, rows: Iterable[tuple[int, int, Row]], generation: int, catalog: str
+        self, rows: Iterator[tuple[int, int, Row]], generation: int, catalog: str
     ) -> int:
         """Fill an empty store with `rows` (from `export`), keeping seq, dates, digests,
         filing, and the generation; one transaction. A store with items refuses."""
@@ -597,11 +614,12 @@ def _one_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    text = lines[0]
-    text = re.sub(r"^connection failed: ", "", text)
+    text = re.sub(r"^connection failed: ", "", lines[0])
     text = re.sub(r"^connection to server (at|on) .*? failed: ", "", text)
-    text = re.sub(r"^FATAL:\s*", "", text)
-    return text or lines[0]
+    text = re.sub(r"^FATAL:\s*", "", text) or lines[0]
+    if len(lines) > 1 and lines[1].startswith("Is the server running"):
+        text += " (is PostgreSQL running there, accepting TCP/IP connections?)"
+    return text
 
 
 def _version(connection: psycopg.Connection, name: str) -> int:
