@@ -123,11 +123,13 @@ class PostgresServer:
     def admin(self) -> psycopg.Connection:
         return psycopg.connect(self.url("postgres"), autocommit=True)
 
-    def database(self) -> str:
-        """A new empty database; its URL."""
+    def database(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of the database at URL `template` (which nobody
+        may be connected to); its URL."""
         name = f"test_{os.getpid()}_{next(self._names)}"
+        source = template.rsplit("/", 1)[1] if template else TEMPLATE
         with self.admin() as connection:
-            connection.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+            connection.execute(f"CREATE DATABASE {name} TEMPLATE {source} STRATEGY FILE_COPY")
         return self.url(name)
 
     def drop(self, url: str) -> None:
