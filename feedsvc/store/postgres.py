@@ -10,6 +10,7 @@ both engines give the same bytes.
 from __future__ import annotations
 
 import re
+import select
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -188,6 +189,7 @@ class PostgresStore:
         return self._connection
 
     def _listen(self) -> None:
+        self.db.add_notify_handler(self._on_notify)
         self.db.execute(f"LISTEN {CHANNEL}")
         self._checked = float("-inf")  # notifications were lost while disconnected
 
@@ -253,16 +255,21 @@ class PostgresStore:
 
     def _poll(self) -> None:
         connection = self.db
-        for notice in connection.notifies(timeout=0):
-            self._notified(notice.channel, notice.payload)
-        # libpq sees that the server closed the connection only on the read after its last
-        # message: one more read (it never waits) tells now, not at the next request.
-        connection.pgconn.consume_input()
-        while (raw := connection.pgconn.notifies()) is not None:
-            self._notified(raw.relname.decode(), raw.extra.decode())
+        # One poll(2) with no wait when nothing arrived, the usual case on every request.
+        if select.select([connection.fileno()], [], [], 0)[0]:
+            # libpq sees that the server closed the connection only on the read after its
+            # last message: the second read tells now (it raises), not at the next request.
+            connection.pgconn.consume_input()
+            connection.pgconn.consume_input()
+            while (raw := connection.pgconn.notifies()) is not None:
+                self._notified(raw.relname.decode(), raw.extra.decode())
         if time.monotonic() - self._checked > RECHECK_SECONDS:
             self._checked = time.monotonic()
             self._generation = int(self._meta("generation"))
+
+    def _on_notify(self, notice: psycopg.Notify) -> None:
+        """Notifications that came in while a query ran (psycopg hands them over here)."""
+        self._notified(notice.channel, notice.payload)
 
     def _notified(self, channel: str, payload: str) -> None:
         if channel == CHANNEL and payload.isdigit():
