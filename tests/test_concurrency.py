@@ -588,4 +588,6 @@ def test_two_hosts_on_one_postgresql_database_serve_each_others_posts(
         f"{median(delays) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms (10 posts; the first "
         f"GET after the answer already had it {first_get_had_it} times)"
     )
-    assert max(delays) < 1.5  # NOTIFY, or at worst the once-a-second re-read of the counter
+    # NOTIFY (milliseconds; the once-a-second re-read alone would make the median ~500 ms), and
+    # at worst that re-read.
+    assert median(delays) < 0.3 and max(delays) < 1.5
