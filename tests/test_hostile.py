@@ -1098,6 +1098,7 @@ def test_the_app_is_not_in_debug_mode(app, settings, monkeypatch) -> None:
     assert production.debug is False and production.testing is False
 
 
+@pytest.mark.sqlite_only  # breaks the store by overwriting its file
 def test_an_internal_error_is_a_plain_500_without_traceback(store, settings, clock) -> None:
     """Not TESTING, so Flask answers an exception as a production server would."""
     production = create_app({"SETTINGS": settings, "CLOCK": clock, "FASTPATH": False})
