@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from .catalog import Catalog, load_catalog
-from .config import Location, Settings
+from .config import Location, Settings, parse_location
 from .errors import FeedsvcError
 from .ingest import changed_topics, open_store, prepare_all, store_prepared
 from .model import NO_BASE_URL, Item
@@ -347,6 +347,27 @@ def backup(settings: Settings, target: Path) -> None:
         click.echo(store.backup(target))
     except FeedsvcError as error:
         raise fail(error) from None
+
+
+@main.command()
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+def copy(source: str, destination: str) -> None:
+    """Copy the store SRC into DST, an empty store (made if missing), between engines.
+
+    SRC and DST are paths or URLs (sqlite:///PATH, postgresql://USER@HOST:PORT/DB). Everything
+    is kept: ids, order, dates, digests, pinned and filed topics, the generation; DST is
+    written in one transaction, from one consistent state of SRC (which may be in use).
+    """
+    try:
+        origin = open_engine(parse_location(source))
+        target = open_engine(parse_location(destination), create=True)
+        with origin.snapshot():
+            generation, catalog, rows = origin.export()
+            count = target.import_rows(rows, generation, catalog)
+    except FeedsvcError as error:
+        raise fail(error) from None
+    click.echo(f"copied {count} items from {origin.location} to {target.location}")
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from feedsvc.sources import Document
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
+from .pg import PostgresServer, binaries
+
 ROOT = Path(__file__).resolve().parent.parent
 FEEDS = ROOT / "feeds"
 SAMPLES = FEEDS / "samples"
@@ -22,6 +25,25 @@ DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TOKEN = "test-token-5f2c"
 BASE_URL = "http://127.0.0.1:8000/"  # feeds/site.toml sets none: tests give one
+ENGINES = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked sqlite_only are not collected on PostgreSQL (rather than skipped)."""
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_postgres = params.get("engine") == "postgresql"
+        (dropped if on_postgres and item.get_closest_marker("sqlite_only") else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 class Clock:
@@ -48,11 +70,40 @@ def catalog() -> Catalog:
     return load_catalog(FEEDS, BASE_URL)
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session, started the first time a test needs it."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("FEEDSVC_CI"):
+            pytest.fail(f"{reason}; FEEDSVC_CI is set, so PostgreSQL may not be skipped")
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        db=str(tmp_path / "store.sqlite3"), feeds_dir=FEEDS, base_url=BASE_URL, token=TOKEN
-    )
+def db(engine: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """Where a new, empty store goes: an SQLite file, or a new PostgreSQL database's URL."""
+    if engine == "sqlite":
+        yield str(tmp_path / "store.sqlite3")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.database()
+    yield url
+    server.drop(url)
+
+
+@pytest.fixture
+def settings(db: str) -> Settings:
+    return Settings(db=db, feeds_dir=FEEDS, base_url=BASE_URL, token=TOKEN)
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ def snapshot_feeds(target: Path) -> Path:
     return target
 
 
-def environment(db: Path, feeds: Path, token: str | None = None, **extra: str) -> dict[str, str]:
+def environment(
+    db: Path | str, feeds: Path, token: str | None = None, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
     env.update(FEEDSVC_DB=str(db), FEEDSVC_FEEDS=str(feeds), **extra)
     if token:

@@ -9,7 +9,6 @@ import base64
 import io
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -72,7 +71,7 @@ def post(client, data, content_type="text/plain", headers=AUTH, **kwargs):
 
 def state(settings: Settings) -> tuple[dict[str, int], int, list[str]]:
     """Everything an ingest could change: counts per topic, the generation, the item ids."""
-    store = open_engine(Path(settings.db))
+    store = open_engine(settings.db)
     try:
         return store.counts(), store.generation(), list(store.item_ids())
     finally:
@@ -388,7 +387,7 @@ def test_json_lines_counts_and_repeat_is_unchanged(client, settings, content_typ
     first = post(client, JSONL, content_type=content_type)
     assert first.status_code == 200, first.data
     assert first.json == {"new": 2, "updated": 0, "unchanged": 0, "held": 0, "killed": 0}
-    store = open_engine(Path(settings.db))
+    store = open_engine(settings.db)
     assert store.item("api-1").content == "<p>Maps.</p>"
     assert post(client, JSONL, content_type=content_type).json == {
         "new": 0,

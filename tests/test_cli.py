@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import feedparser
+import pytest
 
 from feedsvc.cli import main
 from feedsvc.store import open_store as open_engine
@@ -149,6 +150,7 @@ def test_bad_catalogue_names_file_and_key(runner, tmp_path) -> None:
     assert "weather.toml: unknown key 'colour'" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_backup_copies_the_store(runner, tmp_path) -> None:
     runner.invoke(main, ["ingest", str(SAMPLES)])
     result = runner.invoke(main, ["backup", str(tmp_path / "copy.sqlite3")])
@@ -196,6 +198,7 @@ def test_init_creates_an_empty_store_once(runner, tmp_path) -> None:
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.sqlite_only
 def test_backup_into_a_missing_directory_is_one_line(runner, store, tmp_path) -> None:
     result = runner.invoke(main, ["backup", str(tmp_path / "none" / "b.sqlite3")])
     assert result.exit_code == 1

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 import feedparser
+import psycopg
 import pytest
 from lxml import etree
 
@@ -34,6 +35,7 @@ from .server import environment, feedsvc_command, run_cli, snapshot_feeds, stop_
 MIN_KILLS = 20
 ITEMS_BUILT = 1_200  # items in the store the build test builds (a page each)
 BUDGET = 45.0  # seconds of killing per test, at most
+PG_MIN_KILLS = 10  # each PostgreSQL round makes a database and starts a process: fewer fit
 
 SEED = int(os.environ.get("FEEDSVC_CRASH_SEED") or random.SystemRandom().randrange(10**6))
 
@@ -461,3 +463,148 @@ def test_kill_during_build_leaves_only_whole_files_and_converges(tmp_path, feeds
         f"{len(checker.problems)} bad files after {kills} kills; {summary}\n"
         + "\n".join(checker.problems[:10])
     )
+
+
+# -- ingest into PostgreSQL ---------------------------------------------------------------------
+
+
+def postgres_state(url: str) -> tuple[int, frozenset[tuple[str, str]]]:
+    """The generation and (id, digest) of every item, once no session of the killed process is
+    left (its server process rolls back, or finishes a COMMIT it already received)."""
+    name = url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as connection:
+        while connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "the killed ingest's session never ended"
+            time.sleep(0.01)
+        if connection.execute("SELECT to_regclass('feedsvc.meta')").fetchone()[0] is None:
+            return 0, frozenset()  # killed before the schema was committed: an empty store
+        generation = int(
+            connection.execute(
+                "SELECT value FROM feedsvc.meta WHERE key = 'generation'"
+            ).fetchone()[0]
+        )
+        items = frozenset(connection.execute("SELECT id, digest FROM feedsvc.items").fetchall())
+        unfiled = connection.execute(
+            "SELECT count(*) FROM feedsvc.items WHERE topics != '' "
+            "AND seq NOT IN (SELECT seq FROM feedsvc.filed)"
+        ).fetchone()[0]
+        assert unfiled == 0, unfiled
+        return generation, items
+
+
+def writing(url: str):
+    """True once the ingest's session is writing the items (or later in its transaction)."""
+    admin = psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    name = url.rsplit("/", 1)[1]
+
+    def ready() -> bool:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
+            "(query LIKE 'INSERT INTO feedsvc.items%%' OR query LIKE 'UPDATE feedsvc.%%' "
+            "OR query LIKE '%%pg_notify%%')",
+            (name,),
+        ).fetchone()
+        return row[0] > 0
+
+    return admin, ready
+
+
+def test_kill_during_postgresql_ingest_leaves_the_document_whole_or_absent(
+    tmp_path, feeds, rng, spawn, postgres
+):
+    count = 5_000
+    document = tmp_path / "big.txt"
+    document.write_text(big_document(count, "Harbour"))
+    headlines = tmp_path / "headlines.txt"  # the big document's articles, as headlines first
+    headlines.write_text("".join(f"-\n{article_title(n)}\n" for n in range(0, count, 10)))
+
+    # Starting databases (templates for each round), and what a whole ingest leaves in each.
+    bases, before, after, durations, writes = {}, {}, {}, {}, {}
+    for name, seed in (("empty", None), ("updates", headlines)):
+        bases[name] = postgres.database()
+        env = environment(bases[name], feeds)
+        timed_run(["init"] if seed is None else ["ingest", str(seed)], env)
+        before[name] = postgres_state(bases[name])
+        reference = postgres.database(template=bases[name])
+        durations[name], _ = timed_run(["ingest", str(document)], environment(reference, feeds))
+        after[name] = postgres_state(reference)
+        # How long the transaction writes: from its first write to its commit being visible.
+        timing = postgres.database(template=bases[name])
+        process = spawn(["ingest", str(document)], environment(timing, feeds))
+        admin, ready = writing(timing)
+        try:
+            while not ready() and process.poll() is None:
+                time.sleep(0.0005)
+            seen = time.monotonic()
+            with psycopg.connect(timing, autocommit=True) as watcher:
+                while (
+                    watcher.execute(
+                        "SELECT value::bigint FROM feedsvc.meta WHERE key = 'generation'"
+                    ).fetchone()[0]
+                    == before[name][0]
+                ):
+                    time.sleep(0.0005)
+            writes[name] = time.monotonic() - seen
+            process.wait()
+        finally:
+            admin.close()
+        assert len(after[name][1]) == count
+    print(
+        f"whole PostgreSQL ingest of {count} items: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in durations.items())
+        + "; writing and committing: "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in writes.items())
+    )
+
+    kills, rounds, outcomes, moments = 0, 0, Counter(), Counter()
+    started = time.monotonic()
+    while kills < PG_MIN_KILLS and time.monotonic() - started < BUDGET:
+        # Each starting database meets both kinds of kill.
+        variant = list(bases)[(rounds // 2) % len(bases)]
+        rounds += 1
+        url = postgres.database(template=bases[variant])
+        process = spawn(["ingest", str(document)], environment(url, feeds))
+        if rounds % 2:
+            moment = "anywhere"
+            alive = kill_after(process, rng.uniform(0.02, 1.0) * durations[variant])
+        else:  # while the transaction writes, up to its COMMIT
+            moment = "while writing"
+            admin, ready = writing(url)
+            try:
+                alive = kill_when(process, ready, rng.uniform(0, 1.3) * writes[variant])
+            finally:
+                admin.close()
+        if not alive:
+            postgres.drop(url)
+            continue
+        kills += 1
+        moments[moment] += 1
+        state = postgres_state(url)
+        if state == before[variant]:
+            outcomes["none"] += 1
+        elif state == after[variant]:
+            outcomes["all"] += 1
+        else:
+            raise AssertionError(
+                f"kill {kills} ({variant}, {moment}): the database holds part of the document: "
+                f"{len(state[1] - before[variant][1])} of its item versions, generation {state[0]}"
+            )
+        last = url
+        if kills < PG_MIN_KILLS:
+            postgres.drop(url)
+    summary = (
+        f"PostgreSQL ingest: {kills} kills in {rounds} runs ({time.monotonic() - started:.1f}s): "
+        f"{outcomes['none']} left nothing, {outcomes['all']} had committed everything; "
+        f"by moment: {dict(moments)}"
+    )
+    print(summary)
+    assert kills >= PG_MIN_KILLS, summary
+    # A normal ingest after a kill completes; a second changes nothing.
+    env = environment(last, feeds)
+    timed_run(["ingest", str(document)], env)
+    _, output = timed_run(["ingest", str(document)], env)
+    assert output.splitlines()[-1] == f"total: 0 new, 0 updated, {count} unchanged", output

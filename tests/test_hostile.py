@@ -790,7 +790,7 @@ def test_cli_ingest_of_a_bad_document_is_one_line_and_leaves_the_store(
     path.write_bytes(bad_document(kind, LINE_ENDS["mixed"], BAD_BYTES["latin-1"], True, bad_line=4))
     first = runner.invoke(main, ["ingest", str(DATA / "wire_basic.txt")])
     assert first.exit_code == 0, first.output
-    store = open_engine(Path(settings.db))
+    store = open_engine(settings.db)
     try:
         before = snapshot(store)
         result = runner.invoke(main, ["ingest", str(path)])
@@ -955,7 +955,7 @@ TRAVERSALS = [
 @pytest.fixture
 def hostile_client(client, settings, clock):
     """The app (both variants) over a store holding the hostile fixture documents."""
-    store = open_engine(Path(settings.db), clock)
+    store = open_engine(settings.db, clock)
     catalog = client.application.extensions["feedsvc"].catalog
     for path in (DATA / "hostile_wire.txt", DATA / "hostile_items.jsonl"):
         kind = "jsonl" if path.suffix == ".jsonl" else "wire"
@@ -1111,6 +1111,7 @@ def test_the_app_is_not_in_debug_mode(app, settings, monkeypatch) -> None:
     assert production.debug is False and production.testing is False
 
 
+@pytest.mark.sqlite_only  # breaks the store by overwriting its file
 def test_an_internal_error_is_a_plain_500_without_traceback(store, settings, clock) -> None:
     """Not TESTING, so Flask answers an exception as a production server would."""
     production = create_app({"SETTINGS": settings, "CLOCK": clock, "FASTPATH": False})

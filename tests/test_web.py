@@ -7,7 +7,6 @@ import gzip
 import re
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from xml.etree import ElementTree
 
 import feedparser
@@ -26,7 +25,7 @@ from .conftest import BASE_URL, SAMPLES, TOKEN
 
 @pytest.fixture
 def filled(app, settings, catalog, clock):
-    store = open_engine(Path(settings.db), clock)
+    store = open_engine(settings.db, clock)
     for path in sorted(SAMPLES.glob("*.txt")):
         ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
         clock.advance(hours=1)
@@ -51,7 +50,7 @@ def test_feed_has_type_and_caching_headers(filled, client, catalog, extension) -
 
 
 def test_feed_over_http_has_the_entries_of_the_store(filled, client, settings) -> None:
-    store = open_engine(Path(settings.db))
+    store = open_engine(settings.db)
     parsed = feedparser.parse(client.get("/feeds/all.atom").data)
     assert not parsed.bozo
     assert [e.title for e in parsed.entries] == [i.title for i in store.newest("all", 50)]
@@ -108,7 +107,7 @@ def test_feed_changes_after_an_ingest_by_another_process(
     filled, client, settings, catalog, clock
 ) -> None:
     first = client.get("/feeds/all.atom")
-    writer = open_engine(Path(settings.db), clock)
+    writer = open_engine(settings.db, clock)
     clock.advance(hours=1)
     ingest_document(writer, catalog, Document("late.txt", b"-\nLate night headline\n", "wire"))
     second = client.get("/feeds/all.atom", headers={"If-None-Match": first.headers["ETag"]})
@@ -162,7 +161,7 @@ def test_index_lists_topics_and_autodiscovery(filled, client, catalog) -> None:
 
 
 def test_item_page_and_opml(filled, client, settings, catalog) -> None:
-    item = open_engine(Path(settings.db)).newest("all", 1)[0]
+    item = open_engine(settings.db).newest("all", 1)[0]
     page = client.get(f"/items/{item.id}.html")
     assert page.status_code == 200 and page.mimetype == "text/html"
     opml = client.get("/feeds.opml")

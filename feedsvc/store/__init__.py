@@ -15,7 +15,7 @@ from typing import Protocol
 from ..config import Location, parse_location
 from ..errors import StoreError
 from ..model import Item
-from ..plan import Counts, Filer
+from ..plan import Counts, Filer, Row
 
 __all__ = ["Counts", "Location", "Store", "StoreError", "open_store", "parse_location", "utc_now"]
 
@@ -127,6 +127,17 @@ class Store(Protocol):
 
     def backup(self, target: Path) -> str:
         """A consistent copy at `target`; what was done, in words."""
+        ...
+
+    def export(self) -> tuple[int, str, Iterator[tuple[int, int, Row]]]:
+        """Generation, catalogue digest and every row as (seq, generation, row), oldest first
+        (for `feedsvc copy`; inside `snapshot()`)."""
+        ...
+
+    def import_rows(
+        self, rows: Iterator[tuple[int, int, Row]], generation: int, catalog: str
+    ) -> int:
+        """Fill an empty store with another's `export`, losslessly, in one transaction."""
         ...
 
     def close(self) -> None: ...
