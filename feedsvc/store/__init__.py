@@ -22,6 +22,19 @@ __all__ = ["Counts", "Location", "Store", "StoreError", "open_store", "parse_loc
 NO_STORE = "no store here (create one with feedsvc init or feedsvc ingest)"
 
 
+# A row as `export` gives it: seq, its generation, the row, its archive places by topic.
+Exported = tuple[int, int, Row, dict[str, int]]
+
+
+def archive_places(ordinal: int, filed: str | None) -> dict[str, int]:
+    """An item's archive places by topic (`all` included), from `topic=place,...`."""
+    places = {"all": ordinal}
+    for pair in filed.split(",") if filed else ():
+        topic, _, place = pair.rpartition("=")
+        places[topic] = int(place)
+    return places
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -129,14 +142,12 @@ class Store(Protocol):
         """A consistent copy at `target`; what was done, in words."""
         ...
 
-    def export(self) -> tuple[int, str, Iterator[tuple[int, int, Row]]]:
+    def export(self) -> tuple[int, str, Iterator[Exported]]:
         """Generation, catalogue digest and every row as (seq, generation, row), oldest first
         (for `feedsvc copy`; inside `snapshot()`)."""
         ...
 
-    def import_rows(
-        self, rows: Iterator[tuple[int, int, Row]], generation: int, catalog: str
-    ) -> int:
+    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
         """Fill an empty store with another's `export`, losslessly, in one transaction."""
         ...
 

@@ -41,7 +41,7 @@ from ..plan import (
     row_to_json,
     to_micros,
 )
-from . import NO_STORE, Location
+from . import NO_STORE, Exported, Location, archive_places
 
 SCHEMA_VERSION = 2
 CHANNEL = "feedsvc"  # NOTIFY channel: the payload is the new generation
@@ -458,10 +458,12 @@ class PostgresStore:
             inserted = self.db.execute(
                 INSERT_ITEMS,
                 _columns(
-                    (seq, *_values(row), generation, _take(ordinals, ALL))
-                    for seq, row in zip(seqs, plan.inserts, strict=True)
+                    (
+                        (seq, *_values(row), generation, _take(ordinals, ALL))
+                        for seq, row in zip(seqs, plan.inserts, strict=True)
+                    ),
+                    width=len(INSERT_TYPES),
                 ),
-                width=len(INSERT_TYPES),
             ).rowcount
             if inserted != len(plan.inserts):
                 raise Conflict()
@@ -786,24 +788,26 @@ class PostgresStore:
 
     # -- copying between engines -----------------------------------------------------------
 
-    def export(self) -> tuple[int, str, Iterator[tuple[int, int, Row]]]:
+    def export(self) -> tuple[int, str, Iterator[Exported]]:
         """The store's generation, catalogue digest and every row (seq, generation, row),
         oldest first; call inside `snapshot()` for one consistent state."""
         with self._errors():
             generation, catalog = int(self._meta("generation")), self._meta("catalog")
 
-        def rows() -> Iterator[tuple[int, int, Row]]:
-            query = f"SELECT {COLUMNS}, generation FROM feedsvc.items ORDER BY seq"
+        def rows() -> Iterator[Exported]:
+            query = (
+                f"SELECT {COLUMNS}, generation, ordinal, (SELECT string_agg(topic || '=' || "
+                "ordinal, ',') FROM feedsvc.filed WHERE filed.seq = items.seq) "
+                "FROM feedsvc.items ORDER BY seq"
+            )
             with self._errors(), self._cursor() as cursor:
                 cursor.execute(query)
                 for row in cursor:
-                    yield row[0], row[13], _row(row)
+                    yield row[0], row[13], _row(row), archive_places(row[14], row[15])
 
         return generation, catalog, rows()
 
-    def import_rows(
-        self, rows: Iterator[tuple[int, int, Row]], generation: int, catalog: str
-    ) -> int:
+    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
         """Fill an empty store with `rows` (from `export`), keeping seq, dates, digests,
         filing, and the generation; one transaction. A store with items refuses."""
         count: list[int] = [0]
@@ -817,6 +821,8 @@ class PostgresStore:
             ordinals: dict[str, int] = {}
             for entry in rows:
                 batch.append(entry)
+                for topic, place in entry[3].items():
+                    ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
                 if len(batch) == 5000:
                     count[0] += self._import_batch(batch, ordinals)
                     batch = []
@@ -839,18 +845,24 @@ class PostgresStore:
         self._write(work)
         return count[0]
 
-    def _import_batch(self, batch: list[tuple[int, int, Row]], ordinals: dict[str, int]) -> int:
-        """Rows in seq order: archive places are given in that order, as first seen."""
+    def _import_batch(self, batch: list, ordinals: dict[str, int]) -> int:
+        """Rows with their archive places, as the other store had them."""
         if not batch:
             return 0
         self.db.execute(
             INSERT_ITEMS,
             _columns(
-                ((seq, *_values(row), gen, _take(ordinals, ALL)) for seq, gen, row in batch),
+                ((seq, *_values(row), gen, places[ALL]) for seq, gen, row, places in batch),
                 width=len(INSERT_TYPES),
             ),
         )
-        self._file(((seq, row) for seq, _, row in batch), ordinals)
+        filed = [
+            (slug, row.published, seq, places[slug])
+            for seq, _, row, places in batch
+            for slug in row.topics
+        ]
+        if filed:
+            self.db.execute(INSERT_FILED, _columns(filed, width=4))
         return len(batch)
 
     def _cursor(self) -> psycopg.Cursor:

@@ -30,7 +30,7 @@ from ..plan import (
     row_to_json,
     to_micros,
 )
-from . import NO_STORE, Location
+from . import NO_STORE, Exported, Location, archive_places
 
 SCHEMA_VERSION = 3
 BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
@@ -571,31 +571,35 @@ class SQLiteStore:
         for row in self.db.execute(f"SELECT {COLUMNS} FROM items ORDER BY seq"):
             yield row[0], _row(row)
 
-    def export(self) -> tuple[int, str, Iterator[tuple[int, int, Row]]]:
+    def export(self) -> tuple[int, str, Iterator[Exported]]:
         """The store's generation, catalogue digest and every row (seq, generation, row),
         oldest first, for `feedsvc copy`; call inside `snapshot()` for one consistent state."""
         generation, catalog = int(self._meta("generation")), self._meta("catalog")
-        query = f"SELECT {COLUMNS}, generation FROM items ORDER BY seq"
-        rows = ((row[0], row[13], _row(row)) for row in self.db.execute(query))
+        query = (
+            f"SELECT {COLUMNS}, generation, ordinal, (SELECT group_concat(topic || '=' || "
+            "ordinal) FROM filed WHERE filed.seq = items.seq) FROM items ORDER BY seq"
+        )
+        rows = (
+            (row[0], row[13], _row(row), archive_places(row[14], row[15]))
+            for row in self.db.execute(query)
+        )
         return generation, catalog, rows
 
-    def import_rows(
-        self, rows: Iterator[tuple[int, int, Row]], generation: int, catalog: str
-    ) -> int:
+    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
         """Fill an empty store with `rows` from another store's `export`, keeping seq, dates,
         digests, filing and generations; one transaction. A store with items refuses."""
         count = 0
         with self._write(big=True):
             if self.db.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]:
                 raise StoreError("already holds items; copy into an empty store", self.location)
-            ordinals: dict[str, int] = {}  # given in seq order: as first seen
-            for seq, row_generation, row in rows:
-                place = _take(ordinals, ALL)
-                self.db.execute(INSERT_ITEM, (seq, *_values(row), row_generation, place))
+            ordinals: dict[str, int] = {}  # the next archive place of each topic
+            for seq, row_generation, row, places in rows:
+                self.db.execute(INSERT_ITEM, (seq, *_values(row), row_generation, places[ALL]))
                 self.db.executemany(
-                    INSERT_FILED,
-                    [(slug, row.published, seq, _take(ordinals, slug)) for slug in row.topics],
+                    INSERT_FILED, [(slug, row.published, seq, places[slug]) for slug in row.topics]
                 )
+                for topic, place in places.items():
+                    ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
                 count += 1
             self._save_ordinals(ordinals)
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (catalog,))
