@@ -17,7 +17,7 @@ from .errors import FeedsvcError
 from .ingest import ingest_document, open_store
 from .model import Item
 from .render import FORMATS, feed_path
-from .sources import Document, parse_document, read_documents
+from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 
@@ -75,11 +75,16 @@ def documents(paths: tuple[str, ...], stdin_kind: str):
     """Each document named on the command line, or the error that stopped it being read."""
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     for path in paths:
+        found = 0
         try:
             for document in read_documents([path], stdin):
+                found += 1
                 yield replace(document, kind=stdin_kind) if path == "-" else document
         except FeedsvcError as error:
             yield error
+            continue
+        if not found and path != "-":  # a directory with none: an empty drop folder, not an error
+            click.echo(f"{path}: no documents ({DOCUMENT_PATTERNS})", err=True)
 
 
 FILES = click.argument("files", nargs=-1, required=True, type=str)

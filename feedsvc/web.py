@@ -20,7 +20,7 @@ from .headers import respond
 from .ingest import ingest_document, open_store
 from .jsonlines import ID_PATTERN
 from .publish import Published, Publisher, publish
-from .sources import Document
+from .sources import API_BODY_NAME, Document
 from .store import utc_now
 
 MAX_ERROR_CHARS = 160
@@ -127,7 +127,7 @@ def api_items() -> Response:
     kind = BODY_KINDS.get(request.mimetype)
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
-    document = Document("request body", _body(settings.max_body), kind)
+    document = Document(API_BODY_NAME, _body(settings.max_body), kind)
     try:
         counts = ingest_document(publisher().store(), publisher().catalog, document)
     except FeedsvcError as error:
