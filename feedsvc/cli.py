@@ -56,7 +56,10 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.pass_context
 def main(context: click.Context, db: Path | None, feeds_dir: Path | None) -> None:
     """Publish news documents as per-topic RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except FeedsvcError as error:
+        raise fail(error) from None
     if db is not None:
         settings = replace(settings, db_path=db)
     if feeds_dir is not None:

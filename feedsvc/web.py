@@ -37,9 +37,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI app. Settings come from the environment (`Settings.from_env`) unless
     `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True)
+    app.config.from_mapping(CLOCK=utc_now, FASTPATH=True)
     if test_config:
         app.config.update(test_config)
+    if "SETTINGS" not in app.config:
+        app.config["SETTINGS"] = Settings.from_env()  # a bad value raises SettingsError, named
     settings: Settings = app.config["SETTINGS"]
     if settings.db_path is None:
         settings = replace(settings, db_path=Path(app.instance_path) / "feedsvc.sqlite3")
