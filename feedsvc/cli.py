@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -285,6 +286,7 @@ def serve(
     """
     catalog = catalog_of(settings)
     store_of(settings, catalog).close()  # fail here, in one line, not in every worker
+    check_address(host, port)
     workers = workers or os.cpu_count() or 1
     env = dict(
         os.environ,
@@ -333,6 +335,27 @@ def serve(
         ]
     # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
     os.execve(sys.executable, [sys.executable, *command], env)
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before the server starts, if it could not listen on host:port.
+
+    The probe binds with SO_REUSEADDR (a restart over connections in TIME_WAIT is fine) and
+    without SO_REUSEPORT, so the kernel refuses any address a socket already listens on, even
+    one that granian bound with SO_REUSEPORT: a second `feedsvc serve` on the port would
+    otherwise start quietly and take half of the connections."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as error:
+        raise UserError(f"{shown}: {error.strerror.lower()}") from None
+    except OSError as error:  # in use; not an address of this host; a port below 1024...
+        raise UserError(f"{shown}: {(error.strerror or str(error)).lower()}") from None
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:
