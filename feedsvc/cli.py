@@ -169,12 +169,19 @@ def _counts(counts: Counts) -> str:
 
 @main.command()
 @click.argument("outdir", type=click.Path(path_type=Path))
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace files of others that stand where the site's files go (e.g. an index.html).",
+)
 @pass_settings
-def build(settings: Settings, outdir: Path) -> None:
+def build(settings: Settings, outdir: Path, overwrite: bool) -> None:
     """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file.
 
-    Files are replaced atomically and only when their bytes change; files the site no longer
-    has are removed. Serve OUTDIR with any web server (see README for nginx).
+    Files are replaced atomically and only when their bytes change. OUTDIR/.feedsvc-build.json
+    lists every file a build wrote: only those are ever removed (when the site no longer has
+    them); any other file is left alone, and one where the site needs to write is an error
+    unless --overwrite. Serve OUTDIR with any web server (see README for nginx).
     """
     catalog = catalog_of(settings)
     store = store_of(settings, catalog)
@@ -185,7 +192,7 @@ def build(settings: Settings, outdir: Path) -> None:
             hidden=not sys.stderr.isatty(),
             file=sys.stderr,
         ) as bar:
-            report = build_site(store, catalog, outdir, progress=bar.update)
+            report = build_site(store, catalog, outdir, bar.update, overwrite)
     except FeedsvcError as error:
         raise fail(error) from None
     click.echo(

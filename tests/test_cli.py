@@ -181,3 +181,23 @@ def test_same_id_twice_in_json_lines_rejects_the_document(runner, tmp_path) -> N
         f"feedsvc: error: {document}:3: id 'd1' is also on line 1: ids are unique in a document\n"
     )
     assert runner.invoke(main, ["topics"]).output.split()[1] == "0"  # not even d2
+
+
+def test_build_over_a_file_of_others_is_one_line_until_overwrite(runner, tmp_path) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>Ours, by hand</h1>")
+    (site / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    refused = runner.invoke(main, ["build", str(site)])
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"feedsvc: error: {site / 'index.html'}: not written by feedsvc build "
+        "(not in .feedsvc-build.json); move it away, or build with --overwrite to replace it\n"
+    )
+    assert (site / "index.html").read_text() == "<h1>Ours, by hand</h1>"
+    taken = runner.invoke(main, ["build", "--overwrite", str(site)])
+    assert taken.exit_code == 0, taken.output
+    assert taken.stdout.endswith(" unchanged, 0 removed\n")
+    assert (site / "index.html").read_text().startswith("<!doctype html>")
+    assert (site / "photo.jpg").read_bytes() == b"\xff\xd8\xff"
