@@ -27,6 +27,7 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 FEED = "/feeds/all.atom"
+BASE_URL = "https://feeds.example.org/"
 
 
 class SmokeFailure(Exception):
@@ -55,7 +56,11 @@ def smoke(feedsvc: Path, work: Path, feeds: Path, documents: list[Path]) -> None
     catalogue = shutil.copytree(feeds, work / "feeds", ignore=shutil.ignore_patterns("samples"))
     copies = [str(shutil.copy(document, work / document.name)) for document in documents]
     env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDSVC_")}
-    env.update(FEEDSVC_DB=str(work / "store.sqlite3"), FEEDSVC_FEEDS=str(catalogue))
+    env.update(
+        FEEDSVC_DB=str(work / "store.sqlite3"),
+        FEEDSVC_FEEDS=str(catalogue),
+        FEEDSVC_BASE_URL=BASE_URL,  # a build needs the site's address; the server links to it
+    )
     env.pop("PYTHONPATH", None)
 
     def run(*args: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.catalog import load_catalog
+from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.errors import FeedsvcError
 from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS
@@ -113,6 +113,10 @@ def catalogue_with_weather(tmp_path: Path) -> Path:
     return feeds
 
 
+def catalogue_at(feeds: Path) -> Catalog:
+    return load_catalog(feeds, "http://127.0.0.1:8000/")  # a build needs a base URL
+
+
 def test_manifest_lists_every_file_the_build_wrote(filled, catalog, tmp_path) -> None:
     site = tmp_path / "site"
     report = build_site(filled, catalog, site)
@@ -146,12 +150,12 @@ def test_files_of_others_are_never_touched(filled, catalog, clock, tmp_path) -> 
 
 def test_files_the_build_no_longer_makes_are_removed(filled, tmp_path) -> None:
     site, feeds = tmp_path / "site", catalogue_with_weather(tmp_path)
-    build_site(filled, load_catalog(feeds), site)
+    build_site(filled, catalogue_at(feeds), site)
     weather = {name for name in site_files(site) if "weather" in name}
     assert "feeds/weather.atom.gz" in weather
     (site / "feeds/weather-notes.txt").write_text("mine")  # beside them, not theirs
     (feeds / "topics" / "weather.toml").unlink()
-    report = build_site(filled, load_catalog(feeds), site)
+    report = build_site(filled, catalogue_at(feeds), site)
     assert report.removed == len({name.removesuffix(".gz") for name in weather})
     assert report.written == 0 or "index.html" in report.paths
     assert not any((site / name).exists() for name in weather)
