@@ -1,16 +1,19 @@
-"""`feedsvc build`: the static site, written atomically, leaving unchanged files untouched."""
+"""`feedsvc build`: the static site, written atomically, leaving unchanged files untouched and
+anything it did not write alone."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from . import __version__
 from .catalog import ALL, Catalog
@@ -19,47 +22,62 @@ from .render import FORMATS, archive_path, item_path
 from .site import ARCHIVE, SiteMap
 from .store import Store
 
-MANIFEST = ".feedsvc-build.json"
+# The build's own files in OUTDIR all start with ".feedsvc-" (README: nginx answers 404 to them).
+MANIFEST = ".feedsvc-build.json"  # every file a finished build wrote: the only files it may remove
+JOURNAL = ".feedsvc-build.journal"  # files a running build added since: kept if it is killed
 TEMP_PREFIX = ".feedsvc-tmp-"
-MANAGED_DIRS = ("feeds", "items", "topics")  # files here that the build no longer makes are removed
 
 
 @dataclass(slots=True)
 class BuildReport:
-    written: int = 0
-    unchanged: int = 0
-    removed: int = 0
+    """Files of the site, a file and its .gz counting as one."""
+
+    written: int = 0  # the file or its .gz written
+    unchanged: int = 0  # both already held the bytes
+    removed: int = 0  # written by an earlier build, no longer made
     paths: list[str] = field(default_factory=list)  # written, relative to OUTDIR
     archives_rewritten: int = 0  # full archive pages whose bytes changed (a kill, a refile)
     next_lift: datetime | None = None  # when an embargo lifts: rebuild then
 
 
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What earlier builds left in OUTDIR: the store generation and site signature of the last
+    finished one, and every file they wrote (.gz included), relative to OUTDIR."""
+
+    generation: int = 0
+    signature: str = ""
+    files: frozenset[str] = frozenset()
+
+
 class BuildError(FeedsvcError):
-    """OUTDIR cannot be used."""
+    """OUTDIR cannot be used, or holds someone else's file where the site has one to write."""
 
 
 def build_site(
-    store: Store, catalog: Catalog, outdir: Path, progress: Callable[[int], None] | None = None
+    store: Store,
+    catalog: Catalog,
+    outdir: Path,
+    progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> BuildReport:
-    """Write every feed, page and list of the site under `outdir`, with a `.gz` beside each."""
+    """Write every feed, page and list of the site under `outdir`, with a `.gz` beside each.
+
+    Removes only files an earlier build wrote that the site no longer has; a file of someone
+    else's where the build must write is a `BuildError`, unless `overwrite`."""
     _check_outdir(outdir)
     report = BuildReport()
-    writer = _Writer(outdir.resolve(), report)
+    manifest = read_manifest(outdir)
     signature = _signature(catalog)
-    manifest = _read_manifest(outdir)
-    since = manifest.get("generation", 0) if manifest.get("signature") == signature else 0
+    since = manifest.generation if manifest.signature == signature else 0
     site = SiteMap(catalog)
     store.generation()  # publishes held items whose embargo has lifted (a writable store)
-    with store.snapshot():  # one consistent view of the store for the whole build
-        generation = store.generation()
-        _write_all(store, site, writer, since, progress)
-        report.next_lift = store.next_lift()
-    writer.write(
-        MANIFEST,
-        json.dumps({"generation": generation, "signature": signature}).encode(),
-        compress=False,
-        count=False,
-    )
+    with _Writer(outdir, report, manifest.files, overwrite) as writer:
+        with store.snapshot():  # one consistent view of the store for the whole build
+            generation = store.generation()
+            _write_all(store, site, writer, since, progress)
+            report.next_lift = store.next_lift()
+        write_manifest(outdir, Manifest(generation, signature, frozenset(writer.owned)))
     return report
 
 
@@ -116,12 +134,55 @@ def _signature(catalog: Catalog) -> str:
     return hashlib.sha256(site).hexdigest()[:16]
 
 
-def _read_manifest(outdir: Path) -> dict:
+def read_manifest(outdir: Path) -> Manifest:
+    """The manifest of the last finished build, with the files of any build killed since."""
     try:
-        manifest = json.loads((outdir / MANIFEST).read_text())
+        data = json.loads((outdir / MANIFEST).read_bytes())
+    except (OSError, ValueError):  # none (a first build, or deleted): nothing here is ours
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    generation, signature, files = data.get("generation"), data.get("signature"), data.get("files")
+    try:
+        journal = (outdir / JOURNAL).read_text().splitlines()
     except (OSError, ValueError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
+        journal = []
+    listed = [*files, *journal] if isinstance(files, list) else journal
+    return Manifest(
+        generation if isinstance(generation, int) else 0,
+        signature if isinstance(signature, str) else "",
+        frozenset(name for name in listed if isinstance(name, str)),
+    )
+
+
+def write_manifest(outdir: Path, manifest: Manifest) -> None:
+    """Replace the manifest at the end of a build; the journal it now covers goes."""
+    body = {
+        "generation": manifest.generation,
+        "signature": manifest.signature,
+        "files": sorted(manifest.files),
+    }
+    data = json.dumps(body, separators=(",", ":")).encode()
+    try:
+        if not _holds(outdir / MANIFEST, data):
+            _replace(outdir / MANIFEST, data)
+        (outdir / JOURNAL).unlink(missing_ok=True)
+    except OSError as error:
+        raise BuildError(f"cannot write {MANIFEST}: {error.strerror}", str(outdir)) from None
+
+
+def open_journal(outdir: Path) -> BinaryIO:
+    """Where a build notes each file it is about to create: a build killed before writing its
+    manifest still owns them."""
+    return open(outdir / JOURNAL, "ab", buffering=0)  # one write a file, none lost in a buffer
+
+
+def _is_site_path(name: str) -> bool:
+    """A plain relative path of a site file: a hand-edited manifest must not make the build
+    remove anything outside OUTDIR, or the build's own files."""
+    parts = name.split("/")
+    plain = all(part not in ("", ".", "..") for part in parts)
+    return plain and not parts[-1].startswith(".feedsvc-")
 
 
 def _check_outdir(outdir: Path) -> None:
@@ -140,11 +201,27 @@ def _check_outdir(outdir: Path) -> None:
 
 
 class _Writer:
-    """Writes files under one root: atomically, only when their bytes change."""
+    """Writes files under one root: atomically, only when their bytes change, never over a
+    file it does not own (unless told to), removing only files it owns."""
 
-    def __init__(self, root: Path, report: BuildReport) -> None:
-        self.root = root
+    def __init__(
+        self, outdir: Path, report: BuildReport, owned: frozenset[str], overwrite: bool
+    ) -> None:
+        self.outdir = outdir  # as the user gave it, for messages
+        self.root = outdir.resolve()
         self.report = report
+        self.owned = set(owned)  # written by this build or an earlier one
+        self.folders = _folders(self.owned) | {""}  # where those are (for existing, temp files)
+        self.overwrite = overwrite
+        self.made: set[str] = set()  # what this build wrote or found already holding its bytes
+        self.journal: BinaryIO | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.journal:
+            self.journal.close()
 
     def path(self, relative: str) -> Path:
         target = (self.root / relative).resolve()
@@ -152,59 +229,110 @@ class _Writer:
             raise BuildError(f"refusing to write outside the output directory: {relative!r}")
         return target
 
-    def write(self, relative: str, data: bytes, compress: bool = True, count: bool = True) -> None:
+    def write(self, relative: str, data: bytes, compress: bool = True) -> None:
         try:
-            self._write(relative, data, compress, count)
+            self._write(relative, data, compress)
         except OSError as error:  # a full disk, say: one line, not a traceback
-            raise BuildError(f"cannot write {relative}: {error.strerror}", str(self.root)) from None
+            raise BuildError(
+                f"cannot write {relative}: {error.strerror}", str(self.outdir)
+            ) from None
 
-    def _write(self, relative: str, data: bytes, compress: bool, count: bool) -> None:
+    def _write(self, relative: str, data: bytes, compress: bool) -> None:
         target = self.path(relative)
-        zipped = target.with_name(target.name + ".gz")
-        changed = not _holds(target, data)
-        if changed:
-            if compress:
-                # A present .gz always matches its file: drop the old one before the file
-                # changes, so a build killed in between leaves no .gz (nginx serves the plain one).
-                zipped.unlink(missing_ok=True)
-            _replace(target, data)
+        files = {relative: (target, data)}  # the file first, then its .gz
         if compress:
-            _replace_if_changed(zipped, gzip.compress(data, compresslevel=9, mtime=0))
-            stat = target.stat()
-            if zipped.stat().st_mtime_ns != stat.st_mtime_ns:  # nginx gzip_static: same mtime
-                os.utime(zipped, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        if count:
-            self.report.written += changed
-            self.report.unchanged += not changed
-            if changed:
-                self.report.paths.append(relative)
+            zipped = gzip.compress(data, compresslevel=9, mtime=0)
+            files[f"{relative}.gz"] = (target.with_name(target.name + ".gz"), zipped)
+        stale = {name for name, (path, content) in files.items() if not _holds(path, content)}
+        for name, (path, _) in files.items():
+            if name in stale and name not in self.owned and os.path.lexists(path):
+                self._refuse(name)
+        self._claim(list(files))
+        if relative in stale:
+            # A present .gz always matches its file: drop the old one before the file changes,
+            # so a build killed in between leaves no .gz (nginx serves the plain one).
+            for path, _ in list(files.values())[1:]:
+                path.unlink(missing_ok=True)
+            stale.update(files)
+        for name, (path, content) in files.items():
+            if name in stale:
+                _replace(path, content)
+        if compress:
+            stat, zipped_path = target.stat(), files[f"{relative}.gz"][0]
+            if zipped_path.stat().st_mtime_ns != stat.st_mtime_ns:  # nginx gzip_static: same mtime
+                os.utime(zipped_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        self.made.update(files)
+        self.report.written += bool(stale)
+        self.report.unchanged += not stale
+        if stale:
+            self.report.paths.append(relative)
+
+    def _refuse(self, name: str) -> None:
+        """A file of someone else's stands where the build must write."""
+        if not self.overwrite:
+            raise BuildError(
+                f"not written by feedsvc build (not in {MANIFEST}); "
+                "move it away, or build with --overwrite to replace it",
+                str(self.outdir / name),
+            )
+
+    def _claim(self, names: list[str]) -> None:
+        """Note in the journal the files about to be made, before they exist."""
+        new = [name for name in names if name not in self.owned]
+        if new:
+            if self.journal is None:
+                self.journal = open_journal(self.root)
+            self.journal.write("".join(f"{name}\n" for name in new).encode())
+            self.owned.update(new)
+            self.folders.update(_folders(new))
 
     def existing(self) -> set[str]:
-        """The managed files present with their `.gz`, as relative paths."""
-        names: set[str] = set()
-        for folder in MANAGED_DIRS:
-            base = self.root / folder
-            if base.is_dir():
-                names.update(f"{folder}/{name}" for name in os.listdir(base))
-        return {name for name in names if f"{name}.gz" in names}
+        """The files this build or an earlier one wrote that are present with their `.gz`."""
+        present = set()
+        for folder in self.folders:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                prefix = f"{folder}/" if folder else ""
+                present.update(prefix + name for name in os.listdir(self.root / folder))
+        return {name for name in present & self.owned if f"{name}.gz" in present}
 
     def remove_others(self, expected: set[str]) -> None:
-        """Remove files of the managed folders the build no longer makes, and stray temp files."""
-        for path in self.root.glob(f"{TEMP_PREFIX}*"):
-            path.unlink(missing_ok=True)
-        for folder in MANAGED_DIRS:
-            base = self.root / folder
-            if not base.is_dir():
+        """Remove the files an earlier build wrote that this one does not make (`expected`:
+        files it did not need to write), and the temporary files of a killed build."""
+        made = self.made
+        stale = [
+            name
+            for name in self.owned
+            if name not in made and name.removesuffix(".gz") not in expected
+        ]
+        removed: set[str] = set()
+        for name in sorted(stale):
+            self.owned.discard(name)
+            path = self.root / name  # the name itself: a symlink goes, not what it points to
+            if not _is_site_path(name) or not path.parent.resolve().is_relative_to(self.root):
+                continue  # a hand-edited manifest: never remove anything but site files
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError):  # gone, or a folder: not its file
                 continue
-            # scandir, and the set test first: a stat per file would cost most of a rebuild.
-            with os.scandir(base) as entries:
+            except OSError as error:
+                message = f"cannot remove {name}: {error.strerror}"
+                raise BuildError(message, str(self.outdir)) from None
+            removed.add(name.removesuffix(".gz"))
+        self.report.removed += len(removed)
+        for folder in self.folders:
+            # scandir and the name alone: a stat per file would cost most of a rebuild.
+            with (
+                contextlib.suppress(FileNotFoundError, NotADirectoryError),
+                os.scandir(self.root / folder) as entries,
+            ):
                 for entry in entries:
-                    relative = f"{folder}/{entry.name.removesuffix('.gz')}"
-                    if entry.name.startswith(TEMP_PREFIX):  # left by a build that was killed
+                    if entry.name.startswith(TEMP_PREFIX):
                         Path(entry.path).unlink(missing_ok=True)
-                    elif relative not in expected and entry.is_file():
-                        Path(entry.path).unlink()
-                        self.report.removed += not entry.name.endswith(".gz")
+
+
+def _folders(names: Iterable[str]) -> set[str]:
+    """The folders holding these files, relative to the root ("" for the root itself)."""
+    return {name.rpartition("/")[0] for name in names}
 
 
 def _holds(target: Path, data: bytes) -> bool:
@@ -212,14 +340,6 @@ def _holds(target: Path, data: bytes) -> bool:
         return target.stat().st_size == len(data) and target.read_bytes() == data
     except FileNotFoundError:
         return False
-
-
-def _replace_if_changed(target: Path, data: bytes) -> bool:
-    """Write `data` to `target` unless it already holds it; False if it did."""
-    if _holds(target, data):
-        return False
-    _replace(target, data)
-    return True
 
 
 def _replace(target: Path, data: bytes) -> None:
