@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings
 from .errors import FeedsvcError
@@ -205,7 +206,7 @@ def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
 
 
 @main.command()
-@click.argument("outdir", type=click.Path(path_type=Path))
+@click.argument("outdir", metavar="OUTDIR|s3://BUCKET/PREFIX")
 @click.option(
     "--base-url",
     help="The site's public address, which every link in the feeds starts with "
@@ -217,8 +218,9 @@ def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
     help="Replace files of others that stand where the site's files go (e.g. an index.html).",
 )
 @pass_settings
-def build(settings: Settings, outdir: Path, base_url: str | None, overwrite: bool) -> None:
-    """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file.
+def build(settings: Settings, outdir: str, base_url: str | None, overwrite: bool) -> None:
+    """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file; or
+    to an S3 bucket (s3://BUCKET/PREFIX, with boto3: see README), objects without .gz.
 
     Files are replaced atomically and only when their bytes change. OUTDIR/.feedsvc-build.json
     lists every file a build wrote: only those are ever removed (when the site no longer has
@@ -238,7 +240,12 @@ def build(settings: Settings, outdir: Path, base_url: str | None, overwrite: boo
             hidden=not sys.stderr.isatty(),
             file=sys.stderr,
         ) as bar:
-            report = build_site(store, catalog, outdir, bar.update, overwrite)
+            target = (
+                Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed)
+                if is_bucket_url(outdir)
+                else Path(outdir)
+            )
+            report = build_site(store, catalog, target, bar.update, overwrite)
     except FeedsvcError as error:
         raise fail(error) from None
     click.echo(
