@@ -383,7 +383,13 @@ def test_live_flow_matches_the_static_build(live, tmp_path, catalogue) -> None:
         item,
         {"Content-Type": "text/plain", "Authorization": f"Bearer {TOKEN}"},
     )
-    assert status == 200 and json.loads(body) == {"new": 1, "updated": 0, "unchanged": 0}
+    assert status == 200 and json.loads(body) == {
+        "new": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "held": 0,
+        "killed": 0,
+    }
     status, headers, body = live.request("GET", "/feeds/all.atom", headers={"If-None-Match": etag})
     assert status == 200 and headers["ETag"] != etag
     parsed = feedparser.parse(body)
