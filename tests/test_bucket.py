@@ -80,6 +80,9 @@ def test_bucket_holds_the_local_builds_bytes_with_headers(s3, filled, catalog, t
     assert stored == local_files(tmp_path / "site")
     assert not [key for key in stored if key.endswith(".gz")]
     assert (report.written, report.unchanged, report.removed) == (len(stored), 0, 0)
+    kinds = [SiteMap(catalog).is_feed(path) for path in report.paths]  # upload order
+    assert kinds == sorted(kinds)  # feeds last: nothing links to an object not there yet
+    assert report.paths[0].startswith("items/")
     site = SiteMap(catalog)
     for path in stored:
         head = s3.head_object(Bucket=BUCKET, Key=f"site/{path}")
