@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings, parse_location
 from .errors import FeedsvcError
@@ -20,7 +21,7 @@ from .ingest import changed_topics, open_store, prepare_all, store_prepared
 from .model import NO_BASE_URL, Item
 from .render import FORMATS, feed_path
 from .site import SiteMap
-from .sources import Document, parse_document, read_documents
+from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
@@ -62,7 +63,10 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.pass_context
 def main(context: click.Context, db: str | None, feeds_dir: Path | None) -> None:
     """Publish news documents as per-topic RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except FeedsvcError as error:
+        raise fail(error) from None
     if db is not None:
         settings = replace(settings, db=db)
     if feeds_dir is not None:
@@ -81,11 +85,16 @@ def documents(paths: tuple[str, ...], stdin_kind: str):
     """Each document named on the command line, or the error that stopped it being read."""
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     for path in paths:
+        found = 0
         try:
             for document in read_documents([path], stdin):
+                found += 1
                 yield replace(document, kind=stdin_kind) if path == "-" else document
         except FeedsvcError as error:
             yield error
+            continue
+        if not found and path != "-":  # a directory with none: an empty drop folder, not an error
+            click.echo(f"{path}: no documents ({DOCUMENT_PATTERNS})", err=True)
 
 
 FILES = click.argument("files", nargs=-1, required=True, type=str)
@@ -197,18 +206,26 @@ def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
 
 
 @main.command()
-@click.argument("outdir", type=click.Path(path_type=Path))
+@click.argument("outdir", metavar="OUTDIR|s3://BUCKET/PREFIX")
 @click.option(
     "--base-url",
     help="The site's public address, which every link in the feeds starts with "
     "[env FEEDSVC_BASE_URL; default: base_url in site.toml].",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace files of others that stand where the site's files go (e.g. an index.html).",
+)
 @pass_settings
-def build(settings: Settings, outdir: Path, base_url: str | None) -> None:
-    """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file.
+def build(settings: Settings, outdir: str, base_url: str | None, overwrite: bool) -> None:
+    """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file; or
+    to an S3 bucket (s3://BUCKET/PREFIX, with boto3: see README), objects without .gz.
 
-    Files are replaced atomically and only when their bytes change; files the site no longer
-    has are removed. Serve OUTDIR with any web server (see README for nginx).
+    Files are replaced atomically and only when their bytes change. OUTDIR/.feedsvc-build.json
+    lists every file a build wrote: only those are ever removed (when the site no longer has
+    them); any other file is left alone, and one where the site needs to write is an error
+    unless --overwrite. Serve OUTDIR with any web server (see README for nginx).
     """
     if base_url:
         settings = replace(settings, base_url=base_url)
@@ -223,7 +240,12 @@ def build(settings: Settings, outdir: Path, base_url: str | None) -> None:
             hidden=not sys.stderr.isatty(),
             file=sys.stderr,
         ) as bar:
-            report = build_site(store, catalog, outdir, progress=bar.update)
+            target = (
+                Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed)
+                if is_bucket_url(outdir)
+                else Path(outdir)
+            )
+            report = build_site(store, catalog, target, bar.update, overwrite)
     except FeedsvcError as error:
         raise fail(error) from None
     click.echo(
@@ -418,6 +440,7 @@ def serve(
     """
     catalog = catalog_of(settings)
     store_of(settings, catalog).close()  # fail here, in one line, not in every worker
+    check_address(host, port)
     workers = workers or os.cpu_count() or 1
     env = dict(
         os.environ,
@@ -492,6 +515,27 @@ def public_host(host: str) -> str:
     """The name links can use for a listening address: a wildcard address is no place to
     link to, so the machine's name stands for it."""
     return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before the server starts, if it could not listen on host:port.
+
+    The probe binds with SO_REUSEADDR (a restart over connections in TIME_WAIT is fine) and
+    without SO_REUSEPORT, so the kernel refuses any address a socket already listens on, even
+    one that granian bound with SO_REUSEPORT: a second `feedsvc serve` on the port would
+    otherwise start quietly and take half of the connections."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as error:
+        raise UserError(f"{shown}: {error.strerror.lower()}") from None
+    except OSError as error:  # in use; not an address of this host; a port below 1024...
+        raise UserError(f"{shown}: {(error.strerror or str(error)).lower()}") from None
 
 
 def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:

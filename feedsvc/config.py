@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .errors import StoreError
+from .errors import SettingsError, StoreError
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -70,19 +71,21 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives; a bad value is a `SettingsError` naming it.
+
+        An empty variable counts as unset (`FEEDSVC_TOKEN= feedsvc serve`: no API)."""
         env = os.environ if environ is None else environ
         settings = cls()
         if env.get("FEEDSVC_DB"):
             settings = replace(settings, db=env["FEEDSVC_DB"])
         if env.get("FEEDSVC_FEEDS"):
             settings = replace(settings, feeds_dir=Path(env["FEEDSVC_FEEDS"]))
-        if env.get("FEEDSVC_MAX_BODY", "").isdigit():
-            settings = replace(settings, max_body=int(env["FEEDSVC_MAX_BODY"]))
         return replace(
             settings,
-            base_url=env.get("FEEDSVC_BASE_URL") or None,
-            token=env.get("FEEDSVC_TOKEN") or None,
-            access_log=env.get("FEEDSVC_ACCESS_LOG") == "1",
+            max_body=_max_body(env.get("FEEDSVC_MAX_BODY")),
+            base_url=_base_url(env.get("FEEDSVC_BASE_URL")),
+            token=_token(env.get("FEEDSVC_TOKEN")),
+            access_log=_switch("FEEDSVC_ACCESS_LOG", env.get("FEEDSVC_ACCESS_LOG")),
         )
 
     def store_location(self, instance_path: Path | None = None) -> Location:
@@ -92,3 +95,47 @@ class Settings:
             return parse_location(self.db)
         folder = instance_path or default_instance_path()
         return parse_location(folder / "feedsvc.sqlite3", default=True)
+
+
+def _bad(name: str, value: str, rule: str) -> SettingsError:
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    return SettingsError(rule, f"{name}={shown!r}")
+
+
+def _max_body(value: str | None) -> int:
+    if not value:
+        return DEFAULT_MAX_BODY
+    if not (value.isascii() and value.isdigit() and int(value) > 0):
+        raise _bad(
+            "FEEDSVC_MAX_BODY", value, f"must be a number of bytes (default {DEFAULT_MAX_BODY})"
+        )
+    return int(value)
+
+
+def _base_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        absolute = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        absolute = False
+    if not absolute:
+        raise _bad("FEEDSVC_BASE_URL", value, "must be an absolute http(s) URL")
+    return value
+
+
+def _token(value: str | None) -> str | None:
+    if not value:
+        return None
+    # Clients send it in an HTTP header (stripped, ASCII): any other token could never match.
+    if value != value.strip() or not all(" " <= character <= "~" for character in value):
+        # A secret: the message names the variable, never the value.
+        raise SettingsError("must be printable ASCII, without spaces around it", "FEEDSVC_TOKEN")
+    return value
+
+
+def _switch(name: str, value: str | None) -> bool:
+    if value not in (None, "", "0", "1"):
+        raise _bad(name, value, "must be 1 (on) or 0 (off)")
+    return value == "1"

@@ -34,6 +34,10 @@ class CatalogError(FeedsvcError):
     """A bad `feeds/` catalogue: TOML syntax, unknown key, bad slug or rule."""
 
 
+class SettingsError(FeedsvcError):
+    """A bad setting in the environment (`FEEDSVC_MAX_BODY=5M`): named with its value."""
+
+
 class StoreError(FeedsvcError):
     """A store that cannot be opened or used (newer schema, not a database)."""
 

@@ -38,9 +38,18 @@ def _shown(value: str, limit: int = 40) -> str:
 def parse_jsonl(text: str, name: str) -> list[Item]:
     """Items of a JSON Lines document; any bad line rejects the whole document."""
     items = []
+    first_line: dict[str, int] = {}  # id -> the line that gave it
     for number, line in enumerate(LINE_END.split(text.removeprefix("\ufeff")), start=1):
         if line.strip():
-            items.append(_item(line, name, number))
+            item = _item(line, name, number)
+            earlier = first_line.setdefault(item.id, number)
+            if earlier != number:  # which one was meant is the sender's call, not ours
+                raise DocumentError(
+                    f"id {_shown(item.id)} is also on line {earlier}: ids are unique in a document",
+                    name,
+                    number,
+                )
+            items.append(item)
     return items
 
 

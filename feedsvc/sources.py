@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,12 +10,20 @@ from pathlib import Path
 
 from .errors import DocumentError
 from .jsonlines import parse_jsonl
-from .model import Item
+from .model import LINE_END, Item
 from .wire import parse_wire
 
 WIRE_SUFFIXES = (".txt", ".wire")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+DOCUMENT_PATTERNS = ", ".join(f"*{suffix}" for suffix in WIRE_SUFFIXES + JSONL_SUFFIXES)
 STDIN = "-"
+STDIN_NAME = "<stdin>"
+API_BODY_NAME = "request body"  # a document posted to /api/items
+# JSON Lines sent as wire text would be stored as items titled '{"id": ...}': say how to send it.
+_JSONL_HINTS = {
+    STDIN_NAME: "read it with --stdin-format jsonl",
+    API_BODY_NAME: "send it as application/x-ndjson",
+}
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 
 
@@ -55,14 +64,35 @@ def parse_document(document: Document) -> list[Item]:
     text = decode(document)
     if document.kind == "jsonl":
         return parse_jsonl(text, document.name)
+    if _is_json_lines(text):
+        hint = _JSONL_HINTS.get(document.name, "give the file a .jsonl name")
+        raise DocumentError(
+            f"every line is a JSON object: this is JSON Lines, not wire text ({hint})",
+            document.name,
+        )
     return parse_wire(text)
+
+
+def _is_json_lines(text: str) -> bool:
+    """Whether every non-blank line holds a JSON object (and there is one)."""
+    if not text.lstrip("\ufeff \t\r\n").startswith("{"):  # the common case: decided at once
+        return False
+    lines = (line.strip() for line in LINE_END.split(text.removeprefix("\ufeff")))
+    return all(_is_json_object(line) for line in lines if line)
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return line.startswith("{") and isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError, or a number too long to convert
+        return False
 
 
 def read_documents(paths: list[str], stdin: bytes | None = None) -> Iterator[Document]:
     """Documents named by files, directories (their wire and JSON Lines files, sorted) or `-`."""
     for path in paths:
         if path == STDIN:
-            yield Document("<stdin>", stdin or b"", "wire")
+            yield Document(STDIN_NAME, stdin or b"", "wire")
             continue
         target = Path(path)
         if target.is_dir():

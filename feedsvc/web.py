@@ -22,7 +22,7 @@ from .jsonlines import ID_PATTERN
 from .model import NO_BASE_URL
 from .publish import RECENT_CACHED, Published, Publisher
 from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
-from .sources import Document
+from .sources import API_BODY_NAME, Document
 from .store import utc_now
 
 MAX_ERROR_CHARS = 160
@@ -40,11 +40,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on),
     RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(
-        SETTINGS=Settings.from_env(), CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED
-    )
+    app.config.from_mapping(CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED)
     if test_config:
         app.config.update(test_config)
+    if "SETTINGS" not in app.config:
+        app.config["SETTINGS"] = Settings.from_env()  # a bad value raises SettingsError, named
     settings: Settings = app.config["SETTINGS"]
     location = settings.store_location(Path(app.instance_path))
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
@@ -147,7 +147,7 @@ def api_items() -> Response:
     kind = BODY_KINDS.get(request.mimetype)
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
-    document = Document("request body", _body(settings.max_body), kind)
+    document = Document(API_BODY_NAME, _body(settings.max_body), kind)
     store = publisher().store()
     before = store.generation()
     try:

@@ -357,6 +357,16 @@ def test_bad_document_is_400_with_the_parser_message(client, settings, seeded, c
     assert state(settings) == seeded  # nothing of the document, not even its good lines
 
 
+def test_json_lines_posted_as_plain_text_is_400_saying_how_to_send_it(client, settings, seeded):
+    response = post(client, JSONL, content_type="text/plain")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == (
+        "400 Bad Request: request body: every line is a JSON object: this is JSON Lines, "
+        "not wire text (send it as application/x-ndjson)\n"
+    )
+    assert state(settings) == seeded
+
+
 def test_wire_text_counts_and_repeat_is_unchanged(client, settings) -> None:
     first = post(client, WIRE)
     assert first.status_code == 200

@@ -10,7 +10,7 @@ import pytest
 from feedsvc.cli import main
 from feedsvc.store import open_store as open_engine
 
-from .conftest import DATA, FEEDS, SAMPLES
+from .conftest import BASE_URL, DATA, FEEDS, SAMPLES
 from .server import HOST, Server, environment, run_cli, snapshot_feeds
 
 
@@ -245,3 +245,70 @@ def test_serve_without_a_base_url_links_to_the_address_it_serves(tmp_path, reque
     assert all(entry.link.startswith(here) for entry in parsed.entries)
     _, _, opml = server.request("GET", "/feeds.opml")
     assert f'xmlUrl="{here}feeds/world.rss"'.encode() in opml
+
+
+def test_directory_without_documents_says_so_and_exits_0(runner, tmp_path) -> None:
+    empty, other = tmp_path / "empty", tmp_path / "other"
+    empty.mkdir()
+    other.mkdir()
+    (other / "notes.md").write_text("-\nNot a document\n")
+    (other / "items.json").write_text('{"id": "a", "title": "t"}\n')
+    for command in ("parse", "ingest"):
+        result = runner.invoke(main, [command, str(empty), str(other)])
+        assert result.exit_code == 0, result.output
+        assert result.stderr == (
+            f"{empty}: no documents (*.txt, *.wire, *.jsonl, *.ndjson)\n"
+            f"{other}: no documents (*.txt, *.wire, *.jsonl, *.ndjson)\n"
+        )
+    (other / "one.txt").write_text("-\nNow there is one\n")
+    result = runner.invoke(main, ["parse", str(other)])
+    assert result.exit_code == 0 and result.stderr == "" and "Now there is one" in result.stdout
+
+
+def test_json_lines_on_stdin_without_stdin_format_is_an_error(runner) -> None:
+    lines = '{"id": "s1", "title": "From a pipe"}\n{"id": "s2", "title": "Another"}\n'
+    for command in ("parse", "ingest"):
+        result = runner.invoke(main, [command, "-"], input=lines)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "feedsvc: error: <stdin>: every line is a JSON object: this is JSON Lines, "
+            "not wire text (read it with --stdin-format jsonl)\n"
+        )
+    assert runner.invoke(main, ["topics"]).output.split()[1] == "0"  # nothing stored
+    stored = runner.invoke(main, ["ingest", "--stdin-format", "jsonl", "-"], input=lines)
+    assert stored.exit_code == 0 and "2 new" in stored.stdout
+
+
+def test_same_id_twice_in_json_lines_rejects_the_document(runner, tmp_path) -> None:
+    document = tmp_path / "desk.jsonl"
+    document.write_text(
+        '{"id": "d1", "title": "First telling"}\n'
+        '{"id": "d2", "title": "Another story"}\n'
+        '{"id": "d1", "title": "Second telling"}\n'
+    )
+    result = runner.invoke(main, ["ingest", str(document)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"feedsvc: error: {document}:3: id 'd1' is also on line 1: ids are unique in a document\n"
+    )
+    assert runner.invoke(main, ["topics"]).output.split()[1] == "0"  # not even d2
+
+
+def test_build_over_a_file_of_others_is_one_line_until_overwrite(runner, tmp_path) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>Ours, by hand</h1>")
+    (site / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    refused = runner.invoke(main, ["build", str(site), "--base-url", BASE_URL])
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"feedsvc: error: {site / 'index.html'}: not written by feedsvc build "
+        "(not in .feedsvc-build.json); move it away, or build with --overwrite to replace it\n"
+    )
+    assert (site / "index.html").read_text() == "<h1>Ours, by hand</h1>"
+    taken = runner.invoke(main, ["build", "--overwrite", str(site), "--base-url", BASE_URL])
+    assert taken.exit_code == 0, taken.output
+    assert taken.stdout.endswith(" unchanged, 0 removed\n")
+    assert (site / "index.html").read_text().startswith("<!doctype html>")
+    assert (site / "photo.jpg").read_bytes() == b"\xff\xd8\xff"

@@ -51,6 +51,12 @@ def test_extension_decides_the_format() -> None:
         ('{"id": "a", "title": 5}\n', 1, "'title' is required"),
         ('{"id": "a", "title": "t", "author": ["x"]}\n', 1, "'author' must be a string"),
         ('{"id": "a", "title": "t", "topics": "sport"}\n', 1, "'topics' must be a list"),
+        (
+            '{"id": "a", "title": "one"}\n{"id": "b", "title": "two"}\n\n'
+            '{"id": "a", "title": "x"}\n',
+            4,
+            "id 'a' is also on line 1",
+        ),
     ],
 )
 def test_bad_line_is_rejected_with_file_and_line(text: str, line: int, message: str) -> None:

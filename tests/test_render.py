@@ -8,6 +8,7 @@ import json
 import locale
 import re
 import shutil
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -138,8 +139,9 @@ def test_dates_are_timezone_aware(filled, catalog) -> None:
         assert item.published.tzinfo is not None and item.updated.tzinfo is not None
 
 
-def test_rss_dates_stay_english_while_threads_render_at_once(filled, catalog) -> None:
-    # feedgen formats RSS dates under setlocale(), which is process-wide.
+def test_rss_renders_in_threads_leave_the_process_locale_as_it_was(filled, catalog) -> None:
+    # feedgen formats RSS dates under setlocale(), which is process-wide: a save/restore pair
+    # interleaved between threads would leave every later render (and the process) in "C".
     feed = load_feed(filled, catalog, catalog.all_topic)
     expected = render_feed(feed, "rss")
     results: list[bytes] = []
@@ -148,13 +150,21 @@ def test_rss_dates_stay_english_while_threads_render_at_once(filled, catalog) ->
         for _ in range(20):
             results.append(render_feed(feed, "rss"))
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    original = locale.setlocale(locale.LC_ALL)
+    interval = sys.getswitchinterval()
+    try:
+        chosen = locale.setlocale(locale.LC_ALL, "C.UTF-8")  # anything but feedgen's "C"
+        sys.setswitchinterval(1e-6)  # hand the GIL over often, inside feedgen's pair too
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert locale.setlocale(locale.LC_ALL) == chosen
+    finally:
+        sys.setswitchinterval(interval)
+        locale.setlocale(locale.LC_ALL, original)
     assert set(results) == {expected}
-    assert locale.setlocale(locale.LC_ALL) is not None
 
 
 def test_articles_carry_full_content_headlines_do_not(filled, catalog) -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import shutil
 from pathlib import Path
 
 import feedparser
 import pytest
 
+from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.errors import FeedsvcError
 from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS
+from feedsvc.site import SiteMap
 from feedsvc.sources import Document
-from feedsvc.static import MANIFEST, build_site
+from feedsvc.static import JOURNAL, MANIFEST, BuildError, build_site
 
-from .conftest import GOLDEN
+from .conftest import FEEDS, GOLDEN
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 
@@ -97,20 +101,193 @@ def test_build_is_byte_identical_for_the_same_store(filled, catalog, tmp_path) -
     assert files(tmp_path / "one") == files(tmp_path / "two")
 
 
-def test_stale_files_are_removed_and_missing_ones_restored(filled, catalog, tmp_path) -> None:
+def site_files(root: Path) -> dict[str, bytes]:
+    """Every file under root but the build's own (.feedsvc-*), as relative path -> bytes."""
+    return {name: data for name, data in files(root).items() if ".feedsvc-" not in name}
+
+
+def manifest_files(root: Path) -> set[str]:
+    return set(json.loads((root / MANIFEST).read_bytes())["files"])
+
+
+def catalogue_with_weather(tmp_path: Path) -> Path:
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    (feeds / "topics" / "weather.toml").write_text(
+        'title = "Weather"\ndescription = "Storms, floods, heat."\n'
+        '[rules]\nmatch = ["storm", "flood", "heatwave", "ferry"]\n'
+    )
+    return feeds
+
+
+def catalogue_at(feeds: Path) -> Catalog:
+    return load_catalog(feeds, "http://127.0.0.1:8000/")  # a build needs a base URL
+
+
+def test_manifest_lists_every_file_the_build_wrote(filled, catalog, tmp_path) -> None:
+    site = tmp_path / "site"
+    report = build_site(filled, catalog, site)
+    written = set(site_files(site))
+    assert manifest_files(site) == written
+    assert {name for name in written if not name.endswith(".gz")} == set(report.paths)
+    assert written == set(report.paths) | {f"{name}.gz" for name in report.paths}
+    assert {p.name for p in site.iterdir() if p.name.startswith(".")} == {MANIFEST}
+
+
+def test_files_of_others_are_never_touched(filled, catalog, clock, tmp_path) -> None:
+    site = tmp_path / "site"
+    theirs = {
+        "feeds/custom.rss": b"<rss>mine</rss>",
+        "feeds/custom.rss.gz": b"not even gzip",
+        "items/photo.jpg": b"\xff\xd8\xff",
+        "robots.txt": b"User-agent: *\n",
+        "about/index.html": b"<p>About us</p>",
+    }
+    for name, data in theirs.items():  # a first build into a directory that is not empty
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(data)
+    first = build_site(filled, catalog, site)
+    clock.advance(hours=1)
+    ingest_document(filled, catalog, Document("new.txt", b"-\nLighthouse keeper retires\n", "wire"))
+    again = build_site(filled, catalog, site)
+    assert first.removed == again.removed == 0
+    assert {name: (site / name).read_bytes() for name in theirs} == theirs
+    assert not manifest_files(site) & set(theirs)
+
+
+def test_files_the_build_no_longer_makes_are_removed(filled, tmp_path) -> None:
+    site, feeds = tmp_path / "site", catalogue_with_weather(tmp_path)
+    build_site(filled, catalogue_at(feeds), site)
+    weather = {name for name in site_files(site) if "weather" in name}
+    assert "feeds/weather.atom.gz" in weather
+    (site / "feeds/weather-notes.txt").write_text("mine")  # beside them, not theirs
+    (feeds / "topics" / "weather.toml").unlink()
+    report = build_site(filled, catalogue_at(feeds), site)
+    assert report.removed == len({name.removesuffix(".gz") for name in weather})
+    assert report.written == 0 or "index.html" in report.paths
+    assert not any((site / name).exists() for name in weather)
+    assert not manifest_files(site) & weather
+    assert (site / "feeds/weather-notes.txt").read_text() == "mine"
+
+
+def test_report_counts_are_exact(filled, catalog, clock, tmp_path) -> None:
+    site = tmp_path / "site"
+    first = build_site(filled, catalog, site)
+    resources = {name.removesuffix(".gz") for name in site_files(site)}
+    assert (first.written, first.unchanged, first.removed) == (len(resources), 0, 0)
+    item = filled.newest("all", 1)[0]
+    (site / f"items/{item.id}.html.gz").unlink()  # a .gz alone is a file written again
+    (site / "feeds/world.json").unlink()
+    before = site_files(site)
+    clock.advance(hours=1)
+    ingest_document(filled, catalog, Document("new.txt", b"-\nLighthouse keeper retires\n", "wire"))
+    report = build_site(filled, catalog, site)
+    after = site_files(site)
+    changed = {name.removesuffix(".gz") for name in after if before.get(name) != after[name]}
+    assert f"items/{item.id}.html" in changed and "feeds/world.json" in changed
+    assert report.written == len(changed) == len(report.paths)
+    # Looked at: the site's fixed files (feeds, topic pages, index, OPML, script), and two item
+    # pages (the new, the .gz-less).
+    assert report.unchanged + report.written == len(SiteMap(catalog).fixed_paths()) + 2
+    assert report.removed == 0
+
+
+def test_foreign_file_where_the_build_writes_is_an_error_unless_overwrite(
+    filled, catalog, tmp_path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>My own home page</h1>")
+    with pytest.raises(BuildError) as caught:
+        build_site(filled, catalog, site)
+    assert str(caught.value) == (
+        f"{site / 'index.html'}: not written by feedsvc build (not in {MANIFEST}); "
+        "move it away, or build with --overwrite to replace it"
+    )
+    assert (site / "index.html").read_text() == "<h1>My own home page</h1>"
+    report = build_site(filled, catalog, site, overwrite=True)
+    assert "index.html" in report.paths and "index.html" in manifest_files(site)
+    assert build_site(filled, catalog, site).written == 0  # now ours: no --overwrite needed
+
+
+def test_foreign_gz_where_the_build_writes_is_an_error(filled, catalog, tmp_path) -> None:
+    site = tmp_path / "site"
+    (site / "feeds").mkdir(parents=True)
+    (site / "feeds/all.rss.gz").write_bytes(b"someone else's")
+    with pytest.raises(BuildError, match=r"feeds/all\.rss\.gz: not written by feedsvc build"):
+        build_site(filled, catalog, site)
+    assert (site / "feeds/all.rss.gz").read_bytes() == b"someone else's"
+
+
+def test_manifest_deleted_by_hand(filled, catalog, clock, tmp_path) -> None:
     site = tmp_path / "site"
     build_site(filled, catalog, site)
-    (site / "feeds/retired.rss").write_text("old")
-    (site / "feeds/.feedsvc-tmp-abc").write_text("half")
+    (site / MANIFEST).unlink()
+    # Files holding exactly what the build would write are taken back without a word.
+    again = build_site(filled, catalog, site)
+    assert (again.written, again.removed) == (0, 0)
+    assert manifest_files(site) == set(site_files(site))
+    (site / MANIFEST).unlink()
+    clock.advance(hours=1)
+    ingest_document(filled, catalog, Document("new.txt", b"-\nLighthouse keeper retires\n", "wire"))
+    # Files that differ could be anyone's: an error, nothing removed, until --overwrite.
+    kept = site_files(site)
+    with pytest.raises(BuildError, match="not written by feedsvc build"):
+        build_site(filled, catalog, site)
+    assert set(site_files(site)) >= set(kept)
+    report = build_site(filled, catalog, site, overwrite=True)
+    assert report.written > 0 and report.removed == 0
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in the middle of a build (not an Exception: nothing catches it)."""
+
+
+def test_files_of_a_killed_build_are_still_its_own(filled, catalog, clock, tmp_path) -> None:
+    site = tmp_path / "site"
+
+    count = iter(range(10))
+
+    def die_after_ten(_: int) -> None:
+        if next(count, None) is None:
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_site(filled, catalog, site, progress=die_after_ten)
+    assert not (site / MANIFEST).exists()
+    written = site_files(site)
+    assert 20 <= len(written) < 30  # ten files and their .gz, and the one it was writing
+    (site / "items/.feedsvc-tmp-killed").write_text("half a page")
+    page = sorted(name for name in written if name.endswith(".html"))[0]  # items come first
+    clock.advance(hours=1)
+    filled.kill([page.removeprefix("items/").removesuffix(".html")], None, "test")
+    report = build_site(filled, catalog, site)  # the page now differs, and is its own
+    assert page in report.paths
+    assert not list(site.rglob(".feedsvc-tmp-*"))
+    assert not (site / JOURNAL).exists()
+    assert manifest_files(site) == set(site_files(site))
+
+
+def test_hand_edited_manifest_cannot_remove_other_files(filled, catalog, tmp_path) -> None:
+    site, outside = tmp_path / "site", tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    build_site(filled, catalog, site)
+    (site / "mine.txt").write_text("keep me too")
+    manifest = json.loads((site / MANIFEST).read_bytes())
+    manifest["files"] += ["../precious.txt", str(outside), "./mine.txt", "feeds/../mine.txt"]
+    (site / MANIFEST).write_text(json.dumps(manifest))
+    assert build_site(filled, catalog, site).removed == 0
+    assert outside.read_text() == "keep me" and (site / "mine.txt").read_text() == "keep me too"
+
+
+def test_missing_files_are_restored(filled, catalog, tmp_path) -> None:
+    site = tmp_path / "site"
+    build_site(filled, catalog, site)
     victim = next((site / "items").glob("*.html"))
     victim.unlink()
-    (site / "robots.txt").write_text("User-agent: *\n")  # not ours: left alone
+    (site / "feeds/all.atom.gz").unlink()
     report = build_site(filled, catalog, site)
-    assert report.removed == 1
-    assert not (site / "feeds/retired.rss").exists()
-    assert not (site / "feeds/.feedsvc-tmp-abc").exists()
-    assert victim.exists()
-    assert (site / "robots.txt").exists()
+    assert victim.exists() and (site / "feeds/all.atom.gz").exists()
+    assert report.written == 2 and report.removed == 0
 
 
 def test_outdir_that_is_a_file_is_refused(filled, catalog, tmp_path) -> None:

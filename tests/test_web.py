@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import feedparser
 import lxml.html
 import pytest
+from flask import request
 from werkzeug.http import http_date, parse_date
 
 from feedsvc.ingest import ingest_document
@@ -21,17 +22,7 @@ from feedsvc.sources import Document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, SAMPLES, TOKEN
-
-
-@pytest.fixture
-def filled(app, settings, catalog, clock):
-    store = open_engine(settings.db, clock)
-    for path in sorted(SAMPLES.glob("*.txt")):
-        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
-        clock.advance(hours=1)
-    store.close()
-    return app
+from .conftest import BASE_URL, TOKEN
 
 
 def renders(client) -> int:
@@ -50,11 +41,10 @@ def test_feed_has_type_and_caching_headers(filled, client, catalog, extension) -
     assert parse_date(response.headers["Last-Modified"]) is not None
 
 
-def test_feed_over_http_has_the_entries_of_the_store(filled, client, settings) -> None:
-    store = open_engine(settings.db)
+def test_feed_over_http_has_the_entries_of_the_store(filled, client) -> None:
     parsed = feedparser.parse(client.get("/feeds/all.atom").data)
     assert not parsed.bozo
-    assert [e.title for e in parsed.entries] == [i.title for i in store.newest("all", 50)]
+    assert [e.title for e in parsed.entries] == [i.title for i in filled.newest("all", 50)]
 
 
 def test_if_none_match_gives_304(filled, client) -> None:
@@ -116,6 +106,21 @@ def test_feed_changes_after_an_ingest_by_another_process(
     assert feedparser.parse(second.data).entries[0].title == "Late night headline"
 
 
+def test_fast_path_answers_feeds_without_flask(filled, settings, clock) -> None:
+    fast = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "FASTPATH": True})
+    reached_flask: list[str] = []
+    fast.before_request(lambda: reached_flask.append(request.full_path))
+    client = fast.test_client()
+    for extension in FORMATS:
+        assert client.get(f"/feeds/all.{extension}").status_code == 200
+        assert client.head(f"/feeds/world.{extension}").status_code == 200
+    assert reached_flask == []
+    # What the fast path does not answer still reaches Flask (the hook does record).
+    assert client.get("/feeds/all.rss?limit=2").status_code == 200
+    assert client.get("/feeds/nope.rss").status_code == 404
+    assert reached_flask == ["/feeds/all.rss?limit=2", "/feeds/nope.rss?"]
+
+
 def test_steady_state_does_not_render(filled, client) -> None:
     client.get("/feeds/all.rss")
     before = renders(client)
@@ -161,8 +166,8 @@ def test_index_lists_topics_and_autodiscovery(filled, client, catalog) -> None:
     assert client.get("/index.html").data == client.get("/").data
 
 
-def test_item_page_and_opml(filled, client, settings, catalog) -> None:
-    item = open_engine(settings.db).newest("all", 1)[0]
+def test_item_page_and_opml(filled, client, catalog) -> None:
+    item = filled.newest("all", 1)[0]
     page = client.get(f"/items/{item.id}.html")
     assert page.status_code == 200 and page.mimetype == "text/html"
     opml = client.get("/feeds.opml")

@@ -202,3 +202,33 @@ def test_arbitrary_bytes_raise_nothing_but_feedsvc_error(data: bytes) -> None:
             continue
         for item in items:
             assert item.title and item.id
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("<stdin>", "--stdin-format jsonl"),
+        ("drop/items.txt", "a .jsonl name"),
+        ("request body", "application/x-ndjson"),
+    ],
+)
+def test_json_lines_read_as_wire_text_is_rejected_with_a_hint(name: str, hint: str) -> None:
+    data = b'\xef\xbb\xbf{"id": "s1", "title": "x"}\r\n\r\n  {"id": "s2", "title": "y"}  \n'
+    with pytest.raises(DocumentError) as caught:
+        parse_document(Document(name, data, "wire"))
+    message = str(caught.value)
+    assert message.startswith(f"{name}: every line is a JSON object") and hint in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"id": "s1", "title": "x"}\nA headline that is plain text\n',
+        "{curly} braces open this headline\n",
+        '{"id": "s1"}\n[1, 2]\n',
+        '{"unclosed": \n',
+    ],
+)
+def test_wire_text_with_some_json_looking_lines_is_still_wire(text: str) -> None:
+    items = parse_document(Document("<stdin>", text.encode(), "wire"))
+    assert [item.title for item in items] == [line.strip() for line in text.splitlines()][:1]

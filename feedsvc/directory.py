@@ -1,0 +1,254 @@
+"""The static build's local destination: files under OUTDIR, written atomically with a `.gz`
+beside each, only when their bytes change; removing only files a build wrote (its manifest)."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from .destination import MANIFEST, BuildError, BuildReport, Manifest
+from .site import Rendered
+
+# The build's own files in OUTDIR all start with ".feedsvc-" (README: nginx answers 404 to them).
+JOURNAL = ".feedsvc-build.journal"  # files a running build added since: kept if it is killed
+TEMP_PREFIX = ".feedsvc-tmp-"
+
+
+def read_manifest(outdir: Path) -> Manifest:
+    """The manifest of the last finished build, with the files of any build killed since."""
+    try:
+        data = json.loads((outdir / MANIFEST).read_bytes())
+    except (OSError, ValueError):  # none (a first build, or deleted): nothing here is ours
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    generation, signature, files = data.get("generation"), data.get("signature"), data.get("files")
+    try:
+        journal = (outdir / JOURNAL).read_text().splitlines()
+    except (OSError, ValueError):
+        journal = []
+    listed = [*files, *journal] if isinstance(files, list) else journal
+    return Manifest(
+        generation if isinstance(generation, int) else 0,
+        signature if isinstance(signature, str) else "",
+        frozenset(name for name in listed if isinstance(name, str)),
+    )
+
+
+def write_manifest(outdir: Path, manifest: Manifest) -> None:
+    """Replace the manifest at the end of a build; the journal it now covers goes."""
+    body = {
+        "generation": manifest.generation,
+        "signature": manifest.signature,
+        "files": sorted(manifest.files),
+    }
+    data = json.dumps(body, separators=(",", ":")).encode()
+    try:
+        if not _holds(outdir / MANIFEST, data):
+            _replace(outdir / MANIFEST, data)
+        (outdir / JOURNAL).unlink(missing_ok=True)
+    except OSError as error:
+        raise BuildError(f"cannot write {MANIFEST}: {error.strerror}", str(outdir)) from None
+
+
+def open_journal(outdir: Path) -> BinaryIO:
+    """Where a build notes each file it is about to create: a build killed before writing its
+    manifest still owns them."""
+    return open(outdir / JOURNAL, "ab", buffering=0)  # one write a file, none lost in a buffer
+
+
+def _is_site_path(name: str) -> bool:
+    """A plain relative path of a site file: a hand-edited manifest must not make the build
+    remove anything outside OUTDIR, or the build's own files."""
+    parts = name.split("/")
+    plain = all(part not in ("", ".", "..") for part in parts)
+    return plain and not parts[-1].startswith(".feedsvc-")
+
+
+def _check_outdir(outdir: Path) -> None:
+    if outdir.exists() and not outdir.is_dir():
+        raise BuildError("not a directory", str(outdir))
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BuildError(f"cannot create the directory: {error.strerror}", str(outdir)) from None
+    try:  # try it: os.access says yes to root, even on a read-only file system
+        descriptor, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=outdir)
+    except OSError as error:
+        raise BuildError(f"the directory is not writable: {error.strerror}", str(outdir)) from None
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+class Directory:
+    """Writes files under one root: atomically, only when their bytes change, never over a
+    file it does not own (unless told to), removing only files it owns."""
+
+    def __init__(self, outdir: Path, overwrite: bool = False) -> None:
+        _check_outdir(outdir)
+        self.outdir = outdir  # as the user gave it, for messages
+        self.root = outdir.resolve()
+        self.report = BuildReport()
+        self.manifest = read_manifest(outdir)
+        self.owned = set(self.manifest.files)  # written by this build or an earlier one
+        self.folders = _folders(self.owned) | {""}  # where those are (for existing, temp files)
+        self.overwrite = overwrite
+        self.made: set[str] = set()  # what this build wrote or found already holding its bytes
+        self.journal: BinaryIO | None = None
+
+    def close(self) -> None:
+        if self.journal:
+            self.journal.close()
+            self.journal = None
+
+    def read_manifest(self) -> Manifest:
+        return self.manifest
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """The manifest lists the files this directory owns (`.gz` included), whatever the
+        build passes."""
+        owned = frozenset(self.owned)
+        write_manifest(self.outdir, Manifest(manifest.generation, manifest.signature, owned))
+
+    def put(self, path: str, rendered: Rendered) -> None:
+        self.write(path, rendered.body)
+
+    def path(self, relative: str) -> Path:
+        target = (self.root / relative).resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise BuildError(f"refusing to write outside the output directory: {relative!r}")
+        return target
+
+    def write(self, relative: str, data: bytes, compress: bool = True) -> None:
+        try:
+            self._write(relative, data, compress)
+        except OSError as error:  # a full disk, say: one line, not a traceback
+            raise BuildError(
+                f"cannot write {relative}: {error.strerror}", str(self.outdir)
+            ) from None
+
+    def _write(self, relative: str, data: bytes, compress: bool) -> None:
+        target = self.path(relative)
+        files = {relative: (target, data)}  # the file first, then its .gz
+        if compress:
+            zipped = gzip.compress(data, compresslevel=9, mtime=0)
+            files[f"{relative}.gz"] = (target.with_name(target.name + ".gz"), zipped)
+        stale = {name for name, (path, content) in files.items() if not _holds(path, content)}
+        for name, (path, _) in files.items():
+            if name in stale and name not in self.owned and os.path.lexists(path):
+                self._refuse(name)
+        self._claim(list(files))
+        if relative in stale:
+            # A present .gz always matches its file: drop the old one before the file changes,
+            # so a build killed in between leaves no .gz (nginx serves the plain one).
+            for path, _ in list(files.values())[1:]:
+                path.unlink(missing_ok=True)
+            stale.update(files)
+        for name, (path, content) in files.items():
+            if name in stale:
+                _replace(path, content)
+        if compress:
+            stat, zipped_path = target.stat(), files[f"{relative}.gz"][0]
+            if zipped_path.stat().st_mtime_ns != stat.st_mtime_ns:  # nginx gzip_static: same mtime
+                os.utime(zipped_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        self.made.update(files)
+        self.report.written += bool(stale)
+        self.report.unchanged += not stale
+        if stale:
+            self.report.paths.append(relative)
+
+    def _refuse(self, name: str) -> None:
+        """A file of someone else's stands where the build must write."""
+        if not self.overwrite:
+            raise BuildError(
+                f"not written by feedsvc build (not in {MANIFEST}); "
+                "move it away, or build with --overwrite to replace it",
+                str(self.outdir / name),
+            )
+
+    def _claim(self, names: list[str]) -> None:
+        """Note in the journal the files about to be made, before they exist."""
+        new = [name for name in names if name not in self.owned]
+        if new:
+            if self.journal is None:
+                self.journal = open_journal(self.root)
+            self.journal.write("".join(f"{name}\n" for name in new).encode())
+            self.owned.update(new)
+            self.folders.update(_folders(new))
+
+    def existing(self) -> set[str]:
+        """The files this build or an earlier one wrote that are present with their `.gz`."""
+        present = set()
+        for folder in self.folders:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                prefix = f"{folder}/" if folder else ""
+                present.update(prefix + name for name in os.listdir(self.root / folder))
+        return {name for name in present & self.owned if f"{name}.gz" in present}
+
+    def remove_others(self, expected: set[str]) -> None:
+        """Remove the files an earlier build wrote that this one does not make (`expected`:
+        files it did not need to write), and the temporary files of a killed build."""
+        made = self.made
+        stale = [
+            name
+            for name in self.owned
+            if name not in made and name.removesuffix(".gz") not in expected
+        ]
+        removed: set[str] = set()
+        for name in sorted(stale):
+            self.owned.discard(name)
+            path = self.root / name  # the name itself: a symlink goes, not what it points to
+            if not _is_site_path(name) or not path.parent.resolve().is_relative_to(self.root):
+                continue  # a hand-edited manifest: never remove anything but site files
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError):  # gone, or a folder: not its file
+                continue
+            except OSError as error:
+                message = f"cannot remove {name}: {error.strerror}"
+                raise BuildError(message, str(self.outdir)) from None
+            removed.add(name.removesuffix(".gz"))
+        self.report.removed += len(removed)
+        for folder in self.folders:
+            # scandir and the name alone: a stat per file would cost most of a rebuild.
+            with (
+                contextlib.suppress(FileNotFoundError, NotADirectoryError),
+                os.scandir(self.root / folder) as entries,
+            ):
+                for entry in entries:
+                    if entry.name.startswith(TEMP_PREFIX):
+                        Path(entry.path).unlink(missing_ok=True)
+
+
+def _folders(names: Iterable[str]) -> set[str]:
+    """The folders holding these files, relative to the root ("" for the root itself)."""
+    return {name.rpartition("/")[0] for name in names}
+
+
+def _holds(target: Path, data: bytes) -> bool:
+    try:
+        return target.stat().st_size == len(data) and target.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def _replace(target: Path, data: bytes) -> None:
+    """Write `data` to `target` by rename: never a partial file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            # No fsync: a killed process loses nothing written, and the rename is atomic;
+            # only a power cut could leave an empty file, and the next build rewrites it.
+            handle.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
