@@ -133,6 +133,6 @@ def test_ascii_and_unicode_text_are_split_into_the_same_words(words, separator) 
         sport='title = "S"\ndescription = "d"\n[rules]\n'
         'match = ["cup final", "goal", "US", "NATO", "Wall Street bank", "x_y", "2 1"]\n',
     )
-    matcher = load_catalog(feeds).matcher
+    matcher = load_catalog(feeds).filer.matcher
     text = separator.join(words)
     assert matcher.find(text) == matcher.find(text + " é")
