@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import CatalogError, DocumentError
-from .filing import RULE_KINDS, SOURCE, Explanation, Filer, Rule, rule_words
+from .filing import RULE_KINDS, SOURCE, Explanation, Filer, Rule, plural_forms, rule_words
 from .model import Item, Site, Topic
 
 ALL = "all"
@@ -202,7 +202,8 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
             raise source.error(f"missing key {key!r}")
     rules = data.get("rules", {})
     _check_keys(rules, dict.fromkeys(RULE_KINDS, list), source, prefix="rules.")
-    seen: dict[tuple[str, ...], str] = {}
+    rules_by_words: dict[tuple[str, ...], str] = {}
+    found_by: dict[tuple[str, ...], str] = {}  # the words each rule finds, plurals too
     for kind in RULE_KINDS:
         for number, rule in enumerate(rules.get(kind, []), start=1):
             where = f"rules.{kind}[{number}]"
@@ -211,9 +212,22 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
             words = tuple(rule_words(rule))
             if not words:
                 raise source.error(f"{where} {rule!r} has no letters or digits", kind, rule)
-            if words in seen:
-                raise source.error(f"{where} {rule!r} is already in {seen[words]}", kind, rule)
-            seen[words] = f"rules.{kind}"
+            finds = plural_forms(words)
+            if words in found_by:
+                raise source.error(
+                    f"{where} {rule!r} is already found by {found_by[words]} (a rule finds its "
+                    "plural too; case and accents do not matter)",
+                    kind,
+                    rule,
+                )
+            plural = next((rules_by_words[f] for f in finds if f in rules_by_words), None)
+            if plural:
+                raise source.error(
+                    f"{where} {rule!r} also finds {plural}: keep only {rule!r}", kind, rule
+                )
+            rules_by_words[words] = f"rules.{kind} {rule!r}"
+            for form in finds:
+                found_by.setdefault(form, f"rules.{kind} {rule!r}")
     topic = Topic(
         slug,
         data["title"].strip(),

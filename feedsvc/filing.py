@@ -194,7 +194,9 @@ class Matcher:
     folded: _Index = field(default_factory=_Index)
     exact: _Index = field(default_factory=_Index)
     rules: list[Rule] = field(default_factory=list)
-    words: list[tuple[str, ...]] = field(default_factory=list)  # of each rule, case folded
+    # Each rule's words, case folded, with the plural forms the index finds for them: to
+    # tell when two rules found the same words ("Supreme Court" and "court", "win" and "wins").
+    forms: list[tuple[frozenset[str], ...]] = field(default_factory=list)
 
     def add(self, rule: Rule) -> None:
         words = rule_words(rule.text)
@@ -203,7 +205,7 @@ class Matcher:
         index = self.exact if is_capitals(rule.text) else self.folded
         index.add(words, len(self.rules))
         self.rules.append(rule)
-        self.words.append(tuple(word.casefold() for word in words))
+        self.forms.append(tuple(_plurals(word.casefold()) for word in words))
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
@@ -391,12 +393,15 @@ class Filer:
         by_topic: dict[int, list[int]] = {}
         for index in weight:
             by_topic.setdefault(rules[index].topic, []).append(index)
+        parts = self._parts(by_topic, weight)
         scores = [0] * len(self.slugs)
         notes: dict[int, tuple[bool, str]] = {}
         waiting = []  # weak and fallback rules without support from their own topic
         for index, points in weight.items():
             rule = rules[index]
-            if rule.kind == MATCH or self._supported(index, by_topic[rule.topic]):
+            if index in parts:
+                notes[index] = (False, f"part of {rules[parts[index]].text!r}, found with it")
+            elif rule.kind == MATCH or self._supported(index, by_topic[rule.topic], parts):
                 scores[rule.topic] += points
                 notes[index] = (True, "")
             else:
@@ -421,18 +426,36 @@ class Filer:
             notes.setdefault(index, (False, self._unsupported(rules[index])))
         return scores, notes
 
-    def _supported(self, index: int, found: list[int]) -> bool:
-        """Whether another rule of its topic supports a weak rule or a place name: a rule that
-        is not a place name for a place name, and one that is not part of the same words
-        ("Supreme Court" and "court" found in "Supreme Court" are one finding)."""
-        rules, words = self.matcher.rules, self.matcher.words
-        place = rules[index].kind == FALLBACK
-        for other in found:
-            if other == index or (place and rules[other].kind == FALLBACK):
+    def _parts(self, by_topic: dict[int, list[int]], weight: dict[int, int]) -> dict[int, int]:
+        """Rules found inside the words of a longer rule of the same topic, in the same place
+        (title or body), and that rule: one finding counts once ("Supreme Court" is not also
+        "court"; "wins" is not both "win" and "wins")."""
+        forms = self.matcher.forms
+        parts: dict[int, int] = {}
+        for found in by_topic.values():
+            if len(found) < 2:
                 continue
-            if not _within(words[index], words[other]) and not _within(words[other], words[index]):
-                return True
-        return False
+            for index in found:
+                for other in found:
+                    if (
+                        other != index
+                        and other not in parts
+                        and weight[other] == weight[index]
+                        and _within(forms[index], forms[other])
+                    ):
+                        parts[index] = other
+                        break
+        return parts
+
+    def _supported(self, index: int, found: list[int], parts: dict[int, int]) -> bool:
+        """Whether another rule of its topic supports a weak rule or a place name (a place
+        name needs a rule that is not one)."""
+        rules = self.matcher.rules
+        place = rules[index].kind == FALLBACK
+        return any(
+            other != index and other not in parts and not (place and rules[other].kind == FALLBACK)
+            for other in found
+        )
 
     def _unsupported(self, rule: Rule) -> str:
         slug = self.slugs[rule.topic]
@@ -448,10 +471,19 @@ class Filer:
         return tuple(slug for slug, score in zip(self.slugs, scores, strict=True) if score >= floor)
 
 
-def _within(part: tuple[str, ...], whole: tuple[str, ...]) -> bool:
-    """Whether the words `part` appear together in `whole`."""
+def _within(part: tuple[frozenset[str], ...], whole: tuple[frozenset[str], ...]) -> bool:
+    """Whether the words of one rule appear together in another's (a word and its plural are
+    the same word)."""
     size = len(part)
-    return any(whole[start : start + size] == part for start in range(len(whole) - size + 1))
+    return any(
+        all(not part[k].isdisjoint(whole[start + k]) for k in range(size))
+        for start in range(len(whole) - size + 1)
+    )
+
+
+def plural_forms(words: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The word sequences a rule finds: its words, and its last word's plurals."""
+    return {(*words[:-1], form) for form in _plurals(words[-1])} if words else set()
 
 
 def _mask(words: list[str], phrase: str) -> None:
