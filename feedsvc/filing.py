@@ -33,6 +33,7 @@ TITLE_WEIGHT = 3
 BODY_WEIGHT = 1
 MIN_SCORE = 2
 SECOND_RATIO = 0.67
+PLACES_ALONE = 2  # place names that file an item under their topic with no other rule
 BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
 
 _WORD = re.compile(r"\w+")
@@ -393,14 +394,15 @@ class Filer:
         by_topic: dict[int, list[int]] = {}
         for index in weight:
             by_topic.setdefault(rules[index].topic, []).append(index)
-        parts = self._parts(by_topic, weight)
+        parts = self._parts(weight)
         scores = [0] * len(self.slugs)
         notes: dict[int, tuple[bool, str]] = {}
         waiting = []  # weak and fallback rules without support from their own topic
         for index, points in weight.items():
             rule = rules[index]
             if index in parts:
-                notes[index] = (False, f"part of {rules[parts[index]].text!r}, found with it")
+                holder = rules[parts[index]]
+                notes[index] = (False, f"part of {holder.text!r} ({self.slugs[holder.topic]})")
             elif rule.kind == MATCH or self._supported(index, by_topic[rule.topic], parts):
                 scores[rule.topic] += points
                 notes[index] = (True, "")
@@ -408,7 +410,8 @@ class Filer:
                 waiting.append(index)
         if waiting and max(scores) < MIN_SCORE:
             # No topic files the item on its own rules: place names lend support to the weak
-            # rules of every topic; if that files it nowhere either, they count on their own.
+            # rules of every topic; if that files it nowhere either, two or more of them count
+            # on their own (one place is where a story happened, two are often what it is about).
             places = [i for i in waiting if rules[i].kind == FALLBACK]
             weak = [i for i in waiting if rules[i].kind == WEAK]
             lent = list(scores)
@@ -417,7 +420,7 @@ class Filer:
             if max(lent) >= MIN_SCORE:
                 scores = lent
                 notes.update(dict.fromkeys(weak, (True, "weak, supported by a place name")))
-            else:
+            elif len(places) >= PLACES_ALONE:
                 for index in places:
                     scores[rules[index].topic] += weight[index]
                 note = "a place name, and no other topic files the item"
@@ -426,25 +429,28 @@ class Filer:
             notes.setdefault(index, (False, self._unsupported(rules[index])))
         return scores, notes
 
-    def _parts(self, by_topic: dict[int, list[int]], weight: dict[int, int]) -> dict[int, int]:
-        """Rules found inside the words of a longer rule of the same topic, in the same place
-        (title or body), and that rule: one finding counts once ("Supreme Court" is not also
-        "court"; "wins" is not both "win" and "wins")."""
-        forms = self.matcher.forms
+    def _parts(self, weight: dict[int, int]) -> dict[int, int]:
+        """Rules found inside the words of a longer rule found in the same place (title or
+        body), and that rule: a name is one finding. "Supreme Court" is not also "court", and
+        "Six Nations" (sport) is not also "nations" (world). Rules of one topic never find the
+        same words (the loader refuses them), so only phrases can hold other findings."""
+        rules, forms = self.matcher.rules, self.matcher.forms
+        phrases = [index for index in weight if len(forms[index]) > 1]
         parts: dict[int, int] = {}
-        for found in by_topic.values():
-            if len(found) < 2:
-                continue
-            for index in found:
-                for other in found:
-                    if (
-                        other != index
-                        and other not in parts
-                        and weight[other] == weight[index]
-                        and _within(forms[index], forms[other])
-                    ):
-                        parts[index] = other
-                        break
+        for index in weight if phrases else ():
+            for other in phrases:
+                if (
+                    other != index
+                    and other not in parts
+                    and weight[other] == weight[index]
+                    and (
+                        len(forms[other]) > len(forms[index])
+                        or rules[other].topic == rules[index].topic
+                    )
+                    and _within(forms[index], forms[other])
+                ):
+                    parts[index] = other
+                    break
         return parts
 
     def _supported(self, index: int, found: list[int], parts: dict[int, int]) -> bool:
@@ -461,7 +467,10 @@ class Filer:
         slug = self.slugs[rule.topic]
         if rule.kind == WEAK:
             return f"weak: counts only next to another {slug} rule"
-        return f"a place name: counts next to another {slug} rule, or when no topic files the item"
+        return (
+            f"a place name: counts next to another {slug} rule, or with another place name "
+            "when no topic files the item"
+        )
 
     def _chosen(self, scores: list[int]) -> tuple[str, ...]:
         best = max(scores, default=0)
