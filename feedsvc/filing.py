@@ -4,9 +4,11 @@ The kinds of rule (README, "Topics", says the same for editors):
 
 - `match`: a word or phrase that counts for its topic on its own.
 - `weak`: counts only next to another rule of its topic ("treatment" with "cancer").
-- `fallback`: place names. They count next to another rule of their topic; alone they file an
-  item only when no topic does on its own rules, and before that they lend support to the
-  weak rules of every topic ("France hold Ireland to a draw": `draw` is sport's).
+- `fallback`: place names. They support the weak rules of their topic ("Russian drones") and
+  count themselves next to a `match` rule of it ("Russian troops"). When no topic files an
+  item on its own rules, they lend support to the weak rules of every topic ("France hold
+  Ireland to a draw": `draw` is sport's); if that files it nowhere either, two or more of
+  them file it under their own topic.
 - `exclude`: a phrase whose words count for no rule of its topic ("Amazon rainforest" keeps
   `Amazon` out of tech, while another mention of Amazon still counts).
 - source names (`feeds/sources.toml`): a credit ("...: BBC", "(Reuters)", "told the BBC")
@@ -22,6 +24,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import MappingProxyType
 
 MATCH, WEAK, FALLBACK, EXCLUDE, SOURCE = "match", "weak", "fallback", "exclude", "source"
@@ -32,7 +35,7 @@ RULE_KINDS = (MATCH, WEAK, FALLBACK, EXCLUDE)
 TITLE_WEIGHT = 3
 BODY_WEIGHT = 1
 MIN_SCORE = 2
-SECOND_RATIO = 0.67
+SECOND_RATIO = Fraction(2, 3)  # exact: a second topic at two thirds of the best is filed
 PLACES_ALONE = 2  # place names that file an item under their topic with no other rule
 BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
 
@@ -454,12 +457,12 @@ class Filer:
         return parts
 
     def _supported(self, index: int, found: list[int], parts: dict[int, int]) -> bool:
-        """Whether another rule of its topic supports a weak rule or a place name (a place
-        name needs a rule that is not one)."""
+        """Whether another rule of its topic supports a weak rule (any other rule) or a place
+        name (a `match` rule: a place and a weak word alike are thin evidence)."""
         rules = self.matcher.rules
         place = rules[index].kind == FALLBACK
         return any(
-            other != index and other not in parts and not (place and rules[other].kind == FALLBACK)
+            other != index and other not in parts and (not place or rules[other].kind == MATCH)
             for other in found
         )
 
@@ -468,7 +471,7 @@ class Filer:
         if rule.kind == WEAK:
             return f"weak: counts only next to another {slug} rule"
         return (
-            f"a place name: counts next to another {slug} rule, or with another place name "
+            f"a place name: counts next to a {slug} match rule, or with another place name "
             "when no topic files the item"
         )
 
