@@ -256,11 +256,11 @@ def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, 
 
 
 def _filer(topics: list[tuple[Topic, dict[str, list[str]]]], sources: list[str]) -> Filer:
-    filer = Filer(tuple(topic.slug for topic, _ in topics))
-    for position, (_, rules) in enumerate(topics):
-        for kind in RULE_KINDS:
-            for text in rules.get(kind, []):
-                filer.add(Rule(position, kind, text))
-    for name in sources:
-        filer.add(Rule(-1, SOURCE, name))
-    return filer
+    rules = [
+        Rule(position, kind, text)
+        for position, (_, topic_rules) in enumerate(topics)
+        for kind in RULE_KINDS
+        for text in topic_rules.get(kind, [])
+    ]
+    rules.extend(Rule(-1, SOURCE, name) for name in sources)
+    return Filer.build(tuple(topic.slug for topic, _ in topics), rules)

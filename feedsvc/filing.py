@@ -23,9 +23,10 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from types import MappingProxyType
+from typing import NamedTuple
 
 MATCH, WEAK, FALLBACK, EXCLUDE, SOURCE = "match", "weak", "fallback", "exclude", "source"
 RULE_KINDS = (MATCH, WEAK, FALLBACK, EXCLUDE)
@@ -35,7 +36,7 @@ RULE_KINDS = (MATCH, WEAK, FALLBACK, EXCLUDE)
 TITLE_WEIGHT = 3
 BODY_WEIGHT = 1
 MIN_SCORE = 2
-SECOND_RATIO = Fraction(2, 3)  # exact: a second topic at two thirds of the best is filed
+SECOND_SHARE = (2, 3)  # a second topic scoring two thirds of the best or more is filed too
 PLACES_ALONE = 2  # place names that file an item under their topic with no other rule
 BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
 
@@ -54,7 +55,6 @@ _LETTERS = MappingProxyType(
         | {"æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH"}
     )
 )
-_GAP = "\x00"  # stands in for a masked word: matches no rule and breaks phrases
 
 # Source credits: a source name after one of these, at the end of a headline, is a credit.
 _CREDIT_SEPARATORS = (":", "-", "\u2013", "\u2014", "|", ",", "/", "(", "[")
@@ -163,18 +163,21 @@ class _Index:
         pairs = set(itertools.pairwise(words))
         for pair in pairs & self.pair_keys:
             found.update(self.pairs[pair])
-        for pair in pairs & self.longer_keys:
-            for position in range(len(words) - 2):
-                if (words[position], words[position + 1]) != pair:
-                    continue
-                for middle, last, rule in self.longer[pair]:
-                    end = position + 2 + len(middle)
-                    if (
-                        end < len(words)
-                        and words[end] in last
-                        and tuple(words[position + 2 : end]) == middle
-                    ):
-                        found.add(rule)
+        starts = pairs & self.longer_keys
+        if not starts:
+            return
+        # One pass over the text for all the longer rules that start here.
+        for position, pair in enumerate(itertools.pairwise(words)):
+            if pair not in starts:
+                continue
+            for middle, last, rule in self.longer[pair]:
+                end = position + 2 + len(middle)
+                if (
+                    end < len(words)
+                    and words[end] in last
+                    and tuple(words[position + 2 : end]) == middle
+                ):
+                    found.add(rule)
 
     def __bool__(self) -> bool:
         return bool(self.words or self.pairs or self.longer)
@@ -201,6 +204,7 @@ class Matcher:
     # Each rule's words, case folded, with the plural forms the index finds for them: to
     # tell when two rules found the same words ("Supreme Court" and "court", "win" and "wins").
     forms: list[tuple[frozenset[str], ...]] = field(default_factory=list)
+    words: list[tuple[str, ...]] = field(default_factory=list)  # each rule's, case folded
 
     def add(self, rule: Rule) -> None:
         words = rule_words(rule.text)
@@ -209,7 +213,9 @@ class Matcher:
         index = self.exact if is_capitals(rule.text) else self.folded
         index.add(words, len(self.rules))
         self.rules.append(rule)
-        self.forms.append(tuple(_plurals(word.casefold()) for word in words))
+        folded = tuple(word.casefold() for word in words)
+        self.words.append(folded)
+        self.forms.append(tuple(_plurals(word) for word in folded))
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
@@ -271,13 +277,14 @@ class Explanation:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
+class _Found(NamedTuple):
     """The rules found in one text (title or body), credits and exclusions applied."""
 
-    rules: frozenset[int]
+    rules: set[int]
     credits: tuple[str, ...] = ()
-    excluded: frozenset[int] = frozenset()  # exclude rules whose words were masked
+
+
+_NOTHING = _Found(set())
 
 
 @dataclass(slots=True)
@@ -288,31 +295,54 @@ class Filer:
     slugs: tuple[str, ...]
     matcher: Matcher = field(default_factory=Matcher)
     credit_patterns: dict[int, re.Pattern[str]] = field(default_factory=dict)
-    has_excludes: bool = False
+    source_ids: frozenset[int] = frozenset()
+    # For each phrase rule, the rules found inside its words (any topic), so that a finding
+    # held by a longer one is not counted twice; worked out once, when the rules are loaded.
+    contains: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)  # of each rule, for the hot loop
+    topics: list[int] = field(default_factory=list)
+    plain: frozenset[int] = frozenset()  # match rules that hold no other rule: a fast path
+    holders: frozenset[int] = frozenset()  # rules that hold others (the keys of `contains`)
 
-    def add(self, rule: Rule) -> None:
+    @classmethod
+    def build(cls, slugs: tuple[str, ...], rules: Iterable[Rule]) -> Filer:
+        filer = cls(slugs)
+        for rule in rules:
+            filer._add(rule)
+        matcher = filer.matcher
+        kinds = [rule.kind for rule in matcher.rules]
+        filer.source_ids = frozenset(i for i, kind in enumerate(kinds) if kind == SOURCE)
+        filer.contains = _containment(matcher.words)
+        filer.kinds = kinds
+        filer.topics = [rule.topic for rule in matcher.rules]
+        filer.holders = frozenset(filer.contains)
+        filer.plain = frozenset(
+            i for i, kind in enumerate(kinds) if kind == MATCH and i not in filer.contains
+        )
+        return filer
+
+    def _add(self, rule: Rule) -> None:
         if rule.kind == SOURCE:
             words = [re.escape(w) for w in _WORD.findall(fold_accents(rule.text))]
             flags = 0 if is_capitals(rule.text) else re.IGNORECASE
             pattern = re.compile(r"(?<!\w)" + r"\W+".join(words) + r"(?!\w)", flags)
             self.credit_patterns[len(self.matcher.rules)] = pattern
-        self.has_excludes = self.has_excludes or rule.kind == EXCLUDE
         self.matcher.add(rule)
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
         """The slugs of the topics an item with this title and body belongs under."""
-        in_title = self._find(title)
-        in_body = self._find(body[:BODY_CHARS]) if body else _Found(frozenset())
-        if not in_title.rules and not in_body.rules:
+        in_title = self._rules(title)
+        in_body = self._rules(body[:BODY_CHARS]) - in_title if body else set()
+        if not in_title and not in_body:
             return ()
-        scores, _ = self._decide(in_title.rules, in_body.rules - in_title.rules)
-        return self._chosen(scores)
+        return self._chosen(self._decide(in_title, in_body))
 
     def explain(self, title: str, body: str = "") -> Explanation:
         in_title = self._find(title)
-        in_body = self._find(body[:BODY_CHARS]) if body else _Found(frozenset())
+        in_body = self._find(body[:BODY_CHARS]) if body else _NOTHING
         title_rules, body_rules = in_title.rules, in_body.rules - in_title.rules
-        scores, notes = self._decide(title_rules, body_rules)
+        notes: dict[int, tuple[bool, str]] = {}
+        scores = self._decide(title_rules, body_rules, notes)
         chosen = self._chosen(scores)
         rules = self.matcher.rules
         by_topic: dict[int, list[Hit]] = {}
@@ -323,13 +353,6 @@ class Filer:
                     counts, note = notes[index]
                     hit = Hit(rule.text, rule.kind, where, counts, note)
                     by_topic.setdefault(rule.topic, []).append(hit)
-        for where, found in (("title", in_title), ("body", in_body)):
-            for index in sorted(found.excluded):
-                rule = rules[index]
-                note = f"its words count for no {self.slugs[rule.topic]} rule"
-                by_topic.setdefault(rule.topic, []).append(
-                    Hit(rule.text, EXCLUDE, where, False, note)
-                )
         return Explanation(
             chosen,
             tuple(
@@ -339,25 +362,31 @@ class Filer:
             tuple(dict.fromkeys(in_title.credits + in_body.credits)),
         )
 
-    def _find(self, text: str) -> _Found:
-        """The rules found in `text`: credits taken out, then excluded phrases masked."""
+    def _rules(self, text: str) -> set[int]:
+        """What `_find` finds, without its account of credits and exclusions: for `file`."""
         words = words_of(text)
         found = self.matcher.find_words(words)
+        if self.source_ids.isdisjoint(found):
+            return found  # no credit to take out
+        return self._find(text, words, found).rules
+
+    def _find(
+        self, text: str, words: list[str] | None = None, found: set[int] | None = None
+    ) -> _Found:
+        """The rules found in `text`, credits taken out (given the text's words and what they
+        find, when the caller has them already)."""
+        if words is None or found is None:
+            words = words_of(text)
+            found = self.matcher.find_words(words)
         if not found:
-            return _Found(frozenset())
-        rules = self.matcher.rules
+            return _NOTHING
         credits: tuple[str, ...] = ()
-        if self.credit_patterns and any(rules[i].kind == SOURCE for i in found):
+        if not self.source_ids.isdisjoint(found):
             text, credits = self._uncredited(text, found)
             if credits:
                 words = words_of(text)
                 found = self.matcher.find_words(words)
-        excluded: frozenset[int] = frozenset()
-        if self.has_excludes:
-            excluded = frozenset(i for i in found if rules[i].kind == EXCLUDE)
-            if excluded:
-                found = self._masked(words, found, excluded)
-        return _Found(frozenset(i for i in found if rules[i].topic >= 0), credits, excluded)
+        return _Found(found.difference(self.source_ids), credits)
 
     def _uncredited(self, text: str, found: set[int]) -> tuple[str, tuple[str, ...]]:
         """`text` with its source credits blanked out, and the names credited."""
@@ -373,98 +402,111 @@ class Filer:
                     credits.append(self.matcher.rules[index].text)
         return text, tuple(dict.fromkeys(credits))
 
-    def _masked(self, words: list[str], found: set[int], excluded: frozenset[int]) -> set[int]:
-        """The rules found once the words of the excluded phrases no longer count for their
-        topics; other topics keep what they found."""
-        rules = self.matcher.rules
-        for topic in {rules[i].topic for i in excluded}:
-            masked = list(words)
-            for index in excluded:
-                if rules[index].topic == topic:
-                    _mask(masked, rules[index].text)
-            again = self.matcher.find_words(masked)
-            found = {i for i in found if rules[i].topic != topic} | {
-                i for i in again if rules[i].topic == topic and rules[i].kind != EXCLUDE
-            }
-        return found
-
     def _decide(
-        self, in_title: frozenset[int], in_body: frozenset[int]
-    ) -> tuple[list[int], dict[int, tuple[bool, str]]]:
-        """Each topic's score, and for each rule found whether it counted (and why not)."""
-        rules = self.matcher.rules
-        weight = dict.fromkeys(in_body, BODY_WEIGHT) | dict.fromkeys(in_title, TITLE_WEIGHT)
-        by_topic: dict[int, list[int]] = {}
+        self,
+        in_title: set[int],
+        in_body: set[int],
+        notes: dict[int, tuple[bool, str]] | None = None,
+    ) -> list[int]:
+        """Each topic's score; given `notes`, it also says for each rule found whether it
+        counted, and why not (the scores are the same either way)."""
+        kinds, topics = self.kinds, self.topics
+        if notes is None and self.plain.issuperset(in_title) and self.plain.issuperset(in_body):
+            # Only match rules that hold no other: nothing to support or to find twice.
+            scores = [0] * len(self.slugs)
+            for index in in_title:
+                scores[topics[index]] += TITLE_WEIGHT
+            for index in in_body:
+                scores[topics[index]] += BODY_WEIGHT
+            return scores
+        weight = dict.fromkeys(in_title, TITLE_WEIGHT)
+        if in_body:
+            weight.update(dict.fromkeys(in_body, BODY_WEIGHT))
+        parts = self._parts(weight) if not self.holders.isdisjoint(weight) else {}
+        # Support within a topic: a weak rule needs another rule of its topic, a place name a
+        # match rule of it (a place and a weak word alike are thin evidence).
+        found = [0] * len(self.slugs)
+        matched = [0] * len(self.slugs)
         for index in weight:
-            by_topic.setdefault(rules[index].topic, []).append(index)
-        parts = self._parts(weight)
+            if index not in parts and kinds[index] != EXCLUDE:
+                found[topics[index]] += 1
+                matched[topics[index]] += kinds[index] == MATCH
         scores = [0] * len(self.slugs)
-        notes: dict[int, tuple[bool, str]] = {}
         waiting = []  # weak and fallback rules without support from their own topic
         for index, points in weight.items():
-            rule = rules[index]
-            if index in parts:
-                holder = rules[parts[index]]
-                notes[index] = (False, f"part of {holder.text!r} ({self.slugs[holder.topic]})")
-            elif rule.kind == MATCH or self._supported(index, by_topic[rule.topic], parts):
-                scores[rule.topic] += points
-                notes[index] = (True, "")
+            kind, topic = kinds[index], topics[index]
+            if index in parts or kind == EXCLUDE:
+                continue
+            if (
+                kind == MATCH
+                or (kind == WEAK and found[topic] > 1)
+                or (kind == FALLBACK and matched[topic])
+            ):
+                scores[topic] += points
             else:
                 waiting.append(index)
+        counted: dict[int, str] = {}  # of the waiting rules: those that count after all, why
         if waiting and max(scores) < MIN_SCORE:
             # No topic files the item on its own rules: place names lend support to the weak
             # rules of every topic; if that files it nowhere either, two or more of them count
             # on their own (one place is where a story happened, two are often what it is about).
-            places = [i for i in waiting if rules[i].kind == FALLBACK]
-            weak = [i for i in waiting if rules[i].kind == WEAK]
+            places = [i for i in waiting if kinds[i] == FALLBACK]
+            weak = [i for i in waiting if kinds[i] == WEAK]
             lent = list(scores)
             for index in weak if places else ():
-                lent[rules[index].topic] += weight[index]
+                lent[topics[index]] += weight[index]
             if max(lent) >= MIN_SCORE:
                 scores = lent
-                notes.update(dict.fromkeys(weak, (True, "weak, supported by a place name")))
+                counted = dict.fromkeys(weak, "weak, supported by a place name")
             elif len(places) >= PLACES_ALONE:
                 for index in places:
-                    scores[rules[index].topic] += weight[index]
-                note = "a place name, and no other topic files the item"
-                notes.update(dict.fromkeys(places, (True, note)))
-        for index in waiting:
-            notes.setdefault(index, (False, self._unsupported(rules[index])))
-        return scores, notes
+                    scores[topics[index]] += weight[index]
+                counted = dict.fromkeys(places, "a place name, and no other topic files the item")
+        if notes is not None:
+            self._note(notes, weight, parts, waiting, counted)
+        return scores
+
+    def _note(
+        self,
+        notes: dict[int, tuple[bool, str]],
+        weight: dict[int, int],
+        parts: dict[int, int],
+        waiting: list[int],
+        counted: dict[int, str],
+    ) -> None:
+        rules = self.matcher.rules
+        for index in weight:
+            if index in parts:
+                holder = rules[parts[index]]
+                where = "exclude" if holder.kind == EXCLUDE else self.slugs[holder.topic]
+                notes[index] = (False, f"part of {holder.text!r} ({where})")
+            elif rules[index].kind == EXCLUDE:
+                slug = self.slugs[rules[index].topic]
+                notes[index] = (False, f"its words count for no {slug} rule")
+            elif index in counted:
+                notes[index] = (True, counted[index])
+            elif index in waiting:
+                notes[index] = (False, self._unsupported(rules[index]))
+            else:
+                notes[index] = (True, "")
 
     def _parts(self, weight: dict[int, int]) -> dict[int, int]:
         """Rules found inside the words of a longer rule found in the same place (title or
         body), and that rule: a name is one finding. "Supreme Court" is not also "court", and
-        "Six Nations" (sport) is not also "nations" (world). Rules of one topic never find the
-        same words (the loader refuses them), so only phrases can hold other findings."""
-        rules, forms = self.matcher.rules, self.matcher.forms
-        phrases = [index for index in weight if len(forms[index]) > 1]
+        "Six Nations" (sport) is not also "nations" (world). An exclude phrase holds only the
+        rules of its own topic: "Amazon rainforest" keeps tech's "Amazon" from counting."""
         parts: dict[int, int] = {}
-        for index in weight if phrases else ():
-            for other in phrases:
+        kinds, topics = self.kinds, self.topics
+        for index, points in weight.items():
+            own = topics[index] if kinds[index] == EXCLUDE else None
+            for inner in self.contains.get(index, ()):
                 if (
-                    other != index
-                    and other not in parts
-                    and weight[other] == weight[index]
-                    and (
-                        len(forms[other]) > len(forms[index])
-                        or rules[other].topic == rules[index].topic
-                    )
-                    and _within(forms[index], forms[other])
+                    weight.get(inner) == points
+                    and inner not in parts
+                    and (own is None or topics[inner] == own)
                 ):
-                    parts[index] = other
-                    break
+                    parts[inner] = index
         return parts
-
-    def _supported(self, index: int, found: list[int], parts: dict[int, int]) -> bool:
-        """Whether another rule of its topic supports a weak rule (any other rule) or a place
-        name (a `match` rule: a place and a weak word alike are thin evidence)."""
-        rules = self.matcher.rules
-        place = rules[index].kind == FALLBACK
-        return any(
-            other != index and other not in parts and (not place or rules[other].kind == MATCH)
-            for other in found
-        )
 
     def _unsupported(self, rule: Rule) -> str:
         slug = self.slugs[rule.topic]
@@ -479,18 +521,10 @@ class Filer:
         best = max(scores, default=0)
         if best < MIN_SCORE:
             return ()
-        floor = max(MIN_SCORE, SECOND_RATIO * best)
-        return tuple(slug for slug, score in zip(self.slugs, scores, strict=True) if score >= floor)
-
-
-def _within(part: tuple[frozenset[str], ...], whole: tuple[frozenset[str], ...]) -> bool:
-    """Whether the words of one rule appear together in another's (a word and its plural are
-    the same word)."""
-    size = len(part)
-    return any(
-        all(not part[k].isdisjoint(whole[start + k]) for k in range(size))
-        for start in range(len(whole) - size + 1)
-    )
+        share, of = SECOND_SHARE
+        floor = max(MIN_SCORE, -(-best * share // of))  # the share of the best, rounded up
+        slugs = self.slugs
+        return tuple([slugs[topic] for topic, score in enumerate(scores) if score >= floor])
 
 
 def plural_forms(words: tuple[str, ...]) -> set[tuple[str, ...]]:
@@ -498,18 +532,23 @@ def plural_forms(words: tuple[str, ...]) -> set[tuple[str, ...]]:
     return {(*words[:-1], form) for form in _plurals(words[-1])} if words else set()
 
 
-def _mask(words: list[str], phrase: str) -> None:
-    """Replace each occurrence of `phrase` in `words` by gaps."""
-    wanted = rule_words(phrase)
-    exact = is_capitals(phrase)
-    last = _plurals(wanted[-1])
-    size = len(wanted)
-    for start in range(len(words) - size + 1):
-        window = words[start : start + size]
-        if not exact:
-            window = [w.casefold() for w in window]
-        if window[:-1] == wanted[:-1] and window[-1] in last:
-            words[start : start + size] = [_GAP] * size
+def _containment(words: list[tuple[str, ...]]) -> dict[int, tuple[int, ...]]:
+    """For each rule of two or more words, the shorter rules that find words inside it."""
+    finders: dict[tuple[str, ...], list[int]] = {}
+    for index, rule_words_ in enumerate(words):
+        for form in plural_forms(rule_words_):
+            finders.setdefault(form, []).append(index)
+    contains: dict[int, tuple[int, ...]] = {}
+    for index, phrase in enumerate(words):
+        inner = {
+            other
+            for size in range(1, len(phrase))
+            for start in range(len(phrase) - size + 1)
+            for other in finders.get(phrase[start : start + size], ())
+        }
+        if inner:
+            contains[index] = tuple(sorted(inner))
+    return contains
 
 
 def _is_credit(text: str, start: int, end: int) -> bool:
