@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import tomllib
 from collections.abc import Iterable
@@ -124,25 +123,55 @@ class _Source:
     path: Path
     text: str
 
-    def error(self, message: str, key: str | None = None, value: object = None) -> CatalogError:
-        return CatalogError(message, str(self.path), self.line_of(key, value) if key else None)
+    def error(self, message: str, key: str | None = None, item: int | None = None) -> CatalogError:
+        line = self.line_of(key, item) if key else None
+        return CatalogError(message, str(self.path), line)
 
-    def line_of(self, key: str, value: object = None) -> int | None:
-        """The line that sets `key` (the last part of a dotted key) or, given a value, the
-        first line from there that holds it."""
-        lines = self.text.splitlines()
+    def line_of(self, key: str, item: int | None = None) -> int | None:
+        """The line that sets `key` (the last part of a dotted key), or the line where the
+        `item`th value (from 1) of the list it holds begins."""
         name = re.escape(key.rpartition(".")[2])
-        setting = re.compile(rf"^\s*(?:[\w.]+\.)?[\"']?{name}[\"']?\s*=")
-        start = next((n for n, line in enumerate(lines) if setting.match(line)), None)
-        if start is None or value is None:
-            return None if start is None else start + 1
-        forms = [str(value)]
-        if isinstance(value, str):
-            forms = [json.dumps(value, ensure_ascii=False), f"'{value}'"]
-        for number in range(start, len(lines)):
-            if any(form in lines[number] for form in forms):
-                return number + 1
-        return start + 1
+        setting = re.compile(rf"^[ \t]*(?:[\w.]+\.)?[\"']?{name}[\"']?[ \t]*=[ \t]*", re.MULTILINE)
+        found = setting.search(self.text)
+        if found is None:
+            return None
+        start = found.end()
+        if item is not None:
+            start = _list_item(self.text, start, item) or start
+        return self.text.count("\n", 0, start) + 1
+
+
+def _list_item(text: str, start: int, item: int) -> int | None:
+    """Where the `item`th value of the TOML list that opens at `start` begins: strings are
+    skipped whole, comments to the end of their line."""
+    if not text.startswith("[", start):
+        return None
+    position, depth, count, expecting = start + 1, 1, 0, True
+    while position < len(text) and depth:
+        char = text[position]
+        if char == "#":
+            position = text.find("\n", position)
+            if position < 0:
+                return None
+            continue
+        if expecting and not char.isspace() and char not in ",]":
+            count += 1
+            if count == item:
+                return position
+            expecting = False
+        if char in "\"'":
+            end = text.find(char, position + 1)
+            while char == '"' and end > 0 and text[end - 1] == "\\":
+                end = text.find(char, end + 1)
+            position = end if end > 0 else len(text)
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            expecting = True
+        position += 1
+    return None
 
 
 def _read_toml(path: Path) -> tuple[dict, str]:
@@ -208,22 +237,22 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
         for number, rule in enumerate(rules.get(kind, []), start=1):
             where = f"rules.{kind}[{number}]"
             if not isinstance(rule, str) or not rule.strip():
-                raise source.error(f"{where} must be a non-empty string", kind, rule)
+                raise source.error(f"{where} must be a non-empty string", kind, number)
             words = tuple(rule_words(rule))
             if not words:
-                raise source.error(f"{where} {rule!r} has no letters or digits", kind, rule)
+                raise source.error(f"{where} {rule!r} has no letters or digits", kind, number)
             finds = plural_forms(words)
             if words in found_by:
                 raise source.error(
                     f"{where} {rule!r} is already found by {found_by[words]} (a rule finds its "
                     "plural too; case and accents do not matter)",
                     kind,
-                    rule,
+                    number,
                 )
             plural = next((rules_by_words[f] for f in finds if f in rules_by_words), None)
             if plural:
                 raise source.error(
-                    f"{where} {rule!r} also finds {plural}: keep only {rule!r}", kind, rule
+                    f"{where} {rule!r} also finds {plural}: keep only {rule!r}", kind, number
                 )
             rules_by_words[words] = f"rules.{kind} {rule!r}"
             for form in finds:
@@ -243,7 +272,7 @@ def _source_names(data: dict, source: _Source) -> list[str]:
     names = data.get("names", [])
     for number, name in enumerate(names, start=1):
         if not isinstance(name, str) or not rule_words(name):
-            raise source.error(f"names[{number}] must be a name with letters", "names", name)
+            raise source.error(f"names[{number}] must be a name with letters", "names", number)
     return names
 
 
