@@ -9,8 +9,8 @@ The kinds of rule (README, "Topics", says the same for editors):
   item on its own rules, they lend support to the weak rules of every topic ("France hold
   Ireland to a draw": `draw` is sport's); if that files it nowhere either, two or more of
   them file it under their own topic.
-- `exclude`: a phrase whose words count for no rule of its topic ("Amazon rainforest" keeps
-  `Amazon` out of tech, while another mention of Amazon still counts).
+- `exclude`: a phrase whose words count for no rule of its topic where it is found
+  ("Amazon rainforest" keeps `Amazon` out of tech; science still counts it).
 - source names (`feeds/sources.toml`): a credit ("...: BBC", "(Reuters)", "told the BBC")
   counts for no topic; a mention that is the news ("BBC names new chair") still does.
 
