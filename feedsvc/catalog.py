@@ -11,7 +11,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import CatalogError, DocumentError
-from .filing import RULE_KINDS, SOURCE, Explanation, Filer, Rule, plural_forms, rule_words
+from .filing import (
+    RULE_KINDS,
+    SOURCE,
+    Explanation,
+    Filer,
+    LazyFiler,
+    Rule,
+    plural_forms,
+    rule_words,
+)
 from .model import Item, Site, Topic
 
 ALL = "all"
@@ -46,7 +55,12 @@ class Catalog:
     site: Site
     topics: tuple[Topic, ...]
     digest: str  # changes when any topic file changes, so stored items get re-filed
-    filer: Filer
+    rules: LazyFiler
+
+    @property
+    def filer(self) -> Filer:
+        """The rules, ready to file items (built on first use)."""
+        return self.rules.get()
 
     @property
     def all_topic(self) -> Topic:
@@ -98,7 +112,7 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
     site_data, _ = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
     digest = hashlib.sha256(FILING_VERSION + b"\0")
-    topics: list[tuple[Topic, dict[str, list[str]]]] = []
+    topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]] = []
     for path in sorted((feeds_dir / "topics").glob("*.toml")):
         data, source = _read_toml(path)
         digest.update(path.name.encode() + b"\0" + source.encode() + b"\0")
@@ -221,7 +235,7 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
     return Site(**settings)
 
 
-def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
+def _topic(data: dict, source: _Source) -> tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]:
     slug = source.path.stem
     if not SLUG.fullmatch(slug) or slug == ALL:
         raise source.error(f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all'")
@@ -231,6 +245,7 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
             raise source.error(f"missing key {key!r}")
     rules = data.get("rules", {})
     _check_keys(rules, dict.fromkeys(RULE_KINDS, list), source, prefix="rules.")
+    found: list[tuple[str, str, tuple[str, ...]]] = []  # kind, rule, its words
     rules_by_words: dict[tuple[str, ...], str] = {}
     found_by: dict[tuple[str, ...], str] = {}  # the words each rule finds, plurals too
     for kind in RULE_KINDS:
@@ -255,6 +270,7 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
                     f"{where} {rule!r} also finds {plural}: keep only {rule!r}", kind, number
                 )
             rules_by_words[words] = f"rules.{kind} {rule!r}"
+            found.append((kind, rule, words))
             for form in finds:
                 found_by.setdefault(form, f"rules.{kind} {rule!r}")
     topic = Topic(
@@ -264,7 +280,7 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, dict[str, list[str]]]:
         match=tuple(rules.get("match", [])),
         exclude=tuple(rules.get("exclude", [])),
     )
-    return topic, rules
+    return topic, found
 
 
 def _source_names(data: dict, source: _Source) -> list[str]:
@@ -284,12 +300,13 @@ def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, 
     return {slug: position for position, slug in enumerate(order)}
 
 
-def _filer(topics: list[tuple[Topic, dict[str, list[str]]]], sources: list[str]) -> Filer:
+def _filer(
+    topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]], sources: list[str]
+) -> LazyFiler:
     rules = [
-        Rule(position, kind, text)
+        Rule(position, kind, text, words)
         for position, (_, topic_rules) in enumerate(topics)
-        for kind in RULE_KINDS
-        for text in topic_rules.get(kind, [])
+        for kind, text, words in topic_rules
     ]
     rules.extend(Rule(-1, SOURCE, name) for name in sources)
-    return Filer.build(tuple(topic.slug for topic, _ in topics), rules)
+    return LazyFiler(tuple(topic.slug for topic, _ in topics), rules)

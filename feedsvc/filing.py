@@ -98,25 +98,26 @@ def _casefold_all(words: list[str]) -> list[str]:
 def _plurals(word: str) -> frozenset[str]:
     """A rule's last word and its plurals: a rule `election` finds `elections`, `economy`
     finds `economies`, `NGO` finds `NGOs`."""
-    forms = {word}
-    if len(word) >= 3 and word[-1].isalpha():
-        for s in {"s", "S"} if word.isupper() else {"s"}:
-            forms.add(word + s)
-            forms.add(word + ("ES" if s == "S" else "es"))
-        if word[-1] in "yY":
-            forms.add(word[:-1] + ("IES" if word.isupper() else "ies"))
-    return frozenset(forms)
+    if len(word) < 3 or not word[-1].isalpha():
+        return frozenset((word,))
+    if word.isupper():
+        forms = (word, word + "s", word + "es", word + "S", word + "ES")
+        return frozenset((*forms, word[:-1] + "IES") if word[-1] == "Y" else forms)
+    forms = (word, word + "s", word + "es")
+    return frozenset((*forms, word[:-1] + "ies") if word[-1] in "yY" else forms)
 
 
 def is_capitals(text: str) -> bool:
     """A rule written in capitals (`US`, `WHO`) matches only capitals."""
+    if not text.isupper():  # a lowercase letter, or no letter that has a case
+        return False
     letters = [c for c in text if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
 
 def rule_words(text: str) -> list[str]:
     """The words a rule looks for, as the index keeps them."""
-    words = _WORD.findall(fold_accents(unicodedata.normalize("NFC", text)))
+    words = words_of(text)
     return words if is_capitals(text) else [w.casefold() for w in words]
 
 
@@ -190,6 +191,7 @@ class Rule:
     topic: int
     kind: str
     text: str
+    words: tuple[str, ...] = ()  # `rule_words(text)`, when the loader has them already
 
 
 @dataclass(slots=True)
@@ -201,21 +203,16 @@ class Matcher:
     folded: _Index = field(default_factory=_Index)
     exact: _Index = field(default_factory=_Index)
     rules: list[Rule] = field(default_factory=list)
-    # Each rule's words, case folded, with the plural forms the index finds for them: to
-    # tell when two rules found the same words ("Supreme Court" and "court", "win" and "wins").
-    forms: list[tuple[frozenset[str], ...]] = field(default_factory=list)
     words: list[tuple[str, ...]] = field(default_factory=list)  # each rule's, case folded
 
     def add(self, rule: Rule) -> None:
-        words = rule_words(rule.text)
+        words = list(rule.words) or rule_words(rule.text)
         if not words:
             return
         index = self.exact if is_capitals(rule.text) else self.folded
         index.add(words, len(self.rules))
         self.rules.append(rule)
-        folded = tuple(word.casefold() for word in words)
-        self.words.append(folded)
-        self.forms.append(tuple(_plurals(word) for word in folded))
+        self.words.append(tuple(word.casefold() for word in words))
 
     def find(self, text: str) -> set[int]:
         """Indexes of the rules found in `text`."""
@@ -534,21 +531,35 @@ def plural_forms(words: tuple[str, ...]) -> set[tuple[str, ...]]:
 
 def _containment(words: list[tuple[str, ...]]) -> dict[int, tuple[int, ...]]:
     """For each rule of two or more words, the shorter rules that find words inside it."""
-    finders: dict[tuple[str, ...], list[int]] = {}
-    for index, rule_words_ in enumerate(words):
-        for form in plural_forms(rule_words_):
-            finders.setdefault(form, []).append(index)
+    rules: dict[tuple[str, ...], list[int]] = {}
+    for index, rule in enumerate(words):
+        rules.setdefault(rule, []).append(index)
     contains: dict[int, tuple[int, ...]] = {}
     for index, phrase in enumerate(words):
-        inner = {
-            other
-            for size in range(1, len(phrase))
-            for start in range(len(phrase) - size + 1)
-            for other in finders.get(phrase[start : start + size], ())
-        }
+        inner = set()
+        for size in range(1, len(phrase)):
+            for start in range(len(phrase) - size + 1):
+                *head, last = phrase[start : start + size]
+                # the rules whose words these are, or whose plural they are
+                for word in _singulars(last):
+                    for other in rules.get((*head, word), ()):
+                        if last in _plurals(word):
+                            inner.add(other)
         if inner:
             contains[index] = tuple(sorted(inner))
     return contains
+
+
+def _singulars(word: str) -> set[str]:
+    """The words whose plurals (`_plurals`) may include `word`, and `word` itself."""
+    found = {word}
+    if word.endswith("s"):
+        found.add(word[:-1])
+        if word.endswith("es"):
+            found.add(word[:-2])
+            if word.endswith("ies"):
+                found.add(word[:-3] + "y")
+    return found
 
 
 def _is_credit(text: str, start: int, end: int) -> bool:
@@ -569,3 +580,18 @@ def _is_credit(text: str, start: int, end: int) -> bool:
         return False
     # "...: BBC", "... - Reuters", "..., BBC reports" at the end
     return not ahead or (len(ahead) == 1 and ahead[0] in _CREDIT_LAST_WORDS)
+
+
+@dataclass(slots=True)
+class LazyFiler:
+    """The rules, built into a `Filer` the first time an item is filed: most commands (build,
+    serve, topics) load the catalogue but file nothing."""
+
+    slugs: tuple[str, ...]
+    rules: list[Rule]
+    built: Filer | None = None
+
+    def get(self) -> Filer:
+        if self.built is None:
+            self.built = Filer.build(self.slugs, self.rules)
+        return self.built
