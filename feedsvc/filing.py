@@ -24,6 +24,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
@@ -277,11 +278,11 @@ class Explanation:
 class _Found(NamedTuple):
     """The rules found in one text (title or body), credits and exclusions applied."""
 
-    rules: set[int]
+    rules: AbstractSet[int]
     credits: tuple[str, ...] = ()
 
 
-_NOTHING = _Found(set())
+_NOTHING = _Found(frozenset())
 
 
 @dataclass(slots=True)
@@ -359,8 +360,8 @@ class Filer:
             tuple(dict.fromkeys(in_title.credits + in_body.credits)),
         )
 
-    def _rules(self, text: str) -> set[int]:
-        """What `_find` finds, without its account of credits and exclusions: for `file`."""
+    def _rules(self, text: str) -> AbstractSet[int]:
+        """What `_find` finds, without its account of the credits: for `file`."""
         words = words_of(text)
         found = self.matcher.find_words(words)
         if self.source_ids.isdisjoint(found):
@@ -401,8 +402,8 @@ class Filer:
 
     def _decide(
         self,
-        in_title: set[int],
-        in_body: set[int],
+        in_title: AbstractSet[int],
+        in_body: AbstractSet[int],
         notes: dict[int, tuple[bool, str]] | None = None,
     ) -> list[int]:
         """Each topic's score; given `notes`, it also says for each rule found whether it
