@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import CatalogError, DocumentError
+from .filing import (
+    RULE_KINDS,
+    SOURCE,
+    Explanation,
+    Filer,
+    LazyFiler,
+    Rule,
+    plural_forms,
+    rule_words,
+)
 from .model import Item, Site, Topic
 
 ALL = "all"  # built in: every item
 OTHER = "other"  # built in: the items no topic's rules matched
 OTHER_TITLE = "Other news"
 OTHER_DESCRIPTION = "Items that match no topic."
-# Bumped when filing itself changes, so stores re-file their items (2: unmatched items go
-# under `other`).
-FILING_VERSION = b"2"
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TAG_PREFIX = re.compile(r"tag:[A-Za-z0-9.@-]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:\S*")
 SITE_KEYS = {
@@ -40,140 +45,13 @@ SITE_KEYS = {
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
-RULE_KEYS = ("match", "exclude")
+SOURCES_FILE = "sources.toml"
+SOURCES_KEYS = {"names": list}
 TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
-
-# Filing: a rule found in the title weighs more than one found only in the body; an item goes
-# under its best topic, and under a second one only when that one scores nearly as well.
-TITLE_WEIGHT = 3
-BODY_WEIGHT = 1
-MIN_SCORE = 2
-SECOND_RATIO = 0.67
-BODY_CHARS = 3000  # the lead decides the beat; a passing mention deep in the text should not
-
-_WORD = re.compile(r"\w+")
-# For ASCII text, the same words as _WORD, about twice as fast: every ASCII character that is
-# not a word character becomes a space, then split.
-_ASCII_NON_WORD = bytes(c for c in range(128) if not (chr(c).isalnum() or c == ord("_")))
-_ASCII_SPACES = bytes.maketrans(_ASCII_NON_WORD, b" " * len(_ASCII_NON_WORD))
-
-
-def _words(text: str) -> list[str]:
-    if text.isascii():
-        return text.encode().translate(_ASCII_SPACES).decode().split()
-    return _WORD.findall(unicodedata.normalize("NFC", text))
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule of a topic, as the matcher indexes it."""
-
-    topic: int
-    exclude: bool
-
-
-@dataclass(slots=True)
-class _Index:
-    """Rules of one case mode: one-word rules by word, two-word rules by word pair, longer ones
-    by their first pair. Plural forms are indexed with the rule. A lookup intersects the text's
-    words and word pairs with these keys (set operations, in C), whatever the number of rules."""
-
-    words: dict[str, list[int]] = field(default_factory=dict)
-    pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    longer: dict[tuple[str, str], list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
-        default_factory=dict
-    )
-    # The keys again, as sets: intersecting a set with the text's words runs in C, while a
-    # dict view would first be copied into a set on every lookup.
-    word_keys: set[str] = field(default_factory=set)
-    pair_keys: set[tuple[str, str]] = field(default_factory=set)
-    longer_keys: set[tuple[str, str]] = field(default_factory=set)
-    first_words: set[str] = field(default_factory=set)  # of the phrases
-
-    def add(self, words: list[str], rule: int) -> None:
-        last = _plurals(words[-1])
-        if len(words) == 1:
-            for form in last:
-                self.words.setdefault(form, []).append(rule)
-            self.word_keys.update(last)
-        elif len(words) == 2:
-            for form in last:
-                self.pairs.setdefault((words[0], form), []).append(rule)
-                self.pair_keys.add((words[0], form))
-            self.first_words.add(words[0])
-        else:
-            start = (words[0], words[1])
-            self.longer.setdefault(start, []).append((tuple(words[2:-1]), last, rule))
-            self.longer_keys.add(start)
-            self.first_words.add(words[0])
-
-    def find(self, words: list[str], found: set[int]) -> None:
-        for word in self.word_keys.intersection(words):
-            found.update(self.words[word])
-        if len(words) < 2 or self.first_words.isdisjoint(words):
-            return
-        pairs = set(itertools.pairwise(words))
-        for pair in pairs & self.pair_keys:
-            found.update(self.pairs[pair])
-        for pair in pairs & self.longer_keys:
-            for position in range(len(words) - 2):
-                if (words[position], words[position + 1]) != pair:
-                    continue
-                for middle, last, rule in self.longer[pair]:
-                    end = position + 2 + len(middle)
-                    if (
-                        end < len(words)
-                        and words[end] in last
-                        and tuple(words[position + 2 : end]) == middle
-                    ):
-                        found.add(rule)
-
-    def __bool__(self) -> bool:
-        return bool(self.words or self.pairs or self.longer)
-
-
-def _plurals(word: str) -> frozenset[str]:
-    """A rule's last word and its plurals: a rule `election` finds `elections`, `economy`
-    finds `economies`, `NGO` finds `NGOs`."""
-    forms = {word}
-    if len(word) >= 3 and word[-1].isalpha():
-        for s in {"s", "S"} if word.isupper() else {"s"}:
-            forms.add(word + s)
-            forms.add(word + ("ES" if s == "S" else "es"))
-        if word[-1] in "yY":
-            forms.add(word[:-1] + ("IES" if word.isupper() else "ies"))
-    return frozenset(forms)
-
-
-@dataclass(slots=True)
-class Matcher:
-    """Whole-word, case-insensitive phrase lookup (a rule in capitals, such as `US` or `WHO`,
-    matches only capitals, so the pronoun "us" is not the country). The cost follows the
-    length of the text, not the number of rules."""
-
-    folded: _Index = field(default_factory=_Index)
-    exact: _Index = field(default_factory=_Index)
-    rules: list[Rule] = field(default_factory=list)
-
-    def add(self, text: str, rule: Rule) -> None:
-        words = _WORD.findall(unicodedata.normalize("NFC", text))
-        if not words:
-            return
-        letters = [c for c in text if c.isalpha()]
-        capitals = len(letters) >= 2 and all(c.isupper() for c in letters)
-        index = self.exact if capitals else self.folded
-        index.add(words if capitals else [w.casefold() for w in words], len(self.rules))
-        self.rules.append(rule)
-
-    def find(self, text: str) -> set[int]:
-        """Indexes of the rules found in `text`."""
-        found: set[int] = set()
-        words = _words(text)
-        # One case fold for all the words (the separator is no word character).
-        self.folded.find("\x1f".join(words).casefold().split("\x1f") if words else [], found)
-        if self.exact:
-            self.exact.find(words, found)
-        return found
+# Part of the digest: a change to how rules are applied re-files stored items like a change
+# to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
+FILING_VERSION = b"3"
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +62,12 @@ class Catalog:
     site: Site
     topics: tuple[Topic, ...]
     digest: str  # changes when any topic file changes, so stored items get re-filed
-    matcher: Matcher
+    rules: LazyFiler
+
+    @property
+    def filer(self) -> Filer:
+        """The rules, ready to file items (built on first use)."""
+        return self.rules.get()
 
     @property
     def all_topic(self) -> Topic:
@@ -210,45 +93,34 @@ class Catalog:
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
         """The slugs of the topics an item with this title and body belongs under."""
-        in_title = self.matcher.find(title)
-        in_body = self.matcher.find(body[:BODY_CHARS]) - in_title if body else set()
-        if not in_title and not in_body:
-            return ()
-        scores = [0] * len(self.topics)
-        excluded: set[int] = set()
-        rules = self.matcher.rules
-        for hits, weight in ((in_title, TITLE_WEIGHT), (in_body, BODY_WEIGHT)):
-            for index in hits:
-                rule = rules[index]
-                if rule.exclude:
-                    excluded.add(rule.topic)
-                else:
-                    scores[rule.topic] += weight
-        for topic in excluded:
-            scores[topic] = 0
-        best = max(scores, default=0)
-        if best < MIN_SCORE:
-            return ()
-        floor = max(MIN_SCORE, SECOND_RATIO * best)
-        return tuple(t.slug for t, score in zip(self.topics, scores, strict=True) if score >= floor)
+        return self.filer.file(title, body)
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
         """An item's topics: the ones its source pinned (JSON Lines `topics`), else the rules';
         `other` when neither gives one."""
         if item.topics:
-            known = {ALL, OTHER, *(topic.slug for topic in self.topics)}
-            unknown = [slug for slug in item.topics if slug not in known]
-            if unknown:
-                raise DocumentError(f"item {item.id!r}: unknown topic {unknown[0]!r}")
-            filed = tuple(slug for slug in item.topics if slug != ALL)
-        else:
-            filed = self.file(item.title, item.body_text())
-        return filed or (OTHER,)
+            return self._pinned(item)
+        return self.file(item.title, item.body_text()) or (OTHER,)
+
+    def explain(self, item: Item) -> Explanation:
+        """Why `topics_for` files the item where it does: each topic's score and rules."""
+        explanation = self.filer.explain(item.title, item.body_text())
+        if item.topics:
+            return replace(explanation, topics=self._pinned(item), pinned=True)
+        return explanation
+
+    def _pinned(self, item: Item) -> tuple[str, ...]:
+        known = {ALL, OTHER, *(topic.slug for topic in self.topics)}
+        unknown = [slug for slug in item.topics if slug not in known]
+        if unknown:
+            raise DocumentError(f"item {item.id!r}: unknown topic {unknown[0]!r}")
+        return tuple(slug for slug in item.topics if slug != ALL) or (OTHER,)
 
 
 def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
-    """Read `feeds/site.toml` and `feeds/topics/*.toml`; `base_url` overrides the site's. With
-    neither, the site has no base URL: `serve` gives the address it serves, `build` refuses."""
+    """Read `feeds/site.toml`, `feeds/topics/*.toml` and `feeds/sources.toml` (optional);
+    `base_url` overrides the site's. With neither, the site has no base URL: `serve` gives the
+    address it serves, `build` refuses."""
     site_file = feeds_dir / "site.toml"
     if not site_file.is_file():
         raise CatalogError(
@@ -256,38 +128,111 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
             "(the default, ./feeds, is the one in the project's directory)",
             str(feeds_dir),
         )
-    site_data = _read_toml(site_file)
+    site_data, _ = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
-    topic_files = sorted((feeds_dir / "topics").glob("*.toml"))
     digest = hashlib.sha256(FILING_VERSION + b"\0")
-    topics = []
-    for path in topic_files:
-        data = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
-        topics.append(_topic(_read_toml(path), path))
-    order = _topic_order(site_data.get("topic_order", []), site_file, topics)
-    topics.sort(key=lambda t: (order.get(t.slug, len(order)), t.slug))
-    return Catalog(site, tuple(topics), digest.hexdigest()[:16], _matcher(topics))
+    topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]] = []
+    for path in sorted((feeds_dir / "topics").glob("*.toml")):
+        data, source = _read_toml(path)
+        digest.update(path.name.encode() + b"\0" + source.encode() + b"\0")
+        topics.append(_topic(data, _Source(path, source)))
+    sources_file = feeds_dir / SOURCES_FILE
+    names: list[str] = []
+    if sources_file.is_file():
+        data, source = _read_toml(sources_file)
+        digest.update(SOURCES_FILE.encode() + b"\0" + source.encode() + b"\0")
+        names = _source_names(data, _Source(sources_file, source))
+    order = _topic_order(site_data.get("topic_order", []), site_file, [t for t, _ in topics])
+    topics.sort(key=lambda t: (order.get(t[0].slug, len(order)), t[0].slug))
+    return Catalog(
+        site, tuple(t for t, _ in topics), digest.hexdigest()[:16], _filer(topics, names)
+    )
 
 
-def _read_toml(path: Path) -> dict:
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A catalogue file and its text, to say on which line a bad key or rule is."""
+
+    path: Path
+    text: str
+
+    def error(self, message: str, key: str | None = None, item: int | None = None) -> CatalogError:
+        line = self.line_of(key, item) if key else None
+        return CatalogError(message, str(self.path), line)
+
+    def line_of(self, key: str, item: int | None = None) -> int | None:
+        """The line that sets `key` (the last part of a dotted key), or the line where the
+        `item`th value (from 1) of the list it holds begins."""
+        name = re.escape(key.rpartition(".")[2])
+        setting = re.compile(rf"^[ \t]*(?:[\w.]+\.)?[\"']?{name}[\"']?[ \t]*=[ \t]*", re.MULTILINE)
+        found = setting.search(self.text)
+        if found is None:
+            return None
+        start = found.end()
+        if item is not None:
+            start = _list_item(self.text, start, item) or start
+        return self.text.count("\n", 0, start) + 1
+
+
+def _list_item(text: str, start: int, item: int) -> int | None:
+    """Where the `item`th value of the TOML list that opens at `start` begins: strings are
+    skipped whole, comments to the end of their line."""
+    if not text.startswith("[", start):
+        return None
+    position, depth, count, expecting = start + 1, 1, 0, True
+    while position < len(text) and depth:
+        char = text[position]
+        if char == "#":
+            position = text.find("\n", position)
+            if position < 0:
+                return None
+            continue
+        if expecting and not char.isspace() and char not in ",]":
+            count += 1
+            if count == item:
+                return position
+            expecting = False
+        if char in "\"'":
+            end = text.find(char, position + 1)
+            while char == '"' and end > 0 and text[end - 1] == "\\":
+                end = text.find(char, end + 1)
+            position = end if end > 0 else len(text)
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            expecting = True
+        position += 1
+    return None
+
+
+def _read_toml(path: Path) -> tuple[dict, str]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogError(f"invalid TOML: {error}", str(path)) from None
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise CatalogError("not UTF-8 text", str(path)) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        line = _TOML_LINE.search(message)
+        message = _TOML_LINE.sub("", message).strip()
+        raise CatalogError(
+            f"invalid TOML: {message}", str(path), int(line[1]) if line else None
+        ) from None
 
 
-def _check_keys(data: dict, allowed: dict[str, type], path: Path, prefix: str = "") -> None:
+def _check_keys(
+    data: dict, allowed: dict[str, type], path: Path | _Source, prefix: str = ""
+) -> None:
+    source = path if isinstance(path, _Source) else _Source(path, "")
     for key, value in data.items():
         if key not in allowed:
-            raise CatalogError(
-                f"unknown key '{prefix}{key}' (allowed: {', '.join(allowed)})", str(path)
-            )
+            raise source.error(f"unknown key '{prefix}{key}' (allowed: {', '.join(allowed)})", key)
         expected = allowed[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise CatalogError(f"'{prefix}{key}' must be {TYPE_NAMES[expected]}", str(path))
+            raise source.error(f"'{prefix}{key}' must be {TYPE_NAMES[expected]}", key)
 
 
 def _site(data: dict, path: Path, base_url: str | None) -> Site:
@@ -325,30 +270,63 @@ def check_base_url(url: str, where: str | None = None) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _topic(data: dict, path: Path) -> Topic:
-    slug = path.stem
+def _topic(data: dict, source: _Source) -> tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]:
+    slug = source.path.stem
     if not SLUG.fullmatch(slug) or slug in (ALL, OTHER):
-        raise CatalogError(
-            f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all' or 'other'",
-            str(path),
+        raise source.error(
+            f"bad topic slug {slug!r}: lowercase letters, digits and '-', not 'all' or 'other'"
         )
-    _check_keys(data, TOPIC_KEYS, path)
+    _check_keys(data, TOPIC_KEYS, source)
     for key in ("title", "description"):
         if not data.get(key, "").strip():
-            raise CatalogError(f"missing key {key!r}", str(path))
+            raise source.error(f"missing key {key!r}")
     rules = data.get("rules", {})
-    _check_keys(rules, dict.fromkeys(RULE_KEYS, list), path, prefix="rules.")
-    for key in RULE_KEYS:
-        for number, rule in enumerate(rules.get(key, []), start=1):
+    _check_keys(rules, dict.fromkeys(RULE_KINDS, list), source, prefix="rules.")
+    found: list[tuple[str, str, tuple[str, ...]]] = []  # kind, rule, its words
+    rules_by_words: dict[tuple[str, ...], str] = {}
+    found_by: dict[tuple[str, ...], str] = {}  # the words each rule finds, plurals too
+    for kind in RULE_KINDS:
+        for number, rule in enumerate(rules.get(kind, []), start=1):
+            where = f"rules.{kind}[{number}]"
             if not isinstance(rule, str) or not rule.strip():
-                raise CatalogError(f"rules.{key}[{number}] must be a non-empty string", str(path))
-    return Topic(
+                raise source.error(f"{where} must be a non-empty string", kind, number)
+            words = tuple(rule_words(rule))
+            if not words:
+                raise source.error(f"{where} {rule!r} has no letters or digits", kind, number)
+            finds = plural_forms(words)
+            if words in found_by:
+                raise source.error(
+                    f"{where} {rule!r} is already found by {found_by[words]} (a rule finds its "
+                    "plural too; case and accents do not matter)",
+                    kind,
+                    number,
+                )
+            plural = next((rules_by_words[f] for f in finds if f in rules_by_words), None)
+            if plural:
+                raise source.error(
+                    f"{where} {rule!r} also finds {plural}: keep only {rule!r}", kind, number
+                )
+            rules_by_words[words] = f"rules.{kind} {rule!r}"
+            found.append((kind, rule, words))
+            for form in finds:
+                found_by.setdefault(form, f"rules.{kind} {rule!r}")
+    topic = Topic(
         slug,
         data["title"].strip(),
         data["description"].strip(),
         match=tuple(rules.get("match", [])),
         exclude=tuple(rules.get("exclude", [])),
     )
+    return topic, found
+
+
+def _source_names(data: dict, source: _Source) -> list[str]:
+    _check_keys(data, SOURCES_KEYS, source)
+    names = data.get("names", [])
+    for number, name in enumerate(names, start=1):
+        if not isinstance(name, str) or not rule_words(name):
+            raise source.error(f"names[{number}] must be a name with letters", "names", number)
+    return names
 
 
 def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, int]:
@@ -359,11 +337,13 @@ def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, 
     return {slug: position for position, slug in enumerate(order)}
 
 
-def _matcher(topics: list[Topic]) -> Matcher:
-    matcher = Matcher()
-    for position, topic in enumerate(topics):
-        for text in topic.match:
-            matcher.add(text, Rule(position, exclude=False))
-        for text in topic.exclude:
-            matcher.add(text, Rule(position, exclude=True))
-    return matcher
+def _filer(
+    topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]], sources: list[str]
+) -> LazyFiler:
+    rules = [
+        Rule(position, kind, text, words)
+        for position, (_, topic_rules) in enumerate(topics)
+        for kind, text, words in topic_rules
+    ]
+    rules.extend(Rule(-1, SOURCE, name) for name in sources)
+    return LazyFiler(tuple(topic.slug for topic, _ in topics), rules)

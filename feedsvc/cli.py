@@ -17,6 +17,7 @@ from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings, parse_location
 from .errors import FeedsvcError
+from .filing import Explanation
 from .ingest import changed_topics, open_store, prepare_all, store_prepared
 from .model import NO_BASE_URL, Item
 from .render import FORMATS, feed_path
@@ -110,25 +111,41 @@ STDIN_FORMAT = click.option(
 @main.command()
 @FILES
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item and line.")
+@click.option(
+    "--explain", is_flag=True, help="Show each topic's score and the rules found, per item."
+)
 @STDIN_FORMAT
 @pass_settings
-def parse(settings: Settings, files: tuple[str, ...], as_json: bool, stdin_format: str) -> None:
+def parse(
+    settings: Settings, files: tuple[str, ...], as_json: bool, explain: bool, stdin_format: str
+) -> None:
     """Print the items of FILES (wire text, *.jsonl; a directory; '-' for stdin).
 
     Items come in document order with the topics the catalogue files them under (the built-in
-    'all' topic, which holds every item, is not listed). Nothing is stored.
+    'all' topic, which holds every item, is not listed). Nothing is stored. With --explain,
+    each item is followed by the topics whose rules it matched: the score, and each rule found
+    ('+' counted, '-' did not, and why), so an editor can see why and fix a rule; with --json
+    the same is in an 'explain' field.
     """
     catalog = catalog_of(settings)
     failures = 0
     for document in documents(files, stdin_format):
         try:
-            items = _filed(catalog, document)
+            items = _filed(catalog, document, explain)
         except FeedsvcError as error:
             failures += 1
             UserError(str(error)).show()
             continue
-        for item in items:
-            click.echo(json.dumps(item.as_dict(), ensure_ascii=False) if as_json else _row(item))
+        for item, explanation in items:
+            if as_json:
+                fields = item.as_dict()
+                if explanation:
+                    fields["explain"] = explanation.as_dict()
+                click.echo(json.dumps(fields, ensure_ascii=False))
+            else:
+                click.echo(_row(item))
+                if explanation:
+                    click.echo(_explained(explanation))
     if failures:
         sys.exit(1)
 
@@ -538,14 +555,42 @@ def check_address(host: str, port: int) -> None:
         raise UserError(f"{shown}: {(error.strerror or str(error)).lower()}") from None
 
 
-def _filed(catalog: Catalog, document: Document | FeedsvcError) -> list[Item]:
+def _filed(
+    catalog: Catalog, document: Document | FeedsvcError, explain: bool = False
+) -> list[tuple[Item, Explanation | None]]:
+    """The document's items with their topics, and why they got them when asked."""
     if isinstance(document, FeedsvcError):
         raise document
     items = parse_document(document)
     try:
-        return [replace(item, topics=catalog.topics_for(item)) for item in items]
+        return [
+            (
+                replace(item, topics=catalog.topics_for(item)),
+                catalog.explain(item) if explain else None,
+            )
+            for item in items
+        ]
     except FeedsvcError as error:
         raise FeedsvcError(error.message, document.name) from None
+
+
+def _explained(explanation: Explanation) -> str:
+    lines = []
+    if explanation.pinned:
+        lines.append(f"    topics pinned by the source: {', '.join(explanation.topics)}")
+    for name in explanation.credits:
+        lines.append(f"    credit  {name}  (a source credit: counts for no topic)")
+    for topic in explanation.scores:
+        filed = "  filed" if topic.filed else ""
+        lines.append(f"    {topic.slug:<10} score {topic.score}{filed}")
+        for hit in topic.hits:
+            note = f"  {hit.note}" if hit.note else ""
+            mark = "+" if hit.counts else "-"
+            line = f"      {mark} {hit.rule:<24} {hit.where:<5}  {hit.kind:<8}{note}"
+            lines.append(line.rstrip())
+    if not explanation.scores:
+        lines.append("    no rule found")
+    return "\n".join(lines)
 
 
 def _row(item: Item) -> str:

@@ -103,6 +103,7 @@ def prepare_all(
         yield from (_outcome(document, catalog) for document in documents)
         return
     documents = itertools.chain((first, second), documents)
+    catalog.file("")  # the rules are built on first use: once here, not in every worker
     # fork: the workers inherit the loaded catalogue instead of unpickling its rules per task.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(jobs, context, initializer=_set_catalog, initargs=(catalog,)) as pool:

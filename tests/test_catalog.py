@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.topics_eval import evaluate
+from bench.topics_eval import evaluate, read_labelled
 from feedsvc.catalog import ALL, OTHER, load_catalog
+from feedsvc.cli import main
 from feedsvc.errors import CatalogError
 from feedsvc.model import Item
+from feedsvc.sources import parse_document, read_documents
 
 from .conftest import DATA, FEEDS
 
@@ -36,9 +39,22 @@ def test_default_catalogue_has_the_seven_topics_in_order(catalog) -> None:
     assert catalog.site.base_url.endswith("/")
 
 
-def test_topic_rules_meet_the_f1_floor_on_our_labelled_headlines() -> None:
-    figures = evaluate(DATA / "topics_labelled.tsv")
-    assert figures["micro"]["f1"] >= 0.80, figures["micro"]
+def test_topic_rules_meet_the_f1_floor_on_held_out_headlines() -> None:
+    # Headlines written before the rules were tuned and never tuned on (bench/topics_eval.py).
+    figures = evaluate(DATA / "topics_heldout.tsv")
+    assert figures["micro"]["f1"] >= 0.85, figures["micro"]
+    assert figures["micro"]["headlines"] >= 500
+
+
+def test_explanation_files_every_labelled_headline_as_filing_does(catalog) -> None:
+    # `file` takes fast paths that `explain` does not: they must agree everywhere.
+    for path in (DATA / "topics_labelled.tsv", DATA / "topics_heldout.tsv"):
+        for _, headline in read_labelled(path):
+            assert catalog.filer.explain(headline).topics == catalog.file(headline), headline
+    for document in read_documents([str(FEEDS / "samples")], None):
+        for item in parse_document(document):
+            body = item.body_text()
+            assert catalog.filer.explain(item.title, body).topics == catalog.file(item.title, body)
 
 
 def test_matching_is_whole_word_and_case_insensitive(tmp_path) -> None:
@@ -74,6 +90,138 @@ def test_exclusions_and_body_weight(tmp_path) -> None:
     assert catalog.file("Quiet day", "one match mentioned deep in the body") == ()  # too weak
 
 
+TOPIC = 'title = "{0}"\ndescription = "d"\n[rules]\n'
+
+
+def rules(title: str, **kinds: list[str]) -> str:
+    lines = [f"{kind} = {json.dumps(words, ensure_ascii=False)}" for kind, words in kinds.items()]
+    return TOPIC.format(title) + "\n".join(lines) + "\n"
+
+
+def test_weak_rule_counts_only_next_to_another_rule_of_its_topic(tmp_path) -> None:
+    feeds = make_feeds(tmp_path, health=rules("H", match=["cancer"], weak=["treatment", "drug"]))
+    catalog = load_catalog(feeds)
+    assert catalog.file("Chomsky recalls horrible press treatment") == ()
+    assert catalog.file("New cancer treatment approved") == ("health",)
+    assert catalog.file("New drug treatment approved") == ("health",)  # two weak words
+    assert catalog.file("Treatment approved", "for bowel cancer and for skin cancer") == ("health",)
+
+
+def test_one_finding_counts_once_however_many_rules_find_it(tmp_path) -> None:
+    feeds = make_feeds(
+        tmp_path,
+        world=rules("W", weak=["court", "Supreme Court"], match=["nations"]),
+        sport=rules("S", match=["Six Nations"]),
+    )
+    catalog = load_catalog(feeds)
+    assert catalog.file("Supreme Court rules on appeal") == ()  # one weak finding, not two
+    assert catalog.file("Court hears case", "It reached the Supreme Court.") == ("world",)
+    assert catalog.file("Six Nations opener in Paris") == ("sport",)  # not also world's
+
+
+def test_place_names_file_under_world_only_when_no_other_topic_does(tmp_path) -> None:
+    feeds = make_feeds(
+        tmp_path,
+        world=rules("W", match=["minister"], fallback=["France", "Ireland", "Dublin", "Paris"]),
+        sport=rules("S", match=["Six Nations"], weak=["draw", "beat"]),
+    )
+    catalog = load_catalog(feeds)
+    assert catalog.file("France hold Ireland to a draw in Dublin") == ("sport",)
+    assert catalog.file("Six Nations: France beat Ireland") == ("sport",)
+    assert catalog.file("French minister meets Irish envoy in Dublin") == ("world",)
+    assert catalog.file("France and Ireland sign fishing pact") == ("world",)  # two places
+    assert catalog.file("Paris cafe reopens") == ()  # one place is only where it happened
+
+
+def test_source_credits_count_for_no_topic(tmp_path) -> None:
+    feeds = make_feeds(tmp_path, culture=rules("C", match=["BBC"]), world=rules("W", match=["MP"]))
+    (feeds / "sources.toml").write_text('names = ["BBC", "Reuters"]\n')
+    catalog = load_catalog(feeds)
+    for credited in (
+        "Former prince leaves royal lodge: BBC",
+        "Former prince leaves royal lodge - BBC",
+        "LONDON (BBC) - Former prince leaves royal lodge",
+        "Former prince tells the BBC he will leave",
+        "Former prince leaves lodge, BBC reports",
+    ):
+        assert catalog.file(credited) == (), credited
+        assert catalog.filer.explain(credited).credits == ("BBC",)
+    assert catalog.file("BBC names new chair") == ("culture",)
+    assert catalog.file("MP resigns: BBC") == ("world",)
+    assert catalog.file("BBC names new chair", "The MP told Reuters.") == ("culture",)
+
+
+def test_accents_do_not_matter(tmp_path) -> None:
+    feeds = make_feeds(tmp_path, sport=rules("S", match=["Mbappé", "Odegaard", "Lodz"]))
+    catalog = load_catalog(feeds)
+    assert catalog.file("Mbappe scores twice") == ("sport",)
+    assert catalog.file("MBAPPÉ SCORES TWICE") == ("sport",)
+    assert catalog.file("Ødegaard injured") == ("sport",)
+    assert catalog.file("Łódź win at home") == ("sport",)
+
+
+def test_exclude_phrase_keeps_its_words_from_its_topic_only(tmp_path) -> None:
+    feeds = make_feeds(
+        tmp_path,
+        tech=rules("T", match=["Amazon"], exclude=["Amazon rainforest"]),
+        science=rules("S", weak=["Amazon"], match=["rainforest"]),
+    )
+    catalog = load_catalog(feeds)
+    assert catalog.file("Amazon rainforest fires spread") == ("science",)
+    assert catalog.file("Amazon cuts prices") == ("tech",)
+
+
+def test_parse_explain_shows_each_topics_score_and_rules(runner, tmp_path) -> None:
+    feeds = make_feeds(tmp_path / "feeds", health=rules("H", match=["cancer"], weak=["treatment"]))
+    (feeds / "sources.toml").write_text('names = ["BBC"]\n')
+    wire = tmp_path / "wire.txt"
+    wire.write_text("-\nNew cancer treatment: BBC\n-\nHorrible press treatment\n")
+    result = runner.invoke(main, ["--feeds", str(feeds), "parse", "--explain", str(wire)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "health" in lines[0] and "score 6  filed" in lines[2]
+    assert any("credit  BBC" in line for line in lines)
+    assert any(line.split()[:3] == ["+", "cancer", "title"] for line in lines)
+    assert any(
+        line.split()[:3] == ["-", "treatment", "title"] and "weak: counts only" in line
+        for line in lines
+    )
+    result = runner.invoke(
+        main,
+        ["--feeds", str(feeds), "parse", "--json", "--explain", "-"],
+        input="-\nNew cancer treatment\n",
+    )
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.output)["explain"]
+    assert explained["topics"][0]["topic"] == "health"
+    assert explained["topics"][0]["score"] == 6
+    assert {r["rule"] for r in explained["topics"][0]["rules"] if r["counts"]} == {
+        "cancer",
+        "treatment",
+    }
+
+
+def test_topics_eval_scores_other_and_counts_confusions(tmp_path) -> None:
+    feeds = make_feeds(
+        tmp_path / "feeds",
+        sport=rules("S", match=["goal"]),
+        world=rules("W", match=["parliament"]),
+    )
+    labelled = tmp_path / "set.tsv"
+    labelled.write_text(
+        "labels\theadline\n# a comment\nsport\tLate goal\nother\tCat rescued\n"
+        "other\tOwn goal by council\nsport\tDerby tonight\n"
+        "sport,world\tGoal-line row in parliament\n"
+    )
+    figures = evaluate(labelled, load_catalog(feeds))
+    assert figures["confusion"]["other"]["sport"] == 1
+    assert figures["confusion"]["sport"]["other"] == 1
+    assert figures["confusion"]["sport"]["sport"] == 2
+    assert figures["confusion"]["sport"]["world"] == 0  # a second label is no confusion
+    assert figures["topics"]["other"]["tp"] == 1
+    assert figures["micro"]["exact"] == 3
+
+
 def test_second_topic_only_when_nearly_as_strong(catalog) -> None:
     slugs = catalog.file("Stock markets tumble as central bank raises interest rates")
     assert slugs[0] == "business" and len(slugs) <= 2
@@ -93,6 +241,7 @@ def test_second_topic_only_when_nearly_as_strong(catalog) -> None:
         ({"x": 'title = "t"\ndescription = "d"\n[rules]\nmatch = [1]\n'}, "rules.match[1] must"),
         ({"x": 'title = "t"\ndescription = "d"\n[rules]\nkeywords = []\n'}, "'rules.keywords'"),
         ({"x": 'description = "d"\n'}, "missing key 'title'"),
+        ({"x": 'title = "t"\ndescription = "d"\n[rules]\nweak = ["---"]\n'}, "no letters"),
     ],
 )
 def test_bad_catalogue_is_an_error_naming_file_and_key(tmp_path, files, message) -> None:
@@ -102,6 +251,48 @@ def test_bad_catalogue_is_an_error_naming_file_and_key(tmp_path, files, message)
         load_catalog(feeds)
     assert message in str(caught.value)
     assert str(caught.value).startswith(str(feeds))
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            'title = "t"\ndescription = "d"\n[rules]\nmatch = [\n  "win",\n  "win"\n]\n',
+            6,
+            "rules.match[2] 'win' is already found by rules.match 'win'",
+        ),
+        (
+            'title = "t"\ndescription = "d"\n[rules]\nweak = [\n  "Wins", "court",\n  "win",\n]\n',
+            6,
+            "rules.weak[3] 'win' also finds rules.weak 'Wins'",
+        ),
+        (
+            'title = "t"\ndescription = "d"\n[rules]\nmatch = ["Beyonce"]\nweak = ["Beyoncé"]\n',
+            5,
+            "rules.weak[1] 'Beyoncé' is already found by rules.match 'Beyonce'",
+        ),
+        (
+            'title = "t"\ndescription = "d"\n\n[rules]\nkeywords = ["x"]\n',
+            5,
+            "unknown key 'rules.keywords'",
+        ),
+        ('title = "t"\ndescription = "d"\n[rules\n', 3, "invalid TOML"),
+    ],
+)
+def test_catalogue_errors_name_file_and_line(tmp_path, text, line, message) -> None:
+    feeds = make_feeds(tmp_path, x=text)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(feeds)
+    assert str(caught.value).startswith(f"{feeds / 'topics' / 'x.toml'}:{line}: "), caught.value
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_source_name_is_an_error_with_its_line(tmp_path) -> None:
+    feeds = make_feeds(tmp_path)
+    (feeds / "sources.toml").write_text('# news agencies\nnames = [\n  "BBC",\n  3,\n]\n')
+    with pytest.raises(CatalogError, match=r"sources\.toml:4: names\[2\] must be"):
+        load_catalog(feeds)
 
 
 def test_missing_feeds_directory_is_an_error(tmp_path) -> None:
@@ -158,6 +349,6 @@ def test_ascii_and_unicode_text_are_split_into_the_same_words(words, separator) 
         sport='title = "S"\ndescription = "d"\n[rules]\n'
         'match = ["cup final", "goal", "US", "NATO", "Wall Street bank", "x_y", "2 1"]\n',
     )
-    matcher = load_catalog(feeds).matcher
+    matcher = load_catalog(feeds).filer.matcher
     text = separator.join(words)
     assert matcher.find(text) == matcher.find(text + " é")

@@ -147,7 +147,7 @@ def test_bad_catalogue_names_file_and_key(runner, tmp_path) -> None:
     (feeds / "topics" / "weather.toml").write_text('title = "W"\ndescription = "d"\ncolour = 1\n')
     result = runner.invoke(main, ["--feeds", str(feeds), "parse", str(DATA / "wire_basic.txt")])
     assert result.exit_code == 1
-    assert "weather.toml: unknown key 'colour'" in result.stderr
+    assert "weather.toml:3: unknown key 'colour'" in result.stderr
 
 
 @pytest.mark.sqlite_only
