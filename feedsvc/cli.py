@@ -419,27 +419,7 @@ def serve(
     click.echo(f"  feed:  {base}feeds/all.atom  (and .rss, .json; per topic: feeds/<topic>.rss)")
     sys.stdout.flush()
     if server == "granian":
-        command = [
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-ws",
-            # Feed answers come from memory: one thread per worker keeps the CPU busy (more only
-            # add GIL hand-offs), and the backpressure bound queues bursts in the server.
-            "--blocking-threads",
-            str(threads),
-            "--backpressure",
-            str(BACKPRESSURE),
-            "feedsvc.web:create_app",
-        ]
+        command = granian_command(host, port, workers, threads, "feedsvc.web:create_app")
     else:
         command = [
             "-m",
@@ -454,6 +434,31 @@ def serve(
         ]
     # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
     os.execve(sys.executable, [sys.executable, *command], env)
+
+
+def granian_command(host: str, port: int, workers: int, threads: int, factory: str) -> list[str]:
+    """granian's arguments for `feedsvc serve` (bench.serve runs its bare app the same way)."""
+    return [
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-ws",
+        # Feed answers come from memory: one thread per worker keeps the CPU busy (more only
+        # add GIL hand-offs), and the backpressure bound queues bursts in the server.
+        "--blocking-threads",
+        str(threads),
+        "--backpressure",
+        str(BACKPRESSURE),
+        factory,
+    ]
 
 
 def _absolute(location: Location) -> str:
