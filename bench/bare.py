@@ -20,7 +20,7 @@ def create_app() -> WSGIApp:
     body = Path(answer["body"]).read_bytes()
     headers = [tuple(pair) for pair in answer["headers"]]
     not_modified = [tuple(pair) for pair in answer["not_modified"]]
-    etag = dict(headers)["ETag"]
+    etag = {name.lower(): value for name, value in headers}["etag"]
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
