@@ -26,6 +26,7 @@ from .store import Counts, Store
 from .store import open_store as open_engine
 from .websub import Pinger
 
+RECHECK_MS = 5  # a change shows in every worker within this (plus a render)
 BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
 
 
@@ -403,6 +404,7 @@ def serve(
         FEEDSVC_DB=_absolute(settings.store_location()),
         FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
         FEEDSVC_ACCESS_LOG="1" if access_log else "0",  # feedsvc's own log: the servers' cost more
+        FEEDSVC_RECHECK_MS=os.environ.get("FEEDSVC_RECHECK_MS", str(RECHECK_MS)),
     )
     base = served_url(host, port)
     links = catalog.site.base_url

@@ -67,6 +67,9 @@ class Settings:
     token: str | None = None  # enables POST /api/items
     max_body: int = DEFAULT_MAX_BODY
     access_log: bool = False  # one line per request on stdout (`feedsvc serve` turns it on)
+    # How long a worker thread trusts the store generation it read (`feedsvc serve`: 5 ms):
+    # 0 asks the store at every request.
+    recheck_ms: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +81,8 @@ class Settings:
             settings = replace(settings, feeds_dir=Path(env["FEEDSVC_FEEDS"]))
         if env.get("FEEDSVC_MAX_BODY", "").isdigit():
             settings = replace(settings, max_body=int(env["FEEDSVC_MAX_BODY"]))
+        if env.get("FEEDSVC_RECHECK_MS", "").isdigit():
+            settings = replace(settings, recheck_ms=int(env["FEEDSVC_RECHECK_MS"]))
         return replace(
             settings,
             base_url=env.get("FEEDSVC_BASE_URL") or None,
