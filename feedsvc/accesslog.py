@@ -23,6 +23,7 @@ FLUSH_SECONDS = 0.05
 # A write of at most PIPE_BUF bytes to a pipe is atomic: lines from several workers sharing
 # standard output never interleave within a line.
 BATCH = select.PIPE_BUF
+FLUSH_LINES = 32  # lines buffered before a request writes them itself (about 3 kB)
 
 
 class LogWriter:
@@ -32,12 +33,12 @@ class LogWriter:
         self.fd = fd
         self.flush_seconds = flush_seconds
         self._lines: deque[bytes] = deque()  # append and popleft are atomic: no lock to log
-        self._size = 0
         self._write_lock = threading.Lock()
         self._second = -1
         self._stamp = ""
         self._flusher: threading.Thread | None = None
-        self._pid = -1
+        # A forked worker has no flusher thread: it starts its own at its first line.
+        os.register_at_fork(after_in_child=self._forget_flusher)
 
     def log(self, environ: dict, status: str, length: str) -> None:
         """One line: the request as the client sent it (escaped), status and length."""
@@ -56,17 +57,16 @@ class LogWriter:
             self._second = second
         client = environ.get("REMOTE_ADDR", "-")
         line = f'{client} - - [{self._stamp}] "{request}" {status} {length}\n'
-        self._lines.append(line.encode())
-        self._size += len(line)
-        if self._pid != os.getpid():  # first line in this process (granian forks or spawns)
+        lines = self._lines
+        lines.append(line.encode())
+        if self._flusher is None:
             self._start()
-        if self._size >= BATCH:
+        if len(lines) >= FLUSH_LINES:
             self.flush()
 
     def flush(self) -> None:
         """Write every buffered line now."""
         with self._write_lock:
-            self._size = 0
             batch: list[bytes] = []
             size = 0
             while self._lines:
@@ -88,8 +88,10 @@ class LogWriter:
             except OSError:  # standard output closed or gone: serving matters more
                 self.fd = -1
 
+    def _forget_flusher(self) -> None:
+        self._flusher = None
+
     def _start(self) -> None:
-        self._pid = os.getpid()
         self._flusher = threading.Thread(target=self._flush_often, name="access-log", daemon=True)
         self._flusher.start()
         atexit.register(self.flush)
