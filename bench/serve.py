@@ -1,17 +1,21 @@
-"""`feedsvc serve` against nginx serving the same bytes (the static build), under wrk.
+"""`feedsvc serve` against nginx serving the same bytes (the static build), and against a bare
+WSGI callable under the same granian settings answering the same bytes and headers, under wrk.
 
     python -m bench.serve [--quick] [--seconds S] [--rounds N] [--cache DIR]
 
 Needs wrk, nginx and taskset: `apt-get install -y wrk nginx-light util-linux`. Each server is
 pinned to CPU 0 and wrk to CPU 1 (`taskset`). Stores of 1k and 1M generated items; the 1M store
 takes a while to make: with --cache DIR (or FEEDSVC_BENCH_CACHE=DIR) it is kept in DIR and
-reused by later runs. --quick: short loads, one round, no 1M store.
+reused by later runs. --quick: short loads, one round, no 1M store. The loads of a round are
+interleaved (each measure on every server in turn, the order rotating by round), and the ratios
+to the bare callable are taken per round, their median reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feedsvc.catalog import load_catalog
+from feedsvc.cli import granian_command
 from feedsvc.ingest import ingest_document, open_store
 
 from .gen import copy_feeds, documents
@@ -206,6 +211,39 @@ def _lower(headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
+def wire_headers(url: str, header: dict[str, str]) -> list[tuple[str, str]]:
+    """The headers of an answer as sent, less those granian adds itself."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", FEED, headers=header)
+        response = connection.getresponse()
+        response.read()
+        return [(k, v) for k, v in response.getheaders() if k.lower() not in ("date", "server")]
+    finally:
+        connection.close()
+
+
+def start_bare(tmp: Path, env: dict[str, str], feedsvc: Server) -> Server:
+    """The bare callable, answering what `feedsvc` answers to wrk (no Accept-Encoding)."""
+    status, _, body = get(feedsvc.url + FEED, {"Accept-Encoding": "identity"})
+    assert status == 200
+    (tmp / "bare-body").write_bytes(body)
+    headers = wire_headers(feedsvc.url, {})
+    etag = dict((k.lower(), v) for k, v in headers)["etag"]
+    answer = {
+        "body": str(tmp / "bare-body"),
+        "headers": headers,
+        "not_modified": wire_headers(feedsvc.url, {"If-None-Match": etag}),
+    }
+    (tmp / "bare.json").write_text(json.dumps(answer))
+    port = free_port()
+    command = [sys.executable, *granian_command("127.0.0.1", port, 1, 1, "bench.bare:create_app")]
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(env, FEEDSVC_BENCH_BARE=str(tmp / "bare.json"), PYTHONPATH=root)
+    return start("bare", command, env, tmp / "bare.log", False, port)
+
+
 def renders(server: Server) -> int:
     return json.loads(get(server.url + "/healthz")[2])["renders"]
 
@@ -283,6 +321,11 @@ class Results:
 
     def median(self, key: str, attribute: str) -> float:
         return statistics.median(getattr(load, attribute) for load in self.loads[key])
+
+    def ratios(self, a: str, b: str, attribute: str) -> list[float]:
+        """a / b per round (the two ran within seconds of each other)."""
+        pairs = zip(self.loads[a], self.loads[b], strict=True)
+        return [getattr(x, attribute) / getattr(y, attribute) for x, y in pairs]
 
 
 def main() -> None:
@@ -375,6 +418,17 @@ def run(
             free_port(),
         ),
     }
+    if not args.access_log:  # the bare comparison is with the default access log on
+        logged = [arg for arg in serve_cmd if arg != "--no-access-log"]
+        servers["feedsvc-log"] = start(
+            "feedsvc 1k, access log",
+            logged,
+            dict(served, FEEDSVC_DB=str(small)),
+            tmp / "fslog.log",
+            True,
+            free_port(),
+        )
+    servers["bare"] = start_bare(tmp, env, servers["feedsvc"])
     if not args.quick:
         servers["feedsvc-1M"] = start(
             "feedsvc 1M",
@@ -393,28 +447,38 @@ def run(
         assert status == 200, (key, status)
         etags[key], bodies[key] = headers["etag"], body
         notes[f"{key} feed"] = f"{len(body):,} bytes, {body.count(b'<item>')} entries"
-    notes["same bytes"] = "yes" if bodies["nginx"] == bodies["feedsvc"] else "NO"
+    same = bodies["nginx"] == bodies["feedsvc"] == bodies["bare"]
+    notes["same bytes"] = "yes (nginx, feedsvc, bare)" if same else "NO"
 
+    notes["load"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results = Results()
+    keys = list(servers)
     for number in range(1, rounds + 1):
         print(f"round {number}/{rounds}", flush=True)
-        for key, server in servers.items():
+        order = keys[number - 1 :] + keys[: number - 1]  # rotated: no server always first
+        for key in order:
+            server = servers[key]
             before = renders(server) if server.feedsvc else 0
             results.add(f"{key} get", wrk(server, 16, seconds))
             if server.feedsvc:
                 results.renders.append(renders(server) - before)
-            if key == "feedsvc-1M":
-                continue
-            results.add(f"{key} 304", wrk(server, 16, seconds, f"If-None-Match: {etags[key]}"))
-            results.add(f"{key} c1", wrk(server, 1, seconds))
+        for key in order:
+            if key != "feedsvc-1M":
+                header = f"If-None-Match: {etags[key]}"
+                results.add(f"{key} 304", wrk(servers[key], 16, seconds, header))
+        for key in order:
+            if key != "feedsvc-1M":
+                results.add(f"{key} c1", wrk(servers[key], 1, seconds))
+        for key in order:
             got = results.loads[f"{key} get"][-1]
-            print(
-                f"  {key}: GET {got.rate:,.0f}/s ({got.cpu_us:.1f} µs CPU each, server core "
-                f"{got.cpu_us * got.rate / 1e4:.0f}% busy), "
-                f"304 {results.loads[f'{key} 304'][-1].rate:,.0f}/s, "
-                f"p50 {results.loads[f'{key} c1'][-1].p50_us:.0f} µs",
-                flush=True,
-            )
+            line = f"  {key}: GET {got.rate:,.0f}/s ({got.cpu_us:.1f} µs CPU each)"
+            if key != "feedsvc-1M":
+                line += (
+                    f", 304 {results.loads[f'{key} 304'][-1].rate:,.0f}/s, "
+                    f"p50 {results.loads[f'{key} c1'][-1].p50_us:.0f} µs"
+                )
+            print(line, flush=True)
+    notes["load"] += " / " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     if "feedsvc-1M" in servers:
         workers = servers["feedsvc-1M"].workers()
         notes["rss"] = f"{max(rss_mib(pid) for pid in workers):.1f}"
@@ -475,6 +539,32 @@ def report(
         "≤ 2.0",
         lambda v: v <= 2.0,
     )
+    logged = "feedsvc-log" if "feedsvc-log get" in results.loads else "feedsvc"
+    for measure, key, attribute, target, ok in (
+        ("feed GET req/s, feedsvc (access log on) / bare", "get", "rate", "≥ 0.85", 0.85),
+        ("304 req/s, feedsvc (access log on) / bare", "304", "rate", "≥ 0.85", 0.85),
+        ("304 req/s, feedsvc (no access log) / bare", "304", "rate", "≥ 0.85", 0.85),
+        ("p50 at 1 connection, feedsvc (access log on) / bare", "c1", "p50_us", "≤ 1.2", -1.2),
+        # Less swayed by other load on the machine than the rates: CPU the server spent.
+        ("server CPU per feed GET, bare / feedsvc (log on)", "get", "cpu_us", "≥ 0.85", 0.85),
+    ):
+        mine = "feedsvc" if "no access log" in measure else logged
+        per_round = results.ratios(f"{mine} {key}", f"bare {key}", attribute)
+        if attribute == "cpu_us":  # as a speed: higher is better, like the rates
+            per_round = [1 / r for r in per_round]
+        value = statistics.median(per_round)
+        unit = "req/s" if attribute == "rate" else "µs"
+        spread = " ".join(f"{r:.2f}" for r in per_round)
+        rows.append(
+            [
+                measure,
+                f"{m(f'{mine} {key}', attribute):,.1f} {unit}",
+                f"bare {m(f'bare {key}', attribute):,.1f} {unit}",
+                f"{value:.2f} ({spread})",
+                target,
+                "yes" if (value >= ok if ok > 0 else value <= -ok) else "NO",
+            ]
+        )
     if "feedsvc-1M get" in results.loads:
         ratio(
             f"feedsvc req/s, {args.big:,} items / 1k items",
@@ -508,12 +598,13 @@ def report(
             ]
         )
 
-    header = ["measure", "feedsvc", "nginx", "ratio", "target", "met"]
+    header = ["measure", "feedsvc", "nginx", "ratio (per round)", "target", "met"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
     print()
     print(
         f"bench.serve: {FEED} ({ENTRIES} entries), wrk -t1 -c16 -d{seconds:g}s (p50: -c1), "
-        f"{rounds} round(s), medians; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}"
+        f"{rounds} round(s), medians; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}; "
+        f"load average before and after: {notes.pop('load', '?')}"
     )
     for key, value in notes.items():
         if not key.startswith("rss"):

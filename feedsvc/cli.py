@@ -28,6 +28,7 @@ from .store import Counts, Store
 from .store import open_store as open_engine
 from .websub import Pinger
 
+RECHECK_MS = 5  # a change shows in every worker within this (plus a render)
 BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
 
 
@@ -464,6 +465,7 @@ def serve(
         FEEDSVC_DB=_absolute(settings.store_location()),
         FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
         FEEDSVC_ACCESS_LOG="1" if access_log else "0",  # feedsvc's own log: the servers' cost more
+        FEEDSVC_RECHECK_MS=os.environ.get("FEEDSVC_RECHECK_MS", str(RECHECK_MS)),
     )
     base = served_url(host, port)
     links = catalog.site.base_url
@@ -480,27 +482,7 @@ def serve(
     click.echo(f"  feed:  {base}feeds/all.atom  (and .rss, .json; per topic: feeds/<topic>.rss)")
     sys.stdout.flush()
     if server == "granian":
-        command = [
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-ws",
-            # Feed answers come from memory: one thread per worker keeps the CPU busy (more only
-            # add GIL hand-offs), and the backpressure bound queues bursts in the server.
-            "--blocking-threads",
-            str(threads),
-            "--backpressure",
-            str(BACKPRESSURE),
-            "feedsvc.web:create_app",
-        ]
+        command = granian_command(host, port, workers, threads, "feedsvc.web:create_app")
     else:
         command = [
             "-m",
@@ -515,6 +497,31 @@ def serve(
         ]
     # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
     os.execve(sys.executable, [sys.executable, *command], env)
+
+
+def granian_command(host: str, port: int, workers: int, threads: int, factory: str) -> list[str]:
+    """granian's arguments for `feedsvc serve` (bench.serve runs its bare app the same way)."""
+    return [
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-ws",
+        # Feed answers come from memory: one thread per worker keeps the CPU busy (more only
+        # add GIL hand-offs), and the backpressure bound queues bursts in the server.
+        "--blocking-threads",
+        str(threads),
+        "--backpressure",
+        str(BACKPRESSURE),
+        factory,
+    ]
 
 
 def _absolute(location: Location) -> str:

@@ -68,6 +68,9 @@ class Settings:
     token: str | None = None  # enables POST /api/items
     max_body: int = DEFAULT_MAX_BODY
     access_log: bool = False  # one line per request on stdout (`feedsvc serve` turns it on)
+    # How long a worker thread trusts the store generation it read (`feedsvc serve`: 5 ms):
+    # 0 asks the store at every request.
+    recheck_ms: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +89,7 @@ class Settings:
             base_url=_base_url(env.get("FEEDSVC_BASE_URL")),
             token=_token(env.get("FEEDSVC_TOKEN")),
             access_log=_switch("FEEDSVC_ACCESS_LOG", env.get("FEEDSVC_ACCESS_LOG")),
+            recheck_ms=_recheck_ms(env.get("FEEDSVC_RECHECK_MS")),
         )
 
     def store_location(self, instance_path: Path | None = None) -> Location:
@@ -109,6 +113,14 @@ def _max_body(value: str | None) -> int:
         raise _bad(
             "FEEDSVC_MAX_BODY", value, f"must be a number of bytes (default {DEFAULT_MAX_BODY})"
         )
+    return int(value)
+
+
+def _recheck_ms(value: str | None) -> int:
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit() and int(value) <= 60_000):
+        raise _bad("FEEDSVC_RECHECK_MS", value, "must be milliseconds from 0 to 60000")
     return int(value)
 
 

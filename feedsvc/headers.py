@@ -1,57 +1,113 @@
 """The HTTP rules for published resources, in one place: the Flask routes and the WSGI fast
-path both answer through `respond`, so their headers cannot drift apart."""
+path both answer through `respond`, so their headers cannot drift apart.
+
+A resource has few possible answers (two encodings, each as GET, HEAD and 304), so `prepare`
+builds them all once per render and `respond` only picks one: no header is formatted per request.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
 
 from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
-from .publish import Published
+Headers = list[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    status: int
-    headers: list[tuple[str, str]]
+    status: str  # the status line, "200 OK"
+    headers: Headers  # the server may change the list it is given (PEP 3333): send a copy
     body: bytes
+    length: str  # the Content-Length sent, "-" for none (the access log's field)
 
 
-def respond(environ: Mapping[str, object], published: Published, max_age: int) -> Answer:
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """One representation of a resource (RFC 9110 3.2) and its three answers."""
+
+    get: Answer
+    head: Answer
+    not_modified: Answer
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    plain: Encoding
+    gzip: Encoding
+    etags: tuple[str, str]  # unquoted: plain, gzip
+    quoted: tuple[str, str]  # what pollers send back in If-None-Match
+    last_modified: datetime  # to the second
+    conditional: bool  # only a 200 can be answered by a 304
+
+
+def prepare(
+    body: bytes,
+    gzipped: bytes,
+    etags: tuple[str, str],
+    last_modified: datetime,
+    http_date: str,
+    content_type: str,
+    cache_control: str,
+    links: tuple[str, ...] = (),
+    status: int = 200,
+) -> Prepared:
+    """Every answer a resource can get, headers formatted once."""
+    line = f"{status} {HTTPStatus(status).phrase}"
+
+    def encoding(data: bytes, etag: str, extra: Headers) -> Encoding:
+        common = [
+            ("ETag", f'"{etag}"'),
+            ("Last-Modified", http_date),
+            ("Cache-Control", cache_control),
+            ("Vary", "Accept-Encoding"),
+            *(("Link", link) for link in links),
+        ]
+        length = str(len(data))
+        full = [*common, ("Content-Type", content_type), ("Content-Length", length), *extra]
+        return Encoding(
+            get=Answer(line, full, data, length),
+            head=Answer(line, full, b"", length),  # HEAD reports the GET's length
+            not_modified=Answer("304 Not Modified", common, b"", "-"),
+        )
+
+    return Prepared(
+        plain=encoding(body, etags[0], []),
+        gzip=encoding(gzipped, etags[1], [("Content-Encoding", "gzip")]),
+        etags=etags,
+        quoted=(f'"{etags[0]}"', f'"{etags[1]}"'),
+        last_modified=last_modified.replace(microsecond=0),
+        conditional=status == 200,
+    )
+
+
+def respond(environ: Mapping[str, object], prepared: Prepared) -> Answer:
     """200 (plain or gzip), or 304 when the client's copy is current; HEAD gets no body."""
-    gzipped = accepts_gzip(str(environ.get("HTTP_ACCEPT_ENCODING", "")))
-    etag = published.gzip_etag if gzipped else published.etag
-    headers = [
-        ("ETag", f'"{etag}"'),
-        ("Last-Modified", published.http_date),
-        ("Cache-Control", published.cache_control or f"public, max-age={max_age}"),
-        ("Vary", "Accept-Encoding"),
-    ]
-    headers.extend(("Link", link) for link in published.links)
-    if published.status == 200 and not_modified(environ, published):
-        return Answer(304, headers, b"")
-    body = published.gzip if gzipped else published.body
-    headers.append(("Content-Type", published.content_type))
-    headers.append(("Content-Length", str(len(body))))
-    if gzipped:
-        headers.append(("Content-Encoding", "gzip"))
-    head = environ.get("REQUEST_METHOD") == "HEAD"
-    return Answer(published.status, headers, b"" if head else body)
+    accept = environ.get("HTTP_ACCEPT_ENCODING")
+    encoding = prepared.gzip if accept and accepts_gzip(str(accept)) else prepared.plain
+    if prepared.conditional and not_modified(environ, prepared):
+        return encoding.not_modified
+    return encoding.head if environ.get("REQUEST_METHOD") == "HEAD" else encoding.get
 
 
-def not_modified(environ: Mapping[str, object], published: Published) -> bool:
+def not_modified(environ: Mapping[str, object], prepared: Prepared) -> bool:
     """RFC 9110 13.2.2: If-None-Match (weak comparison, either encoding's tag) decides when
     present; else If-Modified-Since at or after Last-Modified, to the second."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
-        if if_none_match in (f'"{published.etag}"', f'"{published.gzip_etag}"'):
+        if if_none_match in prepared.quoted:
             return True  # what pollers send back: skip the general parser
         tags = parse_etags(str(if_none_match))
-        return tags.contains_weak(published.etag) or tags.contains_weak(published.gzip_etag)
-    since = parse_date(str(environ.get("HTTP_IF_MODIFIED_SINCE") or "")) or None
-    return since is not None and published.last_modified.replace(microsecond=0) <= since
+        return any(tags.contains_weak(etag) for etag in prepared.etags)
+    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if not if_modified_since:
+        return False  # a first poll: no parser at all
+    since = parse_date(str(if_modified_since))
+    return since is not None and prepared.last_modified <= since
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct headers

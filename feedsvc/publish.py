@@ -6,15 +6,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from werkzeug.http import http_date
 
 from .catalog import Catalog
 from .config import Location
+from .headers import Prepared, prepare
 from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
 from .websub import Pinger
@@ -36,6 +38,7 @@ class Published:
     # Derived from the two above, but formatted once per render rather than once per request:
     gzip_etag: str  # each encoding is its own representation (RFC 9110 8.8.3)
     http_date: str  # Last-Modified as an HTTP date
+    http: Prepared = field(repr=False, compare=False)  # every answer it can get, formatted
     cache_control: str = ""  # "": the site's max-age; archive pages: long and immutable
     links: tuple[str, ...] = ()  # Link header values (WebSub hub and self)
     status: int = 200  # 410 for a withdrawn item's page
@@ -49,17 +52,32 @@ def publish(
     cache_control: str = "",
     links: tuple[str, ...] = (),
     status: int = 200,
+    max_age: int = 300,
 ) -> Published:
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+    date = http_date(last_modified)
+    answers = prepare(
+        body,
+        gzipped,
+        (etag, etag + "-gz"),
+        last_modified,
+        date,
+        content_type,
+        cache_control or f"public, max-age={max_age}",
+        links,
+        status,
+    )
     return Published(
         body=body,
-        gzip=gzip.compress(body, compresslevel=6, mtime=0),
+        gzip=gzipped,
         etag=etag,
         last_modified=last_modified,
         content_type=content_type,
         generation=generation,
         gzip_etag=etag + "-gz",
-        http_date=http_date(last_modified),
+        http_date=date,
+        http=answers,
         cache_control=cache_control,
         links=links,
         status=status,
@@ -102,8 +120,13 @@ class Publisher:
         catalog: Catalog,
         clock: Callable[[], datetime] = utc_now,
         recent: int = RECENT_CACHED,
+        recheck: float = 0.0,
     ) -> None:
         self.location = location
+        # Seconds a thread trusts the generation it last read before asking the store again
+        # (0: every request asks). A feed behind a max-age of minutes loses nothing by a change
+        # showing a few ms later, and the question is a SQLite round trip per poll.
+        self.recheck = recheck
         self.catalog = catalog
         self.clock = clock
         self.site = SiteMap(catalog)
@@ -127,13 +150,31 @@ class Publisher:
         if store is None:
             store = self._local.store = open_store(self.location, self.clock)
             store.lift_listener = self.announce  # an embargo lifted by this worker: tell hubs
+            self._local.until = -1.0
         return store
+
+    def generation(self) -> int:
+        """The store's generation, asked at most every `recheck` seconds by a thread (an
+        embargo lift or another process's commit shows at most that much later)."""
+        local = self._local
+        if self.recheck:
+            now = time.monotonic()
+            if now < getattr(local, "until", -1.0):
+                return local.generation
+            local.generation = self.store().generation()
+            local.until = now + self.recheck
+            return local.generation
+        return self.store().generation()
+
+    def forget_generation(self) -> None:
+        """This thread wrote the store: ask again at the next request (read your writes)."""
+        self._local.until = -1.0
 
     def get(self, path: str) -> Published | None:
         """The resource at a site path (`feeds/all.rss`, `items/<id>.html`), or None when the
         site has no such path."""
         cached = self._fixed.get(path)
-        if cached is not None and cached.generation == self.store().generation():
+        if cached is not None and cached.generation == self.generation():
             return cached  # the hot path: a feed poll
         producer = self.site.producer(path)
         if producer is None:
@@ -184,6 +225,7 @@ class Publisher:
                 rendered.cache_control,
                 rendered.links,
                 rendered.status,
+                self.catalog.site.max_age,
             )
             cache[key] = published
             return published

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .accesslog import AccessLog
+from .accesslog import AccessLog, LogWriter
 from .catalog import load_catalog
 from .config import Settings
 from .errors import CatalogError, FeedsvcError, StoreError
@@ -55,14 +55,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     open_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
     app.extensions["feedsvc"] = Publisher(
-        location, catalog, app.config["CLOCK"], app.config["RECENT_CACHED"]
+        location,
+        catalog,
+        app.config["CLOCK"],
+        app.config["RECENT_CACHED"],
+        settings.recheck_ms / 1000,
     )
     app.config["SETTINGS"] = settings
     _routes(app)
+    log = LogWriter() if settings.access_log else None
+    if log is not None:
+        app.extensions["feedsvc.log"] = log
+        app.wsgi_app = AccessLog(app.wsgi_app, log)  # type: ignore[method-assign]
     if app.config["FASTPATH"]:
-        app.wsgi_app = FastPath(app.wsgi_app, publisher(app), catalog.site.max_age)  # type: ignore[method-assign]
-    if settings.access_log:
-        app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = FastPath(app.wsgi_app, publisher(app), log)  # type: ignore[method-assign]
     return app
 
 
@@ -73,7 +79,7 @@ def publisher(app: Flask | None = None) -> Publisher:
 def _answer(published: Published | None) -> Response:
     if published is None:
         abort(404)
-    answer = respond(request.environ, published, publisher().catalog.site.max_age)
+    answer = respond(request.environ, published.http)
     response = Response(answer.body, status=answer.status)
     # After the body: Werkzeug sets Content-Length from the (empty) HEAD body, and HEAD must
     # report the GET's. Link may come more than once (hub, self).
@@ -154,6 +160,7 @@ def api_items() -> Response:
         counts = ingest_document(store, publisher().catalog, document, who="api")
     except FeedsvcError as error:
         abort(400, str(error))
+    publisher().forget_generation()
     if counts.new or counts.updated:
         publisher().announce(changed_topics(store, before))
     answer = {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}
@@ -177,6 +184,7 @@ def api_item(item_id: str) -> Response:
         killed = store.kill([item_id], reason, "api")
     except StoreError:
         abort(404)
+    publisher().forget_generation()
     if item is not None and killed:
         publisher().announce(item.topics)
     return _json({"killed": killed, "already": [] if killed else [item_id]}, 200)

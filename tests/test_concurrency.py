@@ -39,6 +39,7 @@ MAX_REQUESTS_PER_READER = 2000
 CLI_INGESTS = 8
 API_INGESTS = 16
 CHECKS_AFTER_INGEST = 6  # sequential requests after each ingest; each must show the item
+FRESHNESS = 0.05  # seconds after an ingest returns by which every worker serves it
 EXTENSIONS = ("rss", "atom", "json")
 LOCKED = "database is locked"
 NOTIFY_GRACE = 1.5  # seconds: NOTIFY, or at worst the once-a-second re-read of the counter
@@ -207,7 +208,7 @@ class Visibility:
             connection.connect()
         self.checked = 0
         self.reconnects = 0
-        self.grace = NOTIFY_GRACE if server.env["FEEDSVC_DB"].startswith("postgres") else 0.0
+        self.grace = NOTIFY_GRACE if server.env["FEEDSVC_DB"].startswith("postgres") else FRESHNESS
 
     def get(self, number: int, path: str) -> tuple[int, bytes]:
         try:

@@ -214,7 +214,7 @@ def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, cap
     size = len(logged.get("/feeds/all.rss").data)
     logged.get("/items/%0Aforged%22.html?x=1")
     logged.post("/api/items", data="x", headers={"Authorization": f"Bearer {TOKEN}"})
-    lines = capfd.readouterr().out.splitlines()
+    lines = _logged_lines(capfd, 3)
     assert len(lines) == 3, lines
     clf = re.compile(
         r'127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:[\d:]{8} \+0000\] "(.*)" (\d{3}) (\S+)'
@@ -225,6 +225,16 @@ def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, cap
     assert parsed[1].group(1) == 'GET /items/\\nforged\\".html?x=1 HTTP/1.1'
     assert parsed[2].group(2) == "415"
     assert TOKEN not in "\n".join(lines)
+
+
+def _logged_lines(capfd, expected: int) -> list[str]:
+    """The access log's lines, waiting for its buffer to be flushed (at most every 50 ms)."""
+    out = ""
+    deadline = time.monotonic() + 2
+    while out.count("\n") < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+        out += capfd.readouterr().out
+    return out.splitlines()
 
 
 def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, settings) -> None:
