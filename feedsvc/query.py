@@ -279,18 +279,20 @@ class FeedParameters:
             parts.append(f"last {_duration(self.filter_time)}")
         return "; ".join(parts)
 
-    def query_string(self) -> str:
-        """The canonical query string (values normalised, names sorted; "" for the plain feed):
-        the `rel=self` URL's and the cache key."""
+    def pairs(self) -> list[tuple[str, str]]:
+        """The canonical parameters: (name, value), values normalised, names sorted."""
         values = {
             "filter_time": None if self.filter_time is None else str(self.filter_time),
             "filterout": _filterout_text(self.filterout) or None,
             "limit": None if self.limit is None else str(self.limit),
             "q": None if self.query is None else canonical(self.query),
         }
-        return "&".join(
-            f"{name}={quote(values[name], safe='')}" for name in PARAMETERS if values[name]
-        )
+        return [(name, value) for name in PARAMETERS if (value := values[name])]
+
+    def query_string(self) -> str:
+        """The canonical query string ("" for the plain feed): the `rel=self` URL's and the
+        cache key."""
+        return "&".join(f"{name}={quote(value, safe='')}" for name, value in self.pairs())
 
 
 def _duration(seconds: int) -> str:

@@ -296,11 +296,11 @@ def test_item_pages_and_limited_feeds_are_kept_in_a_bounded_lru(filled, settings
     app = create_app({"SETTINGS": settings, "CLOCK": clock, "RECENT_CACHED": 3})
     publisher = app.extensions["feedsvc"]
     paths = [f"items/{item.id}.html" for item in publisher.store().newest("all", 5)]
-    paths += ["feeds/all.rss?2", "feeds/all.atom?3"]
+    paths += ["feeds/all.rss?limit=2", "feeds/all.atom?limit=3"]
 
     def get(path: str) -> None:
-        feed, _, limit = path.partition("?")
-        found = publisher.feed(feed, int(limit)) if limit else publisher.get(path)
+        feed, _, query_string = path.partition("?")
+        found = publisher.feed_query(feed, query_string) if query_string else publisher.get(path)
         assert found is not None and found.body
 
     for path in paths:  # 7 resources through a cache of 3
