@@ -5,8 +5,9 @@
 Items are generated (bench.gen's vocabulary: headlines, about 10% full articles, one in ten
 with an accented name) into a temporary SQLite file holding the store's columns and indexes
 that search uses (`items` seq, published, title, body and `items_newest`; `filed` with one of
-seven topics an item) and the search index of feedsvc/search_sql.py. One item in fifty carries
-a source date up to 30 days before its arrival, so dates are out of step with seq. Each query
+seven topics an item) and the search index of feedsvc/store/sqlite_search.py. One item in
+fifty carries a source date up to 30 days before its arrival, so dates are out of step with
+seq. Each query
 asks for the newest 50 matches two ways: "all matches" reads every match and sorts
 (`search_condition` + `ORDER BY published DESC, seq DESC LIMIT 50`), "newest" is
 `newest_matches`; the script stops if they disagree.
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feedsvc.query import FeedParameters, parse, parse_filterout, to_fts5, tokens
-from feedsvc.search_sql import (
+from feedsvc.store.sqlite_search import (
     CREATE_TABLE,
     INSERT_ROW,
     index_row,

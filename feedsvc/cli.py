@@ -20,7 +20,8 @@ from .errors import FeedsvcError
 from .filing import Explanation
 from .ingest import changed_topics, open_store, prepare_all, store_prepared
 from .model import NO_BASE_URL, Item
-from .render import FORMATS, feed_path
+from .query import parse_feed_parameters
+from .render import FORMATS, feed_path, load_feed
 from .site import SiteMap
 from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
 from .static import build_site, count_files
@@ -307,6 +308,39 @@ def topics(settings: Settings) -> None:
     lift = store.next_lift()
     if lift is not None:
         click.echo(f"next embargo lifts at {lift.isoformat()}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--topic", default="all", show_default=True, help="Search this topic's items only.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item and line.")
+@click.option("--limit", default=None, help="At most this many items [default: entries_per_feed].")
+@pass_settings
+def search(settings: Settings, query: str, topic: str, as_json: bool, limit: str | None) -> None:
+    """Print the newest items matching QUERY, newest first: the entries of the live feed
+    /feeds/TOPIC.atom?q=QUERY.
+
+    QUERY is web search's language: words (all must be there), "a phrase", -word to leave
+    items out, a OR b; case and accents do not matter.
+    """
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog)
+    chosen = catalog.topic(topic)
+    if chosen is None:
+        slugs = ", ".join(t.slug for t in catalog.feeds)
+        raise UserError(f"no topic {topic!r} (topics: {slugs})")
+    pairs = [("q", query)] + ([("limit", limit)] if limit is not None else [])
+    try:
+        parameters = parse_feed_parameters(pairs, catalog.site.entries_per_feed)
+        with store.snapshot():
+            items = load_feed(store, catalog, chosen, parameters=parameters).items
+    except FeedsvcError as error:
+        raise fail(error) from None
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item.as_dict(), ensure_ascii=False))
+        else:
+            click.echo(_row(item, f"{item.published:%Y-%m-%d %H:%M}  "))
 
 
 ITEM_IDS = click.argument("ids", nargs=-1, required=True, metavar="ID...")
@@ -600,9 +634,9 @@ def _explained(explanation: Explanation) -> str:
     return "\n".join(lines)
 
 
-def _row(item: Item) -> str:
+def _row(item: Item, prefix: str = "") -> str:
     width = shutil.get_terminal_size((100, 20)).columns
     kind = "article " if item.content else "headline"
     topics = ",".join(item.topics) or "-"
-    row = f"{item.id}  {kind}  {topics:<18}  {item.title}"
+    row = f"{prefix}{item.id}  {kind}  {topics:<18}  {item.title}"
     return row if len(row) <= width else row[: width - 1] + "…"

@@ -1,5 +1,5 @@
-"""HTML pages (index, topic, item), the OPML list and the pages' script, from templates;
-escaping is always on."""
+"""HTML pages (index, topic, item; search, live only), the OPML list, the OpenSearch
+description and the pages' script, from templates; escaping is always on."""
 
 from __future__ import annotations
 
@@ -11,11 +11,23 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .catalog import Catalog
+from .catalog import ALL, Catalog
 from .model import Item, Topic
-from .render import FORMATS, entry_id, feed_path, item_path, topic_path
+from .query import MAX_QUERY_CHARS, FeedParameters, canonical
+from .render import (
+    FORMATS,
+    SEARCH,
+    entry_id,
+    feed_path,
+    feed_url,
+    item_path,
+    search_path,
+    topic_path,
+)
 
-SCRIPT = "feedsvc.js"  # the pages' one script: copy buttons, a topic's latest items
+SCRIPT = "feedsvc.js"  # the pages' one script: copy buttons, a topic's latest items, search box
+OPENSEARCH = "opensearch.xml"  # live only: what the script looks for to offer a search box
+SHORT_NAME_CHARS = 16  # OpenSearch 1.1: ShortName holds at most 16 characters
 MORE_ON_ITEM_PAGE = 10  # latest items of its first topic, under an item
 # Web readers' "subscribe" addresses, each taking the feed's URL, percent-encoded.
 WEB_READERS = (
@@ -32,7 +44,7 @@ class Pages:
         self.catalog = catalog
         self.env = Environment(
             loader=PackageLoader("feedsvc", "templates"),
-            autoescape=select_autoescape(["html", "opml"]),
+            autoescape=select_autoescape(["html", "opml", "xml"]),
             trim_blocks=True,
             lstrip_blocks=True,
         )
@@ -44,6 +56,9 @@ class Pages:
             item_path=item_path,
             topic_path=topic_path,
             script=SCRIPT,
+            opensearch=OPENSEARCH,
+            search=SEARCH,
+            max_query=MAX_QUERY_CHARS,
         )
 
     def index(self, latest: Sequence[Item], counts: Mapping[str, int]) -> bytes:
@@ -70,6 +85,48 @@ class Pages:
     def withdrawn(self, when: datetime) -> bytes:
         """What stands at a withdrawn item's address (static hosts cannot answer 410)."""
         return self._render("withdrawn.html", root="../", when=when)
+
+    def search(
+        self,
+        topic: Topic,
+        parameters: FeedParameters | None = None,
+        found: Sequence[Item] = (),
+        text: str = "",
+        error: str | None = None,
+    ) -> bytes:
+        """The live search page: a form, and with a query (`parameters.query`) its newest
+        matches and its feeds; with `error`, the form holding the `text` that caused it."""
+        feeds, hidden, everywhere = [], [], None
+        if parameters is not None:
+            # The other parameters ride along in the form: a new search keeps the filters.
+            hidden = [pair for pair in parameters.pairs() if pair[0] != "q"]
+        searched = parameters is not None and parameters.query is not None
+        if searched:
+            text = canonical(parameters.query)
+            site, slug = self.catalog.site, topic.slug
+            feeds = [(f, feed_url(site, slug, f.extension, parameters)) for f in FORMATS.values()]
+            everywhere = search_path(ALL, parameters) if topic.slug != ALL else None
+        return self._render(
+            "search.html",
+            root="",
+            topic=topic,
+            searched=searched,
+            described=parameters.describe() if searched else "",
+            found=found,
+            text=text[: MAX_QUERY_CHARS + 1],  # what was sent, if wrong: enough to see why
+            error=error,
+            feeds=feeds,
+            hidden=hidden,
+            everywhere=everywhere,
+        )
+
+    def opensearch(self) -> bytes:
+        site = self.catalog.site
+        return self._render(
+            OPENSEARCH,
+            short_name=site.title[:SHORT_NAME_CHARS],
+            description=f"Search {site.title}"[:1024],
+        )
 
     def opml(self, updated: datetime) -> bytes:
         return self._render("feeds.opml", updated=format_datetime(updated, usegmt=True))

@@ -11,18 +11,23 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 from werkzeug.http import http_date
 
-from .catalog import Catalog
+from .catalog import ALL, Catalog
 from .config import Location
+from .errors import QueryError
 from .headers import Prepared, prepare
+from .query import FeedParameters, cut_off, parse_feed_parameters
 from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
 from .websub import Pinger
 
 RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)
+SEARCHES_CACHED = 256  # search feeds and pages kept (up to some 100 kB each, twice with gzip)
 LOCK_STRIPES = 64
+MAX_FIELDS = 8  # parameters in a query string: more is refused before any is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +89,20 @@ def publish(
     )
 
 
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a WSGI QUERY_STRING (the raw bytes as latin-1 text, PEP
+    3333), read as UTF-8 as Werkzeug reads them; the fast path and Flask both read a query
+    string here, so they cannot disagree about it. `QueryError` for too many fields."""
+    text = query_string.encode("latin-1", "replace").decode("utf-8", "replace")
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise QueryError(f"more than {MAX_FIELDS} parameters") from None
+
+
 class _Recent:
-    """A bounded cache, least recently used out: item pages and `?limit=` feeds, whose number
-    grows with the store and with what clients ask for."""
+    """A bounded cache, least recently used out: item pages, `?limit=` feeds, searches, whose
+    number grows with the store and with what clients ask for."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -112,7 +128,7 @@ class Publisher:
     """The app's cache of the site's rendered resources, and its per-thread store connections.
     The resources are the site map's: feeds, pages and lists are kept for the generation they
     were rendered at (one entry each, a number fixed by the catalogue); item pages and
-    `?limit=` variants in a bounded LRU."""
+    `?limit=` variants in a bounded LRU, searches (feeds and pages) in another."""
 
     def __init__(
         self,
@@ -121,6 +137,7 @@ class Publisher:
         clock: Callable[[], datetime] = utc_now,
         recent: int = RECENT_CACHED,
         recheck: float = 0.0,
+        searches: int = SEARCHES_CACHED,
     ) -> None:
         self.location = location
         # Seconds a thread trusts the generation it last read before asking the store again
@@ -133,6 +150,7 @@ class Publisher:
         self.renders = 0
         self._fixed: dict[Hashable, Published] = {}
         self._recent = _Recent(recent)
+        self._searches = _Recent(searches)
         self._health = (0, -1)
         # Striped: one lock per key would grow with every item ever asked for.
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
@@ -182,14 +200,55 @@ class Publisher:
         cache = self._fixed if self.site.is_fixed(path) else self._recent
         return self._get(path, producer, cache)
 
-    def feed(self, path: str, limit: int) -> Published | None:
-        """The feed at `path` with its newest `limit` entries, or None if there is no feed."""
-        if limit == self.catalog.site.entries_per_feed:
+    def feed(self, path: str, parameters: FeedParameters) -> Published | None:
+        """The feed at `path` for a live URL's parameters, or None if there is no feed. Kept
+        under the canonical query string (and the `filter_time` cut-off, which moves with
+        the clock a step of max_age at a time)."""
+        if parameters == FeedParameters():
             return self.get(path)
-        producer = self.site.feed(path, limit)
+        since = self._cut_off(parameters)
+        producer = self.site.feed(path, parameters, since)
         if producer is None:
             return None
-        return self._get((path, limit), producer, self._recent)
+        cache = self._searches if parameters.filters() else self._recent
+        return self._get((path, parameters.query_string(), since), producer, cache)
+
+    def feed_query(self, path: str, query_string: str) -> Published | None:
+        """The feed at `path` for a URL's raw query string; `QueryError` for a bad one."""
+        pairs = query_pairs(query_string)
+        return self.feed(path, parse_feed_parameters(pairs, self.catalog.site.entries_per_feed))
+
+    def search_page(self, query_string: str) -> Published | None:
+        """The search page for a URL's raw query string: feed parameters, and `topic` (a slug;
+        `all` when not given); without `q` (or with a blank one), the form alone. `QueryError`
+        for a bad parameter or an unknown topic."""
+        slug, parameters = self.search_parameters(query_string)
+        since = self._cut_off(parameters)
+        producer = self.site.search_page(slug, parameters, since)
+        if producer is None:
+            return None
+        key = ("search", slug, parameters.query_string(), since)
+        return self._get(key, producer, self._searches)
+
+    def search_parameters(self, query_string: str) -> tuple[str, FeedParameters]:
+        """A search page's topic and feed parameters; `QueryError` for bad ones."""
+        pairs = query_pairs(query_string)
+        topics = [value for name, value in pairs if name == "topic"]
+        if len(topics) > 1:
+            raise QueryError("topic is given twice")
+        slug = topics[0] if topics else ALL
+        if self.catalog.topic(slug) is None:
+            raise QueryError("no such topic")
+        # A blank box sent as it is: the form again, not an error.
+        wanted = [(n, v) for n, v in pairs if n != "topic" and not (n == "q" and not v.strip())]
+        if wanted and all(name != "q" for name, _ in wanted):
+            raise QueryError("give q, the words to search for")
+        return slug, parse_feed_parameters(wanted, self.catalog.site.entries_per_feed)
+
+    def _cut_off(self, parameters: FeedParameters) -> datetime | None:
+        if parameters.filter_time is None:
+            return None
+        return cut_off(self.clock(), parameters.filter_time, self.catalog.site.max_age)
 
     def health(self) -> tuple[int, int]:
         """Item count and generation (counted once per generation: a count of a million rows

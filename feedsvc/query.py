@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from .errors import QueryError
@@ -24,6 +25,7 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 16
 MAX_FILTER_TIME = 10 * 366 * 86_400  # seconds: ten years; an older cut-off filters nothing
 PARAMETERS = ("filter_time", "filterout", "limit", "q")  # sorted: the canonical order
+DURATIONS = (("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1))  # for titles
 # Bump when `tokens` changes: an index built with the old rules must then be rebuilt, and a
 # contentless index can only unindex a row with the exact text it was given.
 FOLD_VERSION = 1
@@ -210,7 +212,7 @@ def to_fts5_any(terms: Sequence[Term]) -> str:
 
 def to_fts5(query: Query) -> str:
     """The FTS5 MATCH expression of `query`, for a table whose text is `fold`ed and whose
-    tokenizer splits at spaces only (see search_sql)."""
+    tokenizer splits at spaces only (see store/sqlite_search.py)."""
     wanted = " AND ".join(f"({to_fts5_any(clause)})" for clause in query.clauses)
     if not query.excluded:
         return wanted
@@ -261,18 +263,52 @@ class FeedParameters:
         """`q` with the `filterout` terms excluded (None without `q`)."""
         return None if self.query is None else excluding(self.query, self.filterout)
 
-    def query_string(self) -> str:
-        """The canonical query string (values normalised, names sorted; "" for the plain feed):
-        the `rel=self` URL's and the cache key."""
+    def filters(self) -> bool:
+        """Whether these parameters choose which items (`q`, `filterout`, `filter_time`), not
+        only how many."""
+        return self.query is not None or bool(self.filterout) or self.filter_time is not None
+
+    def describe(self) -> str:
+        """The choice in words, for a feed's title or a page's heading ("" when none)."""
+        parts = []
+        if self.query is not None:
+            parts.append(f"search: {canonical(self.query)}")
+        if self.filterout:
+            parts.append("without: " + ", ".join(term.text() for term in self.filterout))
+        if self.filter_time is not None:
+            parts.append(f"last {_duration(self.filter_time)}")
+        return "; ".join(parts)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The canonical parameters: (name, value), values normalised, names sorted."""
         values = {
             "filter_time": None if self.filter_time is None else str(self.filter_time),
             "filterout": _filterout_text(self.filterout) or None,
             "limit": None if self.limit is None else str(self.limit),
             "q": None if self.query is None else canonical(self.query),
         }
-        return "&".join(
-            f"{name}={quote(values[name], safe='')}" for name in PARAMETERS if values[name]
-        )
+        return [(name, value) for name in PARAMETERS if (value := values[name])]
+
+    def query_string(self) -> str:
+        """The canonical query string ("" for the plain feed): the `rel=self` URL's and the
+        cache key."""
+        return "&".join(f"{name}={quote(value, safe='')}" for name, value in self.pairs())
+
+
+def _duration(seconds: int) -> str:
+    name, size = next((name, size) for name, size in DURATIONS if seconds % size == 0)
+    count = seconds // size
+    return f"{count} {name}" + ("s" if count != 1 else "")
+
+
+def cut_off(now: datetime, filter_time: int, step: int) -> datetime:
+    """The moment `filter_time` keeps items from: `filter_time` seconds before `now`, rounded
+    down to a whole multiple of `step` seconds (the site's max_age), so every request within
+    one step shares one cut-off, and one cached answer; the feed may then hold up to `step`
+    seconds more than asked, never less."""
+    step = max(step, 1)
+    moment = int((now - timedelta(seconds=filter_time)).timestamp())
+    return datetime.fromtimestamp(moment - moment % step, UTC)
 
 
 def parse_filterout(text: str) -> tuple[Term, ...]:

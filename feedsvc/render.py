@@ -7,7 +7,7 @@ import html
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -17,6 +17,7 @@ from lxml.etree import Element, SubElement
 from . import __version__
 from .catalog import ALL, Catalog
 from .model import Item, Site, Topic
+from .query import FeedParameters
 from .store import Store
 
 GENERATOR = "feedsvc"
@@ -30,6 +31,8 @@ TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 at:deleted-
 # sy:updatePeriod values by length: the shortest period that holds at least one poll.
 UPDATE_PERIODS = (("hourly", 3600), ("daily", 86_400), ("weekly", 604_800))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PLAIN = FeedParameters()  # a topic's own feed: no search, no filter, the site's length
+SEARCH = "search"  # the live search page's path
 
 # feedgen formats RSS dates with locale.setlocale, which is process-wide: one RSS render at a time.
 _SETLOCALE_LOCK = threading.Lock()
@@ -55,11 +58,14 @@ class Feed:
     pages: int = 0  # full archive pages of the topic (RFC 5005)
     archive: int | None = None  # this document's archive page; None: the topic's feed
     tombstones: tuple[Tombstone, ...] = ()  # Atom only
+    parameters: FeedParameters = PLAIN  # live `?q=`, filters and `limit`
 
     def url(self, extension: str) -> str:
+        """The feed's own URL (rel=self): an archive page's, or with parameters their
+        canonical form."""
         if self.archive is not None:
             return self.site.url(archive_path(self.topic.slug, self.archive, extension))
-        return self.site.url(feed_path(self.topic.slug, extension))
+        return feed_url(self.site, self.topic.slug, extension, self.parameters)
 
     def history(self, extension: str) -> dict[str, str]:
         """RFC 5005 links by relation: the feed points to its newest archive page; each page to
@@ -78,20 +84,29 @@ class Feed:
 
     @property
     def page_url(self) -> str:
-        """The feed's page for people (the topic page): its HTML alternate."""
+        """The feed's page for people (the topic page; for a search, its results page): its
+        HTML alternate."""
+        if self.parameters.query is not None:
+            return self.site.url(search_path(self.topic.slug, self.parameters))
         return self.site.url(topic_path(self.topic.slug))
 
     @property
     def title(self) -> str:
-        """A topic's feed says whose it is: "Sport" alone is lost in a reader's list."""
+        """A topic's feed says whose it is: "Sport" alone is lost in a reader's list; a search
+        feed says what it searches, an archive page which page it is."""
         title = (
             self.topic.title if self.topic.slug == ALL else f"{self.site.title}: {self.topic.title}"
         )
-        return title if self.archive is None else f"{title} (archive page {self.archive + 1})"
+        if self.archive is not None:
+            return f"{title} (archive page {self.archive + 1})"
+        chosen = self.parameters.describe()
+        return f"{title} ({chosen})" if chosen else title
 
     @property
     def feed_id(self) -> str:
-        return f"{self.site.tag_prefix}feeds/{self.topic.slug}"
+        """Names the items the feed chooses (topic, search, filters), whatever its length."""
+        path = _with_query(f"feeds/{self.topic.slug}", replace(self.parameters, limit=None))
+        return f"{self.site.tag_prefix}{path}"
 
     def entry_id(self, item: Item) -> str:
         return entry_id(self.site, item)
@@ -114,6 +129,22 @@ def topic_path(slug: str) -> str:
 
 def archive_path(slug: str, page: int, extension: str) -> str:
     return f"feeds/{slug}/archive/{page}.{extension}"
+
+
+def feed_url(site: Site, slug: str, extension: str, parameters: FeedParameters = PLAIN) -> str:
+    """A feed's URL: with parameters, their canonical form (the feed's rel=self)."""
+    return site.url(_with_query(feed_path(slug, extension), parameters))
+
+
+def search_path(slug: str, parameters: FeedParameters) -> str:
+    """The live search page for a search of a topic (`all`: every item)."""
+    topic = "" if slug == ALL else f"&topic={slug}"  # sorts after every feed parameter
+    return f"{SEARCH}?{parameters.query_string()}{topic}"
+
+
+def _with_query(path: str, parameters: FeedParameters) -> str:
+    query_string = parameters.query_string()
+    return f"{path}?{query_string}" if query_string else path
 
 
 def entry_text(item: Item) -> str:
@@ -356,15 +387,28 @@ def render_feed(feed: Feed, extension: str) -> bytes:
     return FORMATS[extension].write(feed)
 
 
-def load_feed(store: Store, catalog: Catalog, topic: Topic, limit: int | None = None) -> Feed:
-    """A topic's feed as the store holds it now (its newest `limit` items), with its archive
-    links and the tombstones of items withdrawn lately."""
+def load_feed(
+    store: Store,
+    catalog: Catalog,
+    topic: Topic,
+    limit: int | None = None,
+    parameters: FeedParameters = PLAIN,
+    since: datetime | None = None,
+) -> Feed:
+    """A topic's feed as the store holds it now: its newest `limit` items (else the
+    parameters' limit, else the site's), those of a search or filters when `parameters` has
+    them (`since`: the `filter_time` cut-off, `query.cut_off`). The topic's own feed links its
+    archive and carries the tombstones of items withdrawn lately; a search feed has neither."""
     site = catalog.site
-    items = store.newest(topic.slug, limit or site.entries_per_feed)
+    size = limit or parameters.limit or site.entries_per_feed
+    if parameters.filters():
+        items = store.search(topic.slug, parameters, size, since)
+        return Feed(site, topic, items, feed_updated(store, items), parameters=parameters)
+    items = store.newest(topic.slug, size)
     stones = tombstones(store, site, topic.slug)
     updated = max([feed_updated(store, items), *(stone.when for stone in stones)])
     pages = store.archive_pages(topic.slug, site.page_size)
-    return Feed(site, topic, items, updated, pages=pages, tombstones=stones)
+    return Feed(site, topic, items, updated, pages, tombstones=stones, parameters=parameters)
 
 
 def load_archive(store: Store, catalog: Catalog, topic: Topic, page: int) -> Feed | None:

@@ -1,6 +1,7 @@
 """The one list of what the site contains: every path, and how to produce its bytes from the
 store. The live app (publish.py), the static build (static.py) and the tests all read it, so
-they cannot disagree about which paths exist or what they hold."""
+they cannot disagree about which paths exist or what they hold. A few resources are the live
+app's only (search: a static file cannot answer a query); the static build never sees them."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from datetime import datetime
 from .catalog import ALL, Catalog
 from .jsonlines import ID_PATTERN
 from .model import Item, Topic
-from .pages import SCRIPT, Pages
+from .pages import OPENSEARCH, SCRIPT, Pages
+from .query import FeedParameters
 from .render import (
     EPOCH,
     FORMATS,
+    PLAIN,
     Feed,
     archive_path,
     feed_path,
@@ -37,6 +40,7 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # A full archive page keeps its bytes (RFC 5005): caches may keep it a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
 ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
+OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
 
 
@@ -83,6 +87,7 @@ class SiteMap:
         fixed[OPML] = self._opml
         fixed[SCRIPT] = self._script
         self._fixed = fixed
+        self._live: dict[str, FixedProducer] = {OPENSEARCH: self._opensearch}
 
     def fixed(self) -> Iterator[tuple[str, FixedProducer]]:
         """The resources that exist whatever the store holds (feeds, topic pages, index, OPML,
@@ -92,8 +97,12 @@ class SiteMap:
     def fixed_paths(self) -> list[str]:
         return list(self._fixed)
 
+    def live_paths(self) -> list[str]:
+        """Fixed resources of the live app only (search); not in `fixed` nor `paths`."""
+        return list(self._live)
+
     def is_fixed(self, path: str) -> bool:
-        return path in self._fixed
+        return path in self._fixed or path in self._live
 
     def item_paths(self, store: Store) -> Iterator[str]:
         return (item_path(item_id) for item_id in store.item_ids())
@@ -115,7 +124,7 @@ class SiteMap:
 
     def producer(self, path: str) -> Producer | None:
         """How to produce `path`, or None when no store could make it a path of the site."""
-        fixed = self._fixed.get(path)
+        fixed = self._fixed.get(path) or self._live.get(path)
         if fixed is not None:
             return fixed
         archive = ARCHIVE.fullmatch(path)
@@ -146,20 +155,47 @@ class SiteMap:
     def is_feed(self, path: str) -> bool:
         return path in self._feeds
 
-    def feed(self, path: str, limit: int) -> FixedProducer | None:
-        """The feed at `path` with only its newest `limit` entries (live `?limit=`)."""
+    def feed(
+        self, path: str, parameters: FeedParameters, since: datetime | None = None
+    ) -> FixedProducer | None:
+        """The feed at `path` for a live URL's parameters (`since`: the `filter_time` cut-off)."""
         if path not in self._feeds:
             return None
-        return self._feed(*self._feeds[path], limit)
+        return self._feed(*self._feeds[path], parameters, since)
+
+    def search_page(
+        self, slug: str, parameters: FeedParameters, since: datetime | None = None
+    ) -> FixedProducer | None:
+        """The live search page of a topic (`all`: every item); without `q`, its form only."""
+        topic = self.catalog.topic(slug)
+        if topic is None:
+            return None
+
+        def produce(store: Store) -> Rendered:
+            if parameters.query is None:
+                return Rendered(self.pages.search(topic), HTML_TYPE, newest_change(store))
+            limit = parameters.limit or self.catalog.site.entries_per_feed
+            found = store.search(topic.slug, parameters, limit, since)
+            body = self.pages.search(topic, parameters, found)
+            return Rendered(body, HTML_TYPE, feed_updated(store, found))
+
+        return produce
 
     def item_page(self, item: Item) -> Rendered:
         return Rendered(self.pages.item(item), HTML_TYPE, item.updated or EPOCH)
 
     # -- producers --------------------------------------------------------------------------
 
-    def _feed(self, topic: Topic, extension: str, limit: int | None = None) -> FixedProducer:
+    def _feed(
+        self,
+        topic: Topic,
+        extension: str,
+        parameters: FeedParameters = PLAIN,
+        since: datetime | None = None,
+    ) -> FixedProducer:
         def produce(store: Store) -> Rendered:
-            return self._rendered(load_feed(store, self.catalog, topic, limit), extension)
+            feed = load_feed(store, self.catalog, topic, parameters=parameters, since=since)
+            return self._rendered(feed, extension)
 
         return produce
 
@@ -198,6 +234,9 @@ class SiteMap:
 
     def _script(self, store: Store) -> Rendered:
         return Rendered(self.pages.script(), SCRIPT_TYPE, newest_change(store))
+
+    def _opensearch(self, store: Store) -> Rendered:
+        return Rendered(self.pages.opensearch(), OPENSEARCH_TYPE, newest_change(store))
 
     def _item(self, store: Store, item_id: str) -> Rendered | None:
         item = store.item(item_id)

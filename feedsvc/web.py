@@ -12,16 +12,17 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .accesslog import AccessLog, LogWriter
-from .catalog import load_catalog
+from .catalog import ALL, load_catalog
 from .config import Settings
-from .errors import CatalogError, FeedsvcError, StoreError
+from .errors import CatalogError, FeedsvcError, QueryError, StoreError
 from .fastpath import FastPath
 from .headers import respond
 from .ingest import changed_topics, ingest_document, open_store
 from .jsonlines import ID_PATTERN
 from .model import NO_BASE_URL
-from .publish import RECENT_CACHED, Published, Publisher
-from .site import INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
+from .publish import RECENT_CACHED, SEARCHES_CACHED, Published, Publisher, query_pairs
+from .render import SEARCH
+from .site import HTML_TYPE, INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import API_BODY_NAME, Document
 from .store import utc_now
 
@@ -38,9 +39,12 @@ BODY_KINDS = {
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI app. Settings come from the environment (`Settings.from_env`) unless
     `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on),
-    RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps)."""
+    RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps), SEARCHES_CACHED
+    (how many search feeds and pages)."""
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED)
+    app.config.from_mapping(
+        CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED, SEARCHES_CACHED=SEARCHES_CACHED
+    )
     if test_config:
         app.config.update(test_config)
     if "SETTINGS" not in app.config:
@@ -60,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["CLOCK"],
         app.config["RECENT_CACHED"],
         settings.recheck_ms / 1000,
+        app.config["SEARCHES_CACHED"],
     )
     app.config["SETTINGS"] = settings
     _routes(app)
@@ -96,11 +101,12 @@ def _routes(app: Flask) -> None:
     pages, and the service's own."""
     site = publisher(app).site
     app.add_url_rule("/", "index", partial(resource, INDEX))
-    for path in site.fixed_paths():
+    for path in [*site.fixed_paths(), *site.live_paths()]:
         view = partial(feed if site.is_feed(path) else resource, path)
         app.add_url_rule(f"/{path}", path, view)
     app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
     app.add_url_rule("/feeds/<slug>/archive/<page>.<extension>", "archive", archive)
+    app.add_url_rule(f"/{SEARCH}", "search", search)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.add_url_rule("/api/items/<item_id>", "api_item", api_item, methods=["DELETE"])
@@ -120,13 +126,34 @@ def item(item_id: str) -> Response:
 
 
 def feed(path: str) -> Response:
-    limit = request.args.get("limit")
-    if limit is None:
+    query_string = request.environ.get("QUERY_STRING", "")
+    if not query_string:
         return _answer(publisher().get(path))
-    entries = publisher().catalog.site.entries_per_feed
-    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= entries):
-        abort(400, f"limit must be a whole number from 1 to {entries}")
-    return _answer(publisher().feed(path, int(limit)))
+    try:
+        published = publisher().feed_query(path, query_string)
+    except QueryError as error:
+        abort(400, str(error))
+    return _answer(published)
+
+
+def search() -> Response:
+    query_string = request.environ.get("QUERY_STRING", "")
+    try:
+        return _answer(publisher().search_page(query_string))
+    except QueryError as error:
+        return _search_error(query_string, error)
+
+
+def _search_error(query_string: str, error: QueryError) -> Response:
+    """A search that cannot be run: the form again, holding what was sent, and why (400)."""
+    try:
+        given = dict(query_pairs(query_string))
+    except QueryError:
+        given = {}
+    catalog = publisher().catalog
+    topic = catalog.topic(given.get("topic", ALL)) or catalog.all_topic
+    body = publisher().site.pages.search(topic, text=given.get("q", ""), error=str(error))
+    return Response(body, 400, {"Cache-Control": "no-store"}, content_type=HTML_TYPE)
 
 
 def healthz() -> Response:

@@ -13,6 +13,7 @@ with that reason, unless FEEDSVC_REQUIRE_BROWSER=1 (as .ci/run sets) makes them 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import os
 import shutil
@@ -22,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -147,6 +149,26 @@ def live(hostile: list[Item], settings, clock) -> Iterator[str]:
         server.server_close()
 
 
+@contextlib.contextmanager
+def static_server(root: Path) -> Iterator[str]:
+    """A plain static file server on `root` (it answers 404 for /opensearch.xml)."""
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="static-test-server")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 # -- what a page must look like in the browser -----------------------------------------------
 
 
@@ -155,13 +177,15 @@ def parse_dom(dom: str) -> lxml.html.HtmlElement:
 
 
 def assert_inert(dom: str, where: str) -> lxml.html.HtmlElement:
-    """No payload ran, and none is left as markup the browser could run."""
+    """No payload ran, and none is left as markup the browser could run (but the search box
+    the live pages' script puts in the header, checked by `search_box`)."""
     for marker in MARKERS:
         assert marker not in dom, f"{where}: an injected script ran ({marker} in the DOM)"
     document = parse_dom(dom)
     assert not document.xpath("//body//style"), f"{where}: a <style> in the body"
+    ours = set(document.xpath("//body/header/form[@id='search']"))
     for element in document.xpath("//body//*"):
-        if not isinstance(element.tag, str):
+        if not isinstance(element.tag, str) or element in ours:
             continue
         assert element.tag.lower() not in INERT, f"{where}: a <{element.tag}> element"
         for name, value in element.attrib.items():
@@ -257,6 +281,21 @@ def assert_topic_page(
     return document
 
 
+def search_box(dom: str) -> tuple[str, list[tuple[str, str, str]], list[str]] | None:
+    """The search box in a page's header, if any: its action, its fields (type, name, value)
+    and the page's rel=search links."""
+    document = parse_dom(dom)
+    links = document.xpath("//head/link[@rel='search']/@href")
+    forms = document.xpath("//form")
+    if not forms:
+        assert not links, "a rel=search link without a search box"
+        return None
+    (form,) = forms
+    assert form.getparent().tag == "header" and form.get("method") == "get"
+    fields = [(i.get("type"), i.get("name"), i.get("value") or "") for i in form.xpath(".//input")]
+    return form.get("action"), fields, links
+
+
 def latest_on_item_page(document: lxml.html.HtmlElement) -> list[str]:
     return [a.text_content() for a in document.xpath("//section[@id='more']/ul/li/a")]
 
@@ -295,6 +334,8 @@ def test_static_pages_escape_everything(
     for url, topic in topics.items():
         latest = store.newest(topic.slug, 30)
         assert_topic_page(doms[url], topic, latest, catalog, f"static topics/{topic.slug}.html")
+    for url, dom in doms.items():
+        assert search_box(dom) is None, f"{url}: a search box on a page opened from disk"
 
 
 def test_live_pages_escape_everything(
@@ -314,6 +355,28 @@ def test_live_pages_escape_everything(
     for url, topic in topics.items():
         latest = store.newest(topic.slug, 30)
         assert_topic_page(doms[url], topic, latest, catalog, f"live /topics/{topic.slug}.html")
+
+
+def test_live_pages_get_a_search_box_and_a_static_site_none(
+    browser, hostile: list[Item], live: str, store: Store, catalog: Catalog, tmp_path: Path
+) -> None:
+    """The live app and a static build serve the same page bytes; only the live one answers
+    /opensearch.xml, so only there does the script put in the box and the rel=search link."""
+    item = hostile[0]
+    paths = ["", "topics/world.html", "topics/all.html", f"items/{item.id}.html"]
+    build_site(store, catalog, tmp_path / "site")
+    with static_server(tmp_path / "site") as static:
+        urls = [live + path for path in paths] + [static + p for p in ("index.html", *paths[1:])]
+        doms = dump_doms(*browser, urls)
+    for path in paths:
+        found = search_box(doms[live + path])
+        assert found is not None, f"live /{path}: no search box"
+        action, fields, links = found
+        assert action == f"{live}search" and links == [f"{live}opensearch.xml"], path
+        topic = [("hidden", "topic", "world")] if path == "topics/world.html" else []
+        assert fields == [("search", "q", ""), *topic], path
+    for url in urls[len(paths) :]:
+        assert search_box(doms[url]) is None, f"{url}: a search box on a static site"
 
 
 def test_screenshot_of_the_index_page(browser, hostile: list[Item], live: str, tmp_path) -> None:

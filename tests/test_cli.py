@@ -9,6 +9,7 @@ import pytest
 
 from feedsvc.cli import main
 from feedsvc.store import open_store as open_engine
+from feedsvc.web import create_app
 
 from .conftest import BASE_URL, DATA, FEEDS, SAMPLES
 from .server import HOST, Server, environment, run_cli, snapshot_feeds
@@ -75,7 +76,7 @@ def test_bad_usage_is_exit_2(runner) -> None:
 
 
 def test_every_command_has_help(runner) -> None:
-    for command in ("parse", "ingest", "build", "topics", "refile", "backup", "serve"):
+    for command in ("parse", "ingest", "build", "topics", "refile", "backup", "serve", "search"):
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, command
 
@@ -167,6 +168,7 @@ NO_STORE_COMMANDS = [
     ["refile"],
     ["backup", "COPY"],
     ["serve"],
+    ["search", "court"],
 ]
 
 
@@ -312,3 +314,40 @@ def test_build_over_a_file_of_others_is_one_line_until_overwrite(runner, tmp_pat
     assert taken.stdout.endswith(" unchanged, 0 removed\n")
     assert (site / "index.html").read_text().startswith("<!doctype html>")
     assert (site / "photo.jpg").read_bytes() == b"\xff\xd8\xff"
+
+
+def test_search_prints_the_entries_of_the_live_query_feed(runner, settings) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    result = runner.invoke(main, ["search", "Court OR bank", "--topic", "world", "--json"])
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    client = create_app({"SETTINGS": settings, "TESTING": True}).test_client()
+    feed = client.get("/feeds/world.json?q=court+OR+bank").json
+    assert len(found) >= 2
+    assert [f"items/{item['id']}" for item in found] == [
+        entry["id"].rsplit(":", 1)[1] for entry in feed["items"]
+    ]
+    assert all("world" in item["topics"] for item in found)
+    table = runner.invoke(main, ["search", "court OR bank", "--topic", "world", "--limit", "1"])
+    assert table.exit_code == 0 and len(table.stdout.splitlines()) == 1
+    assert found[0]["id"] in table.stdout and found[0]["published"][:10] in table.stdout
+    nothing = runner.invoke(main, ["search", "zzyzx"])
+    assert nothing.exit_code == 0 and nothing.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["***"], "the query has no word to look for"),
+        (["--", "-court"], "the query only excludes: add a word to look for"),
+        (["x" * 300], "the query is longer than 200 characters"),
+        (["court", "--limit", "0"], "limit must be a whole number from 1 to 50"),
+        (["court", "--topic", "nope"], "no topic 'nope' (topics: all, "),
+    ],
+)
+def test_a_bad_search_is_one_line_and_exit_1(runner, args, message) -> None:
+    runner.invoke(main, ["ingest", str(SAMPLES)])
+    result = runner.invoke(main, ["search", *args])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"feedsvc: error: {message}")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -90,12 +90,12 @@ def test_access_log_keeps_every_line_when_the_server_stops(tmp_path, request) ->
     asked = 0
     for _ in range(50):
         for number, connection in enumerate(connections):
-            path = "/feeds/all.atom" if number % 2 else f"/feeds/all.rss?n={number}"
+            path = "/feeds/all.atom" if number % 2 else f"/feeds/all.rss?limit={number + 1}"
             assert get(connection, path)[0] == 200
             asked += 1
     server.stop()  # at once: the last lines are still in the workers' buffers
     text = server.stdout_path.read_text()
-    request = r'"GET /feeds/all\.(rss\?n=\d|atom) HTTP/1\.1"'
+    request = r'"GET /feeds/all\.(rss\?limit=\d|atom) HTTP/1\.1"'
     line = re.compile(r"127\.0\.0\.1 - - \[[^]]+\] " + request + r" 200 \d+")
     logged = [row for row in text.splitlines() if row.startswith("127.0.0.1") and "/feeds/" in row]
     assert len(logged) == asked, server.logs()

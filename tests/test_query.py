@@ -1,6 +1,6 @@
 """The query language and feed parameters as plain data: parsing, folding, limits, the
 canonical form, and the shape of what is handed to the engines (user text only as quoted FTS5
-strings or as PostgreSQL parameters). The engines themselves run in test_search_sql.py."""
+strings or as PostgreSQL parameters). The engines themselves run in test_sqlite_search.py."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -70,3 +71,18 @@ def test_writes_to_a_read_only_store_say_why(read_only_store, tmp_path) -> None:
     fresh = run_read_only(data, ["--db", str(data / "other.sqlite3"), "init"], env)
     assert fresh.returncode == 1
     assert "read-only file system" in fresh.stderr and "Traceback" not in fresh.stderr
+
+
+def test_search_works_on_a_read_only_store_unless_its_index_is_stale(read_only_store) -> None:
+    data, env = read_only_store
+    found = run_read_only(data, ["search", "court", "--json"], env)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.count("\n") >= 2 and "court" in found.stdout.lower()
+    # As another feedsvc's folding rules would leave it: a read-only store cannot rebuild.
+    db = sqlite3.connect(data / "store.sqlite3")
+    with db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'fold'")
+    db.close()  # the last connection out folds the WAL into the file a read-only open reads
+    stale = run_read_only(data, ["search", "court"], env)
+    assert stale.returncode == 1 and stale.stderr.count("\n") == 1
+    assert "search index was made by another version of feedsvc" in stale.stderr

@@ -16,13 +16,14 @@ import pytest
 from flask import request
 from werkzeug.http import http_date, parse_date
 
+from feedsvc.catalog import load_catalog
 from feedsvc.ingest import ingest_document
 from feedsvc.render import FORMATS
 from feedsvc.sources import Document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, TOKEN
+from .conftest import BASE_URL, FEEDS, TOKEN
 
 
 def renders(client) -> int:
@@ -115,10 +116,12 @@ def test_fast_path_answers_feeds_without_flask(filled, settings, clock) -> None:
         assert client.get(f"/feeds/all.{extension}").status_code == 200
         assert client.head(f"/feeds/world.{extension}").status_code == 200
     assert reached_flask == []
+    assert client.get("/feeds/all.rss?limit=2").status_code == 200  # parameters too
+    assert reached_flask == []
     # What the fast path does not answer still reaches Flask (the hook does record).
-    assert client.get("/feeds/all.rss?limit=2").status_code == 200
+    assert client.get("/feeds/all.rss?limit=0").status_code == 400
     assert client.get("/feeds/nope.rss").status_code == 404
-    assert reached_flask == ["/feeds/all.rss?limit=2", "/feeds/nope.rss?"]
+    assert reached_flask == ["/feeds/all.rss?limit=0", "/feeds/nope.rss?"]
 
 
 def test_steady_state_does_not_render(filled, client) -> None:
@@ -240,6 +243,11 @@ def _logged_lines(capfd, expected: int) -> list[str]:
 def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, settings) -> None:
     """A reader importing the OPML list gets every stored item (`other` holds those no topic
     took) and no subscription to `all`, which would repeat each item under the same guid."""
+    writer = open_engine(settings.db)
+    unmatched = b"-\nZorblat quuxes the blue vexillum at dawn\n"
+    ingest_document(writer, load_catalog(FEEDS, BASE_URL), Document("odd.txt", unmatched, "wire"))
+    writer.close()
+    time.sleep(0.05 if settings.db.startswith("postgres") else 0)  # NOTIFY's moment
     root = ElementTree.fromstring(client.get("/feeds.opml").data)
     seen: list[str] = []
     for outline in root.iter("outline"):
@@ -249,7 +257,7 @@ def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, sett
     store = open_engine(settings.db)
     every = {f"tag:feedsvc.example,2026:items/{item.id}" for item in store.newest("all", 1000)}
     assert set(seen) == every
-    assert store.counts()["other"] > 0  # the samples have items no topic rule matches
+    assert store.counts()["other"] > 0  # items no topic rule matches
     other = feedparser.parse(client.get("/feeds/other.atom").data).entries
     assert all([tag.term for tag in entry.tags] == ["other"] for entry in other)
 
@@ -319,11 +327,11 @@ def test_item_pages_and_limited_feeds_are_kept_in_a_bounded_lru(filled, settings
     app = create_app({"SETTINGS": settings, "CLOCK": clock, "RECENT_CACHED": 3})
     publisher = app.extensions["feedsvc"]
     paths = [f"items/{item.id}.html" for item in publisher.store().newest("all", 5)]
-    paths += ["feeds/all.rss?2", "feeds/all.atom?3"]
+    paths += ["feeds/all.rss?limit=2", "feeds/all.atom?limit=3"]
 
     def get(path: str) -> None:
-        feed, _, limit = path.partition("?")
-        found = publisher.feed(feed, int(limit)) if limit else publisher.get(path)
+        feed, _, query_string = path.partition("?")
+        found = publisher.feed_query(feed, query_string) if query_string else publisher.get(path)
         assert found is not None and found.body
 
     for path in paths:  # 7 resources through a cache of 3

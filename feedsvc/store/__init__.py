@@ -16,6 +16,7 @@ from ..config import Location, parse_location
 from ..errors import StoreError
 from ..model import Item
 from ..plan import Counts, Filer, Row
+from ..query import FeedParameters
 
 __all__ = ["Counts", "Location", "Store", "StoreError", "open_store", "parse_location", "utc_now"]
 
@@ -57,6 +58,15 @@ class Store(Protocol):
 
     def newest(self, topic: str, limit: int) -> list[Item]:
         """The newest `limit` items of a topic (`all`: of the store), newest first."""
+        ...
+
+    def search(
+        self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
+    ) -> list[Item]:
+        """The newest `limit` items of a topic (`all`: of the store) that match the search `q`
+        and none of `filterout`, published at or after `since` (required with `filter_time`:
+        the caller's `query.cut_off`), newest first, as `newest` orders them. Live items only
+        (never held or killed ones). The rules every engine follows: `store/search.py`."""
         ...
 
     def item(self, item_id: str) -> Item | None: ...

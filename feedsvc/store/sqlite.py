@@ -3,6 +3,7 @@ an ingest does come from `plan`; this module only reads and writes rows."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -30,14 +31,53 @@ from ..plan import (
     row_to_json,
     to_micros,
 )
+from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Exported, Location, archive_places
+from .search import FOLD_KEY, body_text, check_cut_off, check_fold
+from .sqlite_search import (
+    CREATE_TABLE,
+    DELETE_ALL,
+    DELETE_ROW,
+    INSERT_ROW,
+    index_row,
+    newest_matches,
+)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
-# Each entry upgrades the store from the version before it; the list index + 1 is the version.
-# Written to be re-runnable, so two processes opening a new store at once do not collide.
-MIGRATIONS = [
+
+def _index_all(connection: sqlite3.Connection) -> None:
+    """Fill the search index anew from every live item, with this feedsvc's folding, and move
+    the generation (search answers may change). Inside the caller's write transaction."""
+    connection.execute(DELETE_ALL)
+    rows = connection.execute("SELECT seq, title, content, summary FROM items")
+    indexed = 0
+    while batch := rows.fetchmany(BATCH):
+        indexed += len(batch)
+        connection.executemany(
+            INSERT_ROW,
+            [
+                index_row(seq, title, body_text(content, summary))
+                for seq, title, content, summary in batch
+            ],
+        )
+    connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (FOLD_KEY, str(FOLD_VERSION)))
+    if indexed:  # a new, empty store has not changed
+        connection.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+        )
+
+
+def _add_search(connection: sqlite3.Connection) -> None:
+    connection.execute(CREATE_TABLE)
+    _index_all(connection)
+
+
+# Each entry upgrades the store from the version before it; the list index + 1 is the version:
+# an SQL script, or a function of the connection for a step SQL alone cannot do. Each runs in
+# one transaction under the write lock, and only if the version is still the one before it.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT OR IGNORE INTO meta VALUES ('generation', '0'), ('catalog', '');
@@ -114,6 +154,8 @@ MIGRATIONS = [
     CREATE INDEX items_ordinal ON items (ordinal);
     CREATE INDEX filed_ordinal ON filed (topic, ordinal);
     """,
+    # 4: full-text search: the index, filled from the items (a step of Python: the folding).
+    _add_search,
 ]
 
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
@@ -167,7 +209,7 @@ class SQLiteStore:
         self._data_version = -1
         self._generation = 0
         self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
-        self._reading = False  # inside a snapshot: no lifting (it would need a write)
+        self._in_snapshot = False  # inside a snapshot: no lifting (it would need a write)
         # Told the topics of items whose embargo this connection lifted (WebSub pings).
         self.lift_listener: Callable[[set[str]], None] | None = None
 
@@ -199,6 +241,7 @@ class SQLiteStore:
                 # drop the last commits, never corrupt the file.
                 connection.execute("PRAGMA synchronous = NORMAL")
                 _migrate(connection, name)
+                _refold(connection)
             else:
                 _check_version(connection, name)
         except sqlite3.DatabaseError as error:
@@ -213,11 +256,11 @@ class SQLiteStore:
     def snapshot(self) -> Iterator[None]:
         """Reads inside see one state of the store, whatever other processes commit meanwhile."""
         self.db.execute("BEGIN")
-        self._reading = True
+        self._in_snapshot = True
         try:
             yield
         finally:
-            self._reading = False
+            self._in_snapshot = False
             self.db.execute("COMMIT")
 
     def close(self) -> None:
@@ -236,7 +279,7 @@ class SQLiteStore:
         except sqlite3.Error as error:
             raise StoreError(f"the store cannot be read: {error}") from None
         due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
-        if due and not self.read_only and not self._reading:  # else one comparison a call
+        if due and not self.read_only and not self._in_snapshot:  # else one comparison a call
             self.lift_due()
             return self.generation()
         return self._generation
@@ -319,6 +362,10 @@ class SQLiteStore:
             )
         self.db.executemany(INSERT_ITEM, rows)
         self.db.executemany(INSERT_FILED, filed_rows)
+        self.db.executemany(
+            INSERT_ROW, [_indexed(seq, row) for seq, row in enumerate(plan.inserts, top + 1)]
+        )
+        self._reindex(plan.updates)  # before the rows change: it reads the old text
         for seq, row in plan.updates:
             values = _values(row)
             self.db.execute(UPDATE_ITEM, (*values[1:7], *values[8:], generation, seq))
@@ -328,6 +375,26 @@ class SQLiteStore:
             "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
             [(row.id, row.published, row_to_json(row)) for row in plan.holds],
         )
+
+    def _reindex(self, updates: Sequence[tuple[int, Row]]) -> None:
+        """Index updated items by their new text: the old entry goes (a contentless index must
+        be told the words it holds), the new one comes; items whose text is the same stay."""
+        if not updates:
+            return
+        seqs = json.dumps([seq for seq, _ in updates])
+        old = {
+            seq: (title, content, summary)
+            for seq, title, content, summary in self.db.execute(
+                "SELECT seq, title, content, summary FROM items "
+                "WHERE seq IN (SELECT value FROM json_each(?))",
+                (seqs,),
+            )
+        }
+        for seq, row in updates:
+            title, content, summary = old[seq]
+            if (title, content, summary) != (row.title, row.content, row.summary):
+                self.db.execute(DELETE_ROW, index_row(seq, title, body_text(content, summary)))
+                self.db.execute(INSERT_ROW, _indexed(seq, row))
 
     def _insert_rows(self, rows: Sequence[Row], generation: int) -> None:
         """Rows that become live (lifted, unkilled), oldest first."""
@@ -394,6 +461,7 @@ class SQLiteStore:
             row = _row(
                 self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
             )
+            self.db.execute(DELETE_ROW, _indexed(stored.seq, row))
             self.db.execute("DELETE FROM filed WHERE seq = ?", (stored.seq,))
             self.db.execute("DELETE FROM items WHERE seq = ?", (stored.seq,))
         self.db.execute(
@@ -506,6 +574,35 @@ class SQLiteStore:
         if topic == ALL:
             return [_item(row) for row in self.db.execute(NEWEST_ALL, (limit,))]
         return [_item(row) for row in self.db.execute(NEWEST_TOPIC, (topic, limit))]
+
+    def search(
+        self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
+    ) -> list[Item]:
+        """The newest `limit` items of a topic (`all`: of the store) that match `q` and
+        `filterout`, published at or after `since` (the `filter_time` cut-off), newest first."""
+        check_cut_off(parameters, since)
+        with self._reading():
+            check_fold(_fold_version(self.db), self.location)
+            floor = None if since is None else to_micros(since)
+            seqs = newest_matches(
+                self.db, parameters, limit, None if topic == ALL else topic, floor
+            )
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM items WHERE seq IN (SELECT value FROM json_each(?))",
+                (json.dumps(seqs),),
+            ).fetchall()
+        place = {seq: n for n, seq in enumerate(seqs)}
+        return [_item(row) for row in sorted(rows, key=lambda row: place[row[0]])]
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One state of the store for a read of several statements: the caller's snapshot,
+        or one of its own."""
+        if self.db.in_transaction:
+            yield
+        else:
+            with self.snapshot():
+                yield
 
     def archive_pages(self, topic: str, size: int) -> int:
         """How many full archive pages of `size` a topic has (ordinals ever given / size)."""
@@ -650,6 +747,11 @@ def _take(ordinals: dict[str, int], topic: str) -> int:
     return place
 
 
+def _indexed(seq: int, row: Row) -> tuple[int, str, str]:
+    """The search index's entry for a row (`INSERT_ROW` / `DELETE_ROW` parameters)."""
+    return index_row(seq, row.title, body_text(row.content, row.summary))
+
+
 def _dates(row: Row) -> tuple[int, int]:
     return row.published, row.updated
 
@@ -777,13 +879,36 @@ def _migrate(connection: sqlite3.Connection, name: str) -> None:
             connection.execute("COMMIT")
             continue
         try:
-            for statement in _statements(MIGRATIONS[number]):
-                connection.execute(statement)
+            step = MIGRATIONS[number]
+            if callable(step):
+                step(connection)
+            else:
+                for statement in _statements(step):
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number + 1}")
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+
+
+def _refold(connection: sqlite3.Connection) -> None:
+    """Rebuild the search index if it was made with other folding rules (another feedsvc)."""
+    if _fold_version(connection) == str(FOLD_VERSION):
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if _fold_version(connection) != str(FOLD_VERSION):  # not done while we waited
+            _index_all(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _fold_version(connection: sqlite3.Connection) -> str | None:
+    found = connection.execute("SELECT value FROM meta WHERE key = ?", (FOLD_KEY,)).fetchone()
+    return found[0] if found else None
 
 
 def _statements(script: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The SQLite search index (feedsvc/search_sql.py) on real SQLite FTS5: the right items for
+"""The SQLite search index (feedsvc/store/sqlite_search.py) on real SQLite FTS5: the right items for
 words, phrases, exclusions, OR and accents, kept in step when items change, and no user text
 ever read as FTS5 syntax (no sqlite3.OperationalError for any string)."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from feedsvc.errors import QueryError
 from feedsvc.query import FeedParameters, Query, parse, parse_filterout, to_fts5, tokens
-from feedsvc.search_sql import (
+from feedsvc.store.sqlite_search import (
     CREATE_TABLE,
     DELETE_ALL,
     DELETE_ROW,
@@ -53,7 +53,7 @@ CREATE TABLE filed (
     PRIMARY KEY (topic, published, seq)
 ) WITHOUT ROWID;
 CREATE INDEX filed_seq ON filed (seq);
-"""  # the store's columns and indexes that search_sql relies on
+"""  # the store's columns and indexes that sqlite_search relies on
 
 
 def index(

@@ -1,32 +1,28 @@
-"""The full-text search index's SQL, for the store backends to own and execute: nothing here
-runs by itself (`newest_matches` runs on the connection it is given); the module moves into
-the store package with them.
+"""The SQLite search index: its SQL, and `newest_matches`, which reads it for a feed. The
+SQLite backend (sqlite.py) owns the table and runs these statements; the rules every engine
+follows are in `search.py`.
 
-SQLite: an FTS5 table over each item's title and body, fed with our own folded text
-(`query.fold`), not the raw columns. FTS5's `unicode61 remove_diacritics 2` folds Nguyễn and
-Mbappé, but not ø, ł, đ, ß, Greek tonos, Cyrillic ё or ligatures, and it splits words
-differently from PostgreSQL; folding in Python gives both engines the same words. The table is
-contentless (`content=''`): the folded text is not stored twice, the index only. Its tokenizer,
-`ascii`, splits folded text at the spaces and nowhere else (folded text holds ASCII letters and
-digits, any non-ASCII letter, and single spaces), so the index's words are exactly
-`query.tokens`; title and body are two columns, so no phrase spans them. Its rowid is
-`items.seq`.
+An FTS5 table over each item's title and body, fed with our own folded text (`query.fold`),
+not the raw columns. FTS5's `unicode61 remove_diacritics 2` folds Nguyễn and Mbappé, but not ø,
+ł, đ, ß, Greek tonos, Cyrillic ё or ligatures, and it splits words differently from
+PostgreSQL; folding in Python gives both engines the same words. The table is contentless
+(`content=''`): the folded text is not stored twice, the index only. Its tokenizer, `ascii`,
+splits folded text at the spaces and nowhere else (folded text holds ASCII letters and digits,
+any non-ASCII letter, and single spaces), so the index's words are exactly `query.tokens`;
+title and body are two columns, so no phrase spans them. Its rowid is `items.seq`.
 
-Keeping it in step (in the ingest's transaction): a new item is `INSERT_ROW`; a changed item
-is `DELETE_ROW` with the text it was indexed with (a contentless table must be told the old
-words: recompute them from the old row with `index_row`) then `INSERT_ROW`. A store whose
-`FOLD_VERSION` (kept by the store, e.g. in `meta`) differs from `query.FOLD_VERSION` must be
-rebuilt: `DELETE_ALL`, then `INSERT_ROW` for every item (the migration that adds the table
-does the same for existing stores).
+Keeping it in step (in the transaction that changes the items): a new item is `INSERT_ROW`;
+a changed item is `DELETE_ROW` with the text it was indexed with (a contentless table must be
+told the old words: recompute them from the old row with `index_row`) then `INSERT_ROW`; a
+withdrawn item is `DELETE_ROW`. A store whose fold version (meta `fold`) differs from
+`query.FOLD_VERSION` is rebuilt: `DELETE_ALL`, then `INSERT_ROW` for every item (the migration
+that adds the table does the same for existing stores).
 
 Reading: `newest_matches` gives the newest items that match, in feed order, without reading
 every match: FTS5 returns matches by rowid (seq) from the newest down, cheaply; seq order is
 nearly feed order (published, seq), and a check on the `items_newest` / `filed` indexes proves
 no older-seq item could still rank higher. It relies on the store's `items (seq, published)`,
 `items_newest (published, seq)` and `filed (topic, published, seq)`.
-
-PostgreSQL: a `tsvector` column (GIN-indexed) set to `PG_DOCUMENT` with the same two folded
-texts; a query is `search @@ <query.to_tsquery_sql(...)>`.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from .query import FeedParameters, fold, to_fts5, to_fts5_any
+from ..query import FeedParameters, fold, to_fts5, to_fts5_any
 
 TABLE = "items_search"
 
@@ -50,10 +46,6 @@ MATCHING = f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?"
 _NEWEST_BELOW = f"{MATCHING} AND rowid < ? ORDER BY rowid DESC LIMIT ?"
 _FROM_SEQ = f"{MATCHING} AND rowid >= ?"
 
-# PostgreSQL: title and body apart by a `_` lexeme that no query can hold (folded words have
-# no `_`; the parser drops it), so a phrase cannot run from the title into the body.
-PG_DOCUMENT = "to_tsvector('simple', %s) || '_:1'::tsvector || to_tsvector('simple', %s)"
-
 FIRST_WINDOW = 200  # matches read at first; each further read is four times larger
 _TOP_SEQ = 2**63 - 1
 _NO_CUT_OFF = -(2**63) + 1  # `floor - 1` stays a 64-bit integer
@@ -64,17 +56,12 @@ def index_row(seq: int, title: str, body: str) -> tuple[int, str, str]:
     return seq, fold(title), fold(body)
 
 
-def document_parameters(title: str, body: str) -> tuple[str, str]:
-    """The parameters of `PG_DOCUMENT` for an item."""
-    return fold(title), fold(body)
-
-
 def search_condition(
     parameters: FeedParameters, since: int | None = None
 ) -> tuple[str, list[object]]:
     """A condition on `items` (its `seq` and `published`) for `q`, `filterout` and
-    `filter_time` (`since`: the cut-off in the store's `published` units, computed by the store
-    from its clock), with `?` placeholders and their values; ("1", []) for none. Simple and
+    `filter_time` (`since`: the cut-off in the store's `published` units, from the caller's
+    `query.cut_off`), with `?` placeholders and their values; ("1", []) for none. Simple and
     exact, but it reads every match: `newest_matches` is the fast way to a feed."""
     conditions: list[str] = []
     values: list[object] = []
