@@ -76,7 +76,10 @@ def expected(store, topic: str, parameters: FeedParameters, limit: int) -> list[
 
 
 def index_check(store) -> None:
-    """FTS5's own consistency check of the index (raises when it is corrupt)."""
+    """SQLite: FTS5's own consistency check of the index (raises when it is corrupt). On
+    PostgreSQL the document is a column of the row: every answer above checks it already."""
+    if store.location.startswith("postgres"):
+        return
     store.db.execute("INSERT INTO items_search (items_search, rank) VALUES ('integrity-check', 0)")
 
 
@@ -237,7 +240,12 @@ def test_an_index_made_with_other_folding_rules_is_rebuilt_at_open(tmp_path, cat
 
 def test_a_store_whose_index_is_stale_refuses_to_search(store, catalog) -> None:
     add(store, catalog, record("s1", "Bridge opens"))
-    store.db.execute("UPDATE meta SET value = '0' WHERE key = 'fold'")  # another feedsvc's
+    stale = "UPDATE {}meta SET value = '0' WHERE key = 'fold'"  # another feedsvc's
+    if store.location.startswith("postgres"):
+        with store.db.transaction():
+            store.db.execute(stale.format("feedsvc."))
+    else:
+        store.db.execute(stale.format(""))
     with pytest.raises(StoreError, match="another version of feedsvc"):
         ids(store, "bridge")
 

@@ -41,9 +41,12 @@ from ..plan import (
     row_to_json,
     to_micros,
 )
+from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Exported, Location, archive_places
+from . import postgres_search as search_sql
+from .search import check_cut_off, check_fold, indexed_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANNEL = "feedsvc"  # NOTIFY channel: the payload is the new generation
 # Notifications are lost while a connection is down (and a NOTIFY could in theory be delayed),
 # so the counter is also read again at most this often when none arrives.
@@ -60,7 +63,7 @@ RETRYABLE = (
 # two hosts starting on a new database at once must not both run the migrations.
 MIGRATION_LOCK = 0x66656564  # "feed"
 
-MIGRATIONS = [
+MIGRATIONS: list[str | Callable[[psycopg.Connection], None]] = [
     """
     CREATE SCHEMA IF NOT EXISTS feedsvc;
     CREATE TABLE feedsvc.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,6 +132,8 @@ MIGRATIONS = [
     CREATE INDEX items_ordinal ON feedsvc.items (ordinal);
     CREATE INDEX filed_ordinal ON feedsvc.filed (topic, ordinal);
     """,
+    # 3: full-text search (postgres_search.py): a tsvector per item, filled from the items.
+    lambda connection: _add_search(connection),
 ]
 
 COLUMNS = (
@@ -468,12 +473,14 @@ class PostgresStore:
             if inserted != len(plan.inserts):
                 raise Conflict()
             self._file(zip(seqs, plan.inserts, strict=True), ordinals)
+            _index(self.db, seqs)
         if plan.updates:
             self.db.execute(
                 UPDATE_ITEMS,
                 _columns((seq, *_values(row), generation) for seq, row in plan.updates),
             )
             self._refile(plan.updates, ordinals)
+            _index(self.db, [seq for seq, _ in plan.updates])
 
     def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int]) -> None:
         filed = [
@@ -709,6 +716,22 @@ class PostgresStore:
         ).fetchall()
         return [(from_micros(at), who, what, detail) for at, who, what, detail in rows]
 
+    # -- search -----------------------------------------------------------------------------
+
+    def search(
+        self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
+    ) -> list[Item]:
+        """The newest `limit` items of a topic (`all`: of the store) that match `q` and
+        `filterout`, published at or after `since`, newest first (rules: store/search.py)."""
+        check_cut_off(parameters, since)
+        with self._errors():
+            check_fold(self._meta("fold"), self.location)
+        floor = None if since is None else to_micros(since)
+        query, values = search_sql.search_sql(
+            parameters, None if topic == ALL else topic, floor, limit, ITEM_COLUMNS
+        )
+        return [_item(row) for row in self._execute(query, values).fetchall()]
+
     # -- archives (RFC 5005) ----------------------------------------------------------------
 
     def archive_pages(self, topic: str, size: int) -> int:
@@ -863,6 +886,7 @@ class PostgresStore:
         ]
         if filed:
             self.db.execute(INSERT_FILED, _columns(filed, width=4))
+        _index(self.db, [seq for seq, *_ in batch])
         return len(batch)
 
     def _cursor(self) -> psycopg.Cursor:
@@ -1007,6 +1031,33 @@ def _check_version(version: int, name: str, read_only: bool = False) -> None:
         raise StoreError("the store needs an upgrade, and it is read-only", name)
 
 
+def _add_search(connection: psycopg.Connection) -> None:
+    connection.execute(search_sql.MIGRATION)
+    _index(connection, None)
+    connection.execute(
+        "UPDATE feedsvc.meta SET value = %s WHERE key = 'fold'", (str(FOLD_VERSION),)
+    )
+    connection.execute("CREATE INDEX items_search ON feedsvc.items USING gin (search)")
+
+
+def _index(connection: psycopg.Connection, seqs: Sequence[int] | None) -> None:
+    """Set the search document of these items (None: of every item) from their text, folded
+    here as on SQLite, in the caller's transaction."""
+    query = "SELECT seq, title, content, summary FROM feedsvc.items"
+    if seqs is None:
+        rows = connection.execute(query).fetchall()
+    else:
+        rows = connection.execute(
+            query + " WHERE seq = ANY(%s::bigint[])", (list(seqs),)
+        ).fetchall()
+    if not rows:
+        return
+    folded = [
+        (seq, *indexed_text(title, content, summary)) for seq, title, content, summary in rows
+    ]
+    connection.execute(search_sql.REINDEX_ROWS, _columns(folded, width=3))
+
+
 def _migrate(connection: psycopg.Connection, name: str) -> None:
     """Bring the schema to SCHEMA_VERSION, one transaction, under a lock every opener takes:
     the second of two hosts opening a new database waits, then finds nothing to do."""
@@ -1015,7 +1066,11 @@ def _migrate(connection: psycopg.Connection, name: str) -> None:
         version = _version(connection, name)
         _check_version(version, name)
         for number in range(version, SCHEMA_VERSION):
-            connection.execute(MIGRATIONS[number])
+            step = MIGRATIONS[number]
+            if callable(step):
+                step(connection)
+            else:
+                connection.execute(step)
             connection.execute(
                 "INSERT INTO feedsvc.meta VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
