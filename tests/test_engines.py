@@ -18,6 +18,7 @@ from feedsvc.cli import main
 from feedsvc.config import parse_location
 from feedsvc.errors import StoreError
 from feedsvc.ingest import ingest_document, open_store
+from feedsvc.query import FOLD_VERSION
 from feedsvc.sources import Document
 from feedsvc.static import build_site
 from feedsvc.store import Store
@@ -180,10 +181,12 @@ def test_concurrent_first_opens_make_the_schema_once(postgres: PostgresServer) -
         thread.join(30)
     assert not errors, errors
     with psycopg.connect(url) as connection:
-        assert connection.execute("SELECT value FROM feedsvc.meta ORDER BY key").fetchall() == [
-            ("",),
-            ("0",),
-            (str(backend.SCHEMA_VERSION),),
+        rows = connection.execute("SELECT key, value FROM feedsvc.meta ORDER BY key").fetchall()
+        assert rows == [
+            ("catalog", ""),
+            ("fold", str(FOLD_VERSION)),
+            ("generation", "0"),
+            ("schema_version", str(backend.SCHEMA_VERSION)),
         ]
 
 

@@ -44,6 +44,7 @@ from ..plan import (
 from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Exported, Location, archive_places
 from . import postgres_search as search_sql
+from .rows import item_of, row_of, row_values, take_place
 from .search import check_cut_off, check_fold, indexed_text
 
 SCHEMA_VERSION = 3
@@ -464,7 +465,7 @@ class PostgresStore:
                 INSERT_ITEMS,
                 _columns(
                     (
-                        (seq, *_values(row), generation, _take(ordinals, ALL))
+                        (seq, *row_values(row), generation, take_place(ordinals, ALL))
                         for seq, row in zip(seqs, plan.inserts, strict=True)
                     ),
                     width=len(INSERT_TYPES),
@@ -477,14 +478,14 @@ class PostgresStore:
         if plan.updates:
             self.db.execute(
                 UPDATE_ITEMS,
-                _columns((seq, *_values(row), generation) for seq, row in plan.updates),
+                _columns((seq, *row_values(row), generation) for seq, row in plan.updates),
             )
             self._refile(plan.updates, ordinals)
             _index(self.db, [seq for seq, _ in plan.updates])
 
     def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int]) -> None:
         filed = [
-            (slug, row.published, seq, _take(ordinals, slug))
+            (slug, row.published, seq, take_place(ordinals, slug))
             for seq, row in rows
             for slug in row.topics
         ]
@@ -536,7 +537,7 @@ class PostgresStore:
             if self._meta("catalog") == digest:  # another host re-filed first
                 return None
             rows = self.db.execute(f"SELECT {COLUMNS} FROM feedsvc.items").fetchall()
-            moves = plan_refile(((row[0], _row(row)) for row in rows), topics_for)
+            moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
             nonlocal moved
             moved = len(moves)
             self.db.execute("UPDATE feedsvc.meta SET value = %s WHERE key = 'catalog'", (digest,))
@@ -565,8 +566,8 @@ class PostgresStore:
 
     def newest(self, topic: str, limit: int) -> list[Item]:
         if topic == ALL:
-            return [_item(row) for row in self._execute(NEWEST_ALL, (limit,))]
-        return [_item(row) for row in self._execute(NEWEST_TOPIC, (topic, limit))]
+            return [item_of(row) for row in self._execute(NEWEST_ALL, (limit,))]
+        return [item_of(row) for row in self._execute(NEWEST_TOPIC, (topic, limit))]
 
     # -- editorial control: embargo, kill ---------------------------------------------------
 
@@ -648,7 +649,7 @@ class PostgresStore:
             found = self.db.execute(
                 f"SELECT {COLUMNS} FROM feedsvc.items WHERE id = %s", (item_id,)
             ).fetchone()
-            row = _row(found)
+            row = row_of(found)
             self.db.execute("DELETE FROM feedsvc.filed WHERE seq = %s", (stored.seq,))
             self.db.execute("DELETE FROM feedsvc.items WHERE seq = %s", (stored.seq,))
         self.db.execute(
@@ -730,7 +731,7 @@ class PostgresStore:
         query, values = search_sql.search_sql(
             parameters, None if topic == ALL else topic, floor, limit, ITEM_COLUMNS
         )
-        return [_item(row) for row in self._execute(query, values).fetchall()]
+        return [item_of(row) for row in self._execute(query, values).fetchall()]
 
     # -- archives (RFC 5005) ----------------------------------------------------------------
 
@@ -743,8 +744,8 @@ class PostgresStore:
     def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
         bounds = (page * size, page * size + size)
         if topic == ALL:
-            return [_item(row) for row in self._execute(ARCHIVE_ALL, bounds)]
-        return [_item(row) for row in self._execute(ARCHIVE_TOPIC, (topic, *bounds))]
+            return [item_of(row) for row in self._execute(ARCHIVE_ALL, bounds)]
+        return [item_of(row) for row in self._execute(ARCHIVE_TOPIC, (topic, *bounds))]
 
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         changed = {
@@ -773,7 +774,7 @@ class PostgresStore:
         row = self._execute(
             f"SELECT {COLUMNS} FROM feedsvc.items WHERE id = %s", (item_id,)
         ).fetchone()
-        return _item(row) if row else None
+        return item_of(row) if row else None
 
     def counts(self) -> dict[str, int]:
         rows = self._execute("SELECT topic, count(*) FROM feedsvc.filed GROUP BY topic ORDER BY 1")
@@ -786,7 +787,7 @@ class PostgresStore:
         with self._errors(), self._cursor() as cursor:
             cursor.execute(query, (generation,))
             for row in cursor:
-                yield _item(row)
+                yield item_of(row)
 
     def last_updated(self) -> datetime | None:
         value = self._execute("SELECT max(updated) FROM feedsvc.items").fetchone()[0]
@@ -826,7 +827,7 @@ class PostgresStore:
             with self._errors(), self._cursor() as cursor:
                 cursor.execute(query)
                 for row in cursor:
-                    yield row[0], row[13], _row(row), archive_places(row[14], row[15])
+                    yield row[0], row[13], row_of(row), archive_places(row[14], row[15])
 
         return generation, catalog, rows()
 
@@ -875,7 +876,7 @@ class PostgresStore:
         self.db.execute(
             INSERT_ITEMS,
             _columns(
-                ((seq, *_values(row), gen, places[ALL]) for seq, gen, row, places in batch),
+                ((seq, *row_values(row), gen, places[ALL]) for seq, gen, row, places in batch),
                 width=len(INSERT_TYPES),
             ),
         )
@@ -905,68 +906,8 @@ def _columns(rows: Iterable[tuple], width: int = len(TYPES)) -> list[list]:
     return columns
 
 
-def _take(ordinals: dict[str, int], topic: str) -> int:
-    """The next archive place of `topic`, counted on."""
-    place = ordinals.get(topic, 0)
-    ordinals[topic] = place + 1
-    return place
-
-
 def _fields(row: Row) -> dict[str, Any]:
     return {name: getattr(row, name) for name in Row.__slots__}
-
-
-def _values(row: Row) -> tuple:
-    """A row's columns after seq, in COLUMNS order."""
-    return (
-        row.id,
-        row.title,
-        row.content,
-        row.summary,
-        row.author,
-        row.source,
-        row.link,
-        row.published,
-        row.updated,
-        row.pinned,
-        ",".join(row.topics),
-        row.digest,
-    )
-
-
-def _row(row: tuple) -> Row:
-    return Row(
-        id=row[1],
-        title=row[2],
-        content=row[3],
-        summary=row[4],
-        author=row[5],
-        source=row[6],
-        link=row[7],
-        published=row[8],
-        updated=row[9],
-        pinned=row[10],
-        topics=tuple(row[11].split(",")) if row[11] else (),
-        digest=row[12],
-    )
-
-
-def _item(row: tuple) -> Item:
-    return Item(
-        id=row[1],
-        title=row[2],
-        content=row[3],
-        summary=row[4],
-        author=row[5],
-        source=row[6],
-        link=row[7],
-        published=from_micros(row[8]),
-        updated=from_micros(row[9]),
-        topics=tuple(row[11].split(",")) if row[11] else (),
-    )
-
-
-# -- opening ----------------------------------------------------------------------------------
 
 
 def _connect(conninfo: str, name: str) -> psycopg.Connection:

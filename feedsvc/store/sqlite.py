@@ -33,6 +33,7 @@ from ..plan import (
 )
 from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Exported, Location, archive_places
+from .rows import item_of, row_of, row_values, take_place
 from .search import FOLD_KEY, body_text, check_cut_off, check_fold
 from .sqlite_search import (
     CREATE_TABLE,
@@ -356,9 +357,9 @@ class SQLiteStore:
         ordinals = self._ordinals()
         rows, filed_rows = [], []
         for seq, row in enumerate(plan.inserts, start=top + 1):
-            rows.append((seq, *_values(row), generation, _take(ordinals, ALL)))
+            rows.append((seq, *row_values(row), generation, take_place(ordinals, ALL)))
             filed_rows.extend(
-                (slug, row.published, seq, _take(ordinals, slug)) for slug in row.topics
+                (slug, row.published, seq, take_place(ordinals, slug)) for slug in row.topics
             )
         self.db.executemany(INSERT_ITEM, rows)
         self.db.executemany(INSERT_FILED, filed_rows)
@@ -367,7 +368,7 @@ class SQLiteStore:
         )
         self._reindex(plan.updates)  # before the rows change: it reads the old text
         for seq, row in plan.updates:
-            values = _values(row)
+            values = row_values(row)
             self.db.execute(UPDATE_ITEM, (*values[1:7], *values[8:], generation, seq))
             self._refile(seq, row, ordinals)
         self._save_ordinals(ordinals)
@@ -458,7 +459,7 @@ class SQLiteStore:
             self.db.execute("DELETE FROM held WHERE id = ?", (item_id,))
             row = row_from_json(text)
         else:
-            row = _row(
+            row = row_of(
                 self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
             )
             self.db.execute(DELETE_ROW, _indexed(stored.seq, row))
@@ -539,7 +540,7 @@ class SQLiteStore:
         self.db.executemany("DELETE FROM filed WHERE topic = ? AND seq = ?", gone)
         self.db.executemany(
             INSERT_FILED,
-            [(s, row.published, seq, _take(ordinals, s)) for s in row.topics if s not in kept],
+            [(s, row.published, seq, take_place(ordinals, s)) for s in row.topics if s not in kept],
         )
 
     def _ordinals(self) -> dict[str, int]:
@@ -554,7 +555,7 @@ class SQLiteStore:
             return 0
         with self._write(big=True):
             rows = self.db.execute(f"SELECT {COLUMNS} FROM items").fetchall()
-            moves = plan_refile(((row[0], _row(row)) for row in rows), topics_for)
+            moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
             if moves:
                 generation = self._bump_generation()
                 ordinals = self._ordinals()
@@ -572,8 +573,8 @@ class SQLiteStore:
 
     def newest(self, topic: str, limit: int) -> list[Item]:
         if topic == ALL:
-            return [_item(row) for row in self.db.execute(NEWEST_ALL, (limit,))]
-        return [_item(row) for row in self.db.execute(NEWEST_TOPIC, (topic, limit))]
+            return [item_of(row) for row in self.db.execute(NEWEST_ALL, (limit,))]
+        return [item_of(row) for row in self.db.execute(NEWEST_TOPIC, (topic, limit))]
 
     def search(
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
@@ -592,7 +593,7 @@ class SQLiteStore:
                 (json.dumps(seqs),),
             ).fetchall()
         place = {seq: n for n, seq in enumerate(seqs)}
-        return [_item(row) for row in sorted(rows, key=lambda row: place[row[0]])]
+        return [item_of(row) for row in sorted(rows, key=lambda row: place[row[0]])]
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -614,8 +615,8 @@ class SQLiteStore:
         in first-seen order (fewer if some were withdrawn), newest first."""
         bounds = (page * size, page * size + size)
         if topic == ALL:
-            return [_item(row) for row in self.db.execute(ARCHIVE_ALL, bounds)]
-        return [_item(row) for row in self.db.execute(ARCHIVE_TOPIC, (topic, *bounds))]
+            return [item_of(row) for row in self.db.execute(ARCHIVE_ALL, bounds)]
+        return [item_of(row) for row in self.db.execute(ARCHIVE_TOPIC, (topic, *bounds))]
 
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         """The archive pages (topic, page) whose items changed after generation `since`; a kill
@@ -643,7 +644,7 @@ class SQLiteStore:
 
     def item(self, item_id: str) -> Item | None:
         row = self.db.execute(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
-        return _item(row) if row else None
+        return item_of(row) if row else None
 
     def counts(self) -> dict[str, int]:
         counts = dict(self.db.execute("SELECT topic, count(*) FROM filed GROUP BY topic"))
@@ -653,7 +654,7 @@ class SQLiteStore:
     def changed_since(self, generation: int) -> Iterator[Item]:
         query = f"SELECT {COLUMNS} FROM items WHERE generation > ? ORDER BY seq"
         for row in self.db.execute(query, (generation,)):
-            yield _item(row)
+            yield item_of(row)
 
     def last_updated(self) -> datetime | None:
         value = self.db.execute("SELECT max(updated) FROM items").fetchone()[0]
@@ -666,7 +667,7 @@ class SQLiteStore:
     def rows(self) -> Iterator[tuple[int, Row]]:
         """Every row with its sequence number, oldest first (for copying between engines)."""
         for row in self.db.execute(f"SELECT {COLUMNS} FROM items ORDER BY seq"):
-            yield row[0], _row(row)
+            yield row[0], row_of(row)
 
     def export(self) -> tuple[int, str, Iterator[Exported]]:
         """The store's generation, catalogue digest and every row (seq, generation, row),
@@ -677,7 +678,7 @@ class SQLiteStore:
             "ordinal) FROM filed WHERE filed.seq = items.seq) FROM items ORDER BY seq"
         )
         rows = (
-            (row[0], row[13], _row(row), archive_places(row[14], row[15]))
+            (row[0], row[13], row_of(row), archive_places(row[14], row[15]))
             for row in self.db.execute(query)
         )
         return generation, catalog, rows
@@ -691,7 +692,7 @@ class SQLiteStore:
                 raise StoreError("already holds items; copy into an empty store", self.location)
             ordinals: dict[str, int] = {}  # the next archive place of each topic
             for seq, row_generation, row, places in rows:
-                self.db.execute(INSERT_ITEM, (seq, *_values(row), row_generation, places[ALL]))
+                self.db.execute(INSERT_ITEM, (seq, *row_values(row), row_generation, places[ALL]))
                 self.db.executemany(
                     INSERT_FILED, [(slug, row.published, seq, places[slug]) for slug in row.topics]
                 )
@@ -740,13 +741,6 @@ class SQLiteStore:
         return f"backed up {self.location} to {target}"
 
 
-def _take(ordinals: dict[str, int], topic: str) -> int:
-    """The next archive place of `topic`, counted on."""
-    place = ordinals.get(topic, 0)
-    ordinals[topic] = place + 1
-    return place
-
-
 def _indexed(seq: int, row: Row) -> tuple[int, str, str]:
     """The search index's entry for a row (`INSERT_ROW` / `DELETE_ROW` parameters)."""
     return index_row(seq, row.title, body_text(row.content, row.summary))
@@ -754,56 +748,6 @@ def _indexed(seq: int, row: Row) -> tuple[int, str, str]:
 
 def _dates(row: Row) -> tuple[int, int]:
     return row.published, row.updated
-
-
-def _values(row: Row) -> tuple:
-    """A row's columns after seq, in COLUMNS order."""
-    return (
-        row.id,
-        row.title,
-        row.content,
-        row.summary,
-        row.author,
-        row.source,
-        row.link,
-        row.published,
-        row.updated,
-        row.pinned,
-        ",".join(row.topics),
-        row.digest,
-    )
-
-
-def _row(row: tuple) -> Row:
-    return Row(
-        id=row[1],
-        title=row[2],
-        content=row[3],
-        summary=row[4],
-        author=row[5],
-        source=row[6],
-        link=row[7],
-        published=row[8],
-        updated=row[9],
-        pinned=row[10],
-        topics=tuple(row[11].split(",")) if row[11] else (),
-        digest=row[12],
-    )
-
-
-def _item(row: tuple) -> Item:
-    return Item(
-        id=row[1],
-        title=row[2],
-        content=row[3],
-        summary=row[4],
-        author=row[5],
-        source=row[6],
-        link=row[7],
-        published=from_micros(row[8]),
-        updated=from_micros(row[9]),
-        topics=tuple(row[11].split(",")) if row[11] else (),
-    )
 
 
 def _make_room(path: Path, default: bool) -> None:
