@@ -49,8 +49,9 @@ BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 
 def _index_all(connection: sqlite3.Connection) -> None:
-    """Fill the search index anew from every live item, with this feedsvc's folding, and move
-    the generation (search answers may change). Inside the caller's write transaction."""
+    """Fill the search index anew from every live item, with this feedsvc's folding; with
+    items, move the generation (search answers may change; a new store's stays 0). Inside the
+    caller's write transaction."""
     connection.execute(DELETE_ALL)
     rows = connection.execute("SELECT seq, title, content, summary FROM items")
     indexed = 0
@@ -63,6 +64,7 @@ def _index_all(connection: sqlite3.Connection) -> None:
                 for seq, title, content, summary in batch
             ],
         )
+        indexed += len(batch)
     connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (FOLD_KEY, str(FOLD_VERSION)))
     if indexed:  # a new, empty store has not changed
         connection.execute(
