@@ -97,6 +97,19 @@ def test_following_prev_archive_collects_every_item_once(history, extension) -> 
     }
 
 
+def test_following_json_next_url_collects_every_item_once(history) -> None:
+    store, catalog, clock, client = history
+    fill(store, catalog, clock, documents=20, per_document=100)  # 2,000 items
+    ids, url, pages = [], f"{BASE_URL}feeds/sport.json", 0
+    while url:
+        document = assert_valid_json_feed(client.get(url.removeprefix(BASE_URL[:-1])).data)
+        ids += [item["id"] for item in document["items"]]
+        url, pages = document.get("next_url", ""), pages + 1
+    archived = ids[ENTRIES:]
+    assert pages == 2000 // PAGE + 1 and len(archived) == len(set(archived)) == 2000 // PAGE * PAGE
+    assert len(set(ids)) == store.counts()["sport"] == 2000
+
+
 def test_archive_pages_are_valid_immutable_and_linked_both_ways(history) -> None:
     store, catalog, clock, client = history
     fill(store, catalog, clock, documents=3, per_document=10)  # 30 items: 4 full pages
