@@ -18,7 +18,7 @@ from feedsvc.cli import main
 from feedsvc.config import parse_location
 from feedsvc.errors import StoreError
 from feedsvc.ingest import ingest_document, open_store
-from feedsvc.query import FOLD_VERSION
+from feedsvc.query import FOLD_VERSION, FeedParameters, parse
 from feedsvc.sources import Document
 from feedsvc.static import build_site
 from feedsvc.store import Store
@@ -105,6 +105,11 @@ def test_copy_sqlite_to_postgresql_and_back_is_lossless(
 
     copied = open_engine(url, clock)
     assert site(copied, catalog, tmp_path / "pg") == site(store, catalog, tmp_path / "sqlite")
+    # Both copies are searchable and find what the original finds.
+    words = FeedParameters(query=parse("the OR court"))
+    found = [i.id for i in store.search("all", words, 50)]
+    assert found and [i.id for i in copied.search("all", words, 50)] == found
+    assert [i.id for i in open_engine(back).search("all", words, 50)] == found
     # Both go on alike: new items take sequence numbers after the copied ones.
     clock.advance(hours=1)
     later = Document(

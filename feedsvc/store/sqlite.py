@@ -695,6 +695,7 @@ class SQLiteStore:
             ordinals: dict[str, int] = {}  # the next archive place of each topic
             for seq, row_generation, row, places in rows:
                 self.db.execute(INSERT_ITEM, (seq, *row_values(row), row_generation, places[ALL]))
+                self.db.execute(INSERT_ROW, _indexed(seq, row))  # found by search as before
                 self.db.executemany(
                     INSERT_FILED, [(slug, row.published, seq, places[slug]) for slug in row.topics]
                 )
