@@ -438,11 +438,7 @@ class PostgresStore:
         """Write a plan; the caller holds the generation row (so ordinals are ours alone)."""
         ordinals = dict(self.db.execute("SELECT topic, next FROM feedsvc.ordinals").fetchall())
         self._apply_rows(plan, generation, ordinals)
-        self.db.execute(
-            "INSERT INTO feedsvc.ordinals SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-            "ON CONFLICT (topic) DO UPDATE SET next = excluded.next",
-            (list(ordinals), list(ordinals.values())),
-        )
+        self._save_ordinals(ordinals)
         if plan.holds:
             self.db.execute(
                 "INSERT INTO feedsvc.held "
@@ -482,6 +478,14 @@ class PostgresStore:
             )
             self._refile(plan.updates, ordinals)
             _index(self.db, [seq for seq, _ in plan.updates])
+
+    def _save_ordinals(self, ordinals: dict[str, int]) -> None:
+        """The next archive place of each topic, as counted on by `take_place`."""
+        self.db.execute(
+            "INSERT INTO feedsvc.ordinals SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+            "ON CONFLICT (topic) DO UPDATE SET next = excluded.next",
+            (list(ordinals), list(ordinals.values())),
+        )
 
     def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int]) -> None:
         filed = [
@@ -551,11 +555,7 @@ class PostgresStore:
             )
             ordinals = dict(self.db.execute("SELECT topic, next FROM feedsvc.ordinals").fetchall())
             self._refile(moves, ordinals)
-            self.db.execute(
-                "INSERT INTO feedsvc.ordinals SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-                "ON CONFLICT (topic) DO UPDATE SET next = excluded.next",
-                (list(ordinals), list(ordinals.values())),
-            )
+            self._save_ordinals(ordinals)
             self._set_generation(latest + 1)
             return latest + 1
 
@@ -851,11 +851,7 @@ class PostgresStore:
                     count[0] += self._import_batch(batch, ordinals)
                     batch = []
             count[0] += self._import_batch(batch, ordinals)
-            self.db.execute(
-                "INSERT INTO feedsvc.ordinals SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-                "ON CONFLICT (topic) DO UPDATE SET next = excluded.next",
-                (list(ordinals), list(ordinals.values())),
-            )
+            self._save_ordinals(ordinals)
             # Later ingests take sequence numbers after the copied ones.
             self.db.execute(
                 "SELECT setval(pg_get_serial_sequence('feedsvc.items', 'seq'), "

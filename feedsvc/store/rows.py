@@ -4,7 +4,7 @@ archive-place counter: shared, so the engines cannot disagree on a column's mean
 from __future__ import annotations
 
 from ..model import Item
-from ..plan import Row, from_micros
+from ..plan import Row
 
 
 def row_values(row: Row) -> tuple:
@@ -43,18 +43,7 @@ def row_of(row: tuple) -> Row:
 
 
 def item_of(row: tuple) -> Item:
-    return Item(
-        id=row[1],
-        title=row[2],
-        content=row[3],
-        summary=row[4],
-        author=row[5],
-        source=row[6],
-        link=row[7],
-        published=from_micros(row[8]),
-        updated=from_micros(row[9]),
-        topics=tuple(row[11].split(",")) if row[11] else (),
-    )
+    return row_of(row).item()
 
 
 def take_place(ordinals: dict[str, int], topic: str) -> int:
