@@ -286,3 +286,13 @@ def test_a_reader_whose_connection_dropped_reconnects_and_reads_the_counter(
     assert reader.generation() == start + 1  # no NOTIFY reached it: it read the counter
     assert reader.db.info.backend_pid != pid
     assert reader.newest("all", 1)[0].title == "Said while away"
+
+
+def test_a_postgresql_url_without_the_driver_is_one_line(tmp_path, monkeypatch) -> None:
+    """`pip install feedsvc` without the postgres extra: a clear error, not an ImportError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what a missing package looks like
+    monkeypatch.delitem(sys.modules, "feedsvc.store.postgres", raising=False)
+    with pytest.raises(StoreError, match=r"pip install 'feedsvc\[postgres\]'"):
+        open_engine("postgresql://user@127.0.0.1:1/none")

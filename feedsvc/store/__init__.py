@@ -174,7 +174,13 @@ def open_store(
     if not isinstance(location, Location):
         location = parse_location(location)
     if location.engine == "postgresql":
-        from .postgres import PostgresStore  # deferred: psycopg is an optional extra
+        try:
+            from .postgres import PostgresStore  # deferred: psycopg is an optional extra
+        except ImportError:
+            raise StoreError(
+                "a PostgreSQL store needs the driver: pip install 'feedsvc[postgres]'",
+                str(location),
+            ) from None
 
         return PostgresStore.open(location, clock, create)
     from .sqlite import SQLiteStore
