@@ -78,7 +78,7 @@ class Pages:
             root="../",
             item=item,
             topics=topics,
-            entry_id=entry_id(self.catalog.site, item),
+            entry_id=entry_id(self.catalog.site, item.id, topics[0].slug) if topics else "",
             more=MORE_ON_ITEM_PAGE,
         )
 

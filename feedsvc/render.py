@@ -109,7 +109,7 @@ class Feed:
         return f"{self.site.tag_prefix}{path}"
 
     def entry_id(self, item: Item) -> str:
-        return entry_id(self.site, item)
+        return entry_id(self.site, item.id, self.topic.slug)
 
     def entry_link(self, item: Item) -> str:
         return item.link or self.site.url(item_path(item.id))
@@ -162,9 +162,13 @@ def update_schedule(max_age: int) -> tuple[int, str, int] | None:
     return max(1, max_age // 60), period, max(1, seconds // max_age)
 
 
-def entry_id(site: Site, item: Item) -> str:
-    """A tag URI (RFC 4151): it never changes, even when base_url does."""
-    return f"{site.tag_prefix}items/{item.id}"
+def entry_id(site: Site, item_id: str, slug: str = ALL) -> str:
+    """A tag URI (RFC 4151): it never changes, even when base_url does. A topic's feeds give
+    the item an id of their own: readers that key entries by id across all their feeds
+    (newsboat) would otherwise show an item filed under two topics in only one of them."""
+    if slug == ALL:
+        return f"{site.tag_prefix}items/{item_id}"
+    return f"{site.tag_prefix}feeds/{slug}/items/{item_id}"
 
 
 class _EntryLinks(BaseEntryExtension):
@@ -430,7 +434,7 @@ def tombstones(store: Store, site: Site, slug: str) -> tuple[Tombstone, ...]:
     newest = max(kills[0][1], store.last_updated() or EPOCH)
     cutoff = newest - timedelta(days=site.tombstone_days)
     return tuple(
-        Tombstone(f"{site.tag_prefix}items/{item_id}", when, reason)
+        Tombstone(entry_id(site, item_id, slug), when, reason)
         for item_id, when, reason, topics in kills
         if when >= cutoff and (slug == ALL or slug in topics)
     )

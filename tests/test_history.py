@@ -93,7 +93,7 @@ def test_following_prev_archive_collects_every_item_once(history, extension) -> 
     archived = ids[ENTRIES:]  # the feed may repeat the newest page's entries; pages never overlap
     assert len(archived) == pages * PAGE == len(set(archived))
     assert set(ids) == {
-        f"tag:feedsvc.example,2026:items/{i.id}" for i in store.newest("sport", 5000)
+        f"tag:feedsvc.example,2026:feeds/sport/items/{i.id}" for i in store.newest("sport", 5000)
     }
 
 
@@ -170,7 +170,7 @@ def test_a_killed_item_gives_410_a_tombstone_and_a_static_withdrawn_page(history
     assert page.status_code == 410 and b"withdrawn" in page.data
     atom = client.get("/feeds/sport.atom").data
     assert_valid_atom(atom)
-    assert f'ref="tag:feedsvc.example,2026:items/{victim.id}"'.encode() in atom
+    assert f'ref="tag:feedsvc.example,2026:feeds/sport/items/{victim.id}"'.encode() in atom
     assert b"<at:comment>wrong name</at:comment>" in atom
     for extension in FORMATS:
         assert victim.title.encode() not in client.get(f"/feeds/sport.{extension}").data
