@@ -204,7 +204,7 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
         total += counts
         click.echo(f"{prepared.name}: {_counts(counts)}")
     click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
-    if total.new or total.updated:
+    if (total.new or total.updated) and catalog.site.hubs:  # else no need to read them back
         _announce(catalog, changed_topics(store, before))
     if failures:
         sys.exit(1)
