@@ -324,7 +324,7 @@ def test_search_prints_the_entries_of_the_live_query_feed(runner, settings) -> N
     client = create_app({"SETTINGS": settings, "TESTING": True}).test_client()
     feed = client.get("/feeds/world.json?q=court+OR+bank").json
     assert len(found) >= 2
-    assert [f"items/{item['id']}" for item in found] == [
+    assert [f"feeds/world/items/{item['id']}" for item in found] == [
         entry["id"].rsplit(":", 1)[1] for entry in feed["items"]
     ]
     assert all("world" in item["topics"] for item in found)
