@@ -24,6 +24,8 @@ FLUSH_SECONDS = 0.05
 # standard output never interleave within a line.
 BATCH = select.PIPE_BUF
 FLUSH_LINES = 32  # lines buffered before a request writes them itself (about 3 kB)
+# A line's fields: client, method, path, query, protocol, status, length, second.
+Fields = tuple[str, str, str, str, str, str, str, int]
 
 
 class LogWriter:
@@ -32,7 +34,7 @@ class LogWriter:
     def __init__(self, fd: int = 1, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.fd = fd
         self.flush_seconds = flush_seconds
-        self._lines: deque[bytes] = deque()  # append and popleft are atomic: no lock to log
+        self._lines: deque[Fields] = deque()  # append and popleft are atomic: no lock to log
         self._write_lock = threading.Lock()
         self._second = -1
         self._stamp = ""
@@ -41,24 +43,25 @@ class LogWriter:
         os.register_at_fork(after_in_child=self._forget_flusher)
 
     def log(self, environ: dict, status: str, length: str) -> None:
-        """One line: the request as the client sent it (escaped), status and length."""
+        """One line: the request as the client sent it (escaped), status and length. Only the
+        fields are kept here; the line is formatted when written, once for many alike (a poller
+        asking for the same feed again), as the batch is written."""
         if self.fd < 0:
             return
-        target = environ.get("PATH_INFO", "")
-        if environ.get("QUERY_STRING"):
-            target += "?" + environ["QUERY_STRING"]
-        method = environ.get("REQUEST_METHOD", "-")
-        request = f"{method} {target} {environ.get('SERVER_PROTOCOL', '-')}"
-        if not request.isprintable() or '"' in request:  # no forged lines or fields in the log
-            request = request.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-        second = int(time.time())
-        if second != self._second:
-            self._stamp = _stamp(second)  # formatted once a second, not once a request
-            self._second = second
-        client = environ.get("REMOTE_ADDR", "-")
-        line = f'{client} - - [{self._stamp}] "{request}" {status} {length}\n'
+        get = environ.get
         lines = self._lines
-        lines.append(line.encode())
+        lines.append(
+            (
+                get("REMOTE_ADDR", "-"),
+                get("REQUEST_METHOD", "-"),
+                get("PATH_INFO", ""),
+                get("QUERY_STRING", ""),
+                get("SERVER_PROTOCOL", "-"),
+                status,
+                length,
+                int(time.time()),
+            )
+        )
         if self._flusher is None:
             self._start()
         if len(lines) >= FLUSH_LINES:
@@ -67,10 +70,14 @@ class LogWriter:
     def flush(self) -> None:
         """Write every buffered line now."""
         with self._write_lock:
+            formatted: dict[Fields, bytes] = {}
             batch: list[bytes] = []
             size = 0
             while self._lines:
-                line = self._lines.popleft()
+                fields = self._lines.popleft()
+                line = formatted.get(fields)
+                if line is None:
+                    line = formatted[fields] = self._format(*fields)
                 if batch and size + len(line) > BATCH:
                     self._write(b"".join(batch))
                     batch, size = [], 0
@@ -78,6 +85,26 @@ class LogWriter:
                 size += len(line)
             if batch:
                 self._write(b"".join(batch))
+
+    def _format(
+        self,
+        client: str,
+        method: str,
+        path: str,
+        query: str,
+        protocol: str,
+        status: str,
+        length: str,
+        second: int,
+    ) -> bytes:
+        target = f"{path}?{query}" if query else path
+        request = f"{method} {target} {protocol}"
+        if not request.isprintable() or '"' in request:  # no forged lines or fields in the log
+            request = request.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+        if second != self._second:
+            self._stamp = _stamp(second)  # formatted once a second, not once a line
+            self._second = second
+        return f'{client} - - [{self._stamp}] "{request}" {status} {length}\n'.encode()
 
     def _write(self, data: bytes) -> None:
         while data and self.fd >= 0:

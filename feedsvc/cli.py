@@ -487,7 +487,7 @@ def serve(
     """Serve the feeds live under a production WSGI server (granian by default).
 
     Links in feeds and pages start with base_url (FEEDSVC_BASE_URL, site.toml), or without one
-    with the address served. The app is plain WSGI (feedsvc.web:create_app()); the access log
+    with the address served. The app is plain WSGI (feedsvc.web:serving_app()); the access log
     goes to stdout.
     """
     catalog = catalog_of(settings)
@@ -516,7 +516,7 @@ def serve(
     click.echo(f"  feed:  {base}feeds/all.atom  (and .rss, .json; per topic: feeds/<topic>.rss)")
     sys.stdout.flush()
     if server == "granian":
-        command = granian_command(host, port, workers, threads, "feedsvc.web:create_app")
+        command = granian_command(host, port, workers, threads, "feedsvc.web:serving_app")
     else:
         command = [
             "-m",
@@ -527,7 +527,7 @@ def serve(
             str(workers),
             "--threads",
             str(threads),
-            "feedsvc.web:create_app()",
+            "feedsvc.web:serving_app()",
         ]
     # exec: the server takes this process's PID, so a supervisor (or a test) stops it by PID.
     os.execve(sys.executable, [sys.executable, *command], env)

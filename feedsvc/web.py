@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["FASTPATH"]:
         app.wsgi_app = FastPath(app.wsgi_app, publisher(app), log)  # type: ignore[method-assign]
     return app
+
+
+def serving_app() -> Callable[[dict, Callable], Iterable[bytes]]:
+    """What `feedsvc serve` hands to the WSGI server: the app's WSGI callable itself, so a poll
+    does not pass through `Flask.__call__` on its way to the fast path."""
+    return create_app().wsgi_app
 
 
 def publisher(app: Flask | None = None) -> Publisher:
