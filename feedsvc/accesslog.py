@@ -2,8 +2,8 @@
 
 Our own rather than the server's: granian's log costs more CPU than the whole answer to a feed
 poll (measured: 41 µs a GET with it, 23 µs without). Lines are buffered and written in batches
-(a `write` per line was a system call per poll): at the latest every `FLUSH_SECONDS`, and at a
-worker's exit.
+by a thread of their own (a `write` per line was a system call per poll): every `FLUSH_SECONDS`,
+and at a worker's exit.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ FLUSH_SECONDS = 0.05
 # A write of at most PIPE_BUF bytes to a pipe is atomic: lines from several workers sharing
 # standard output never interleave within a line.
 BATCH = select.PIPE_BUF
-FLUSH_LINES = 32  # lines buffered before a request writes them itself (about 3 kB)
-# A line's fields: client, method, path, query, protocol, status, length, second.
-Fields = tuple[str, str, str, str, str, str, str, int]
+# Lines buffered before a request writes them itself. Normally only the flusher thread writes:
+# a write releases the GIL, and a request thread that lets it go waits to get it back.
+MAX_LINES = 10_000
 
 
 class LogWriter:
@@ -34,7 +34,7 @@ class LogWriter:
     def __init__(self, fd: int = 1, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.fd = fd
         self.flush_seconds = flush_seconds
-        self._lines: deque[Fields] = deque()  # append and popleft are atomic: no lock to log
+        self._lines: deque[str] = deque()  # append and popleft are atomic: no lock to log
         self._write_lock = threading.Lock()
         self._second = -1
         self._stamp = ""
@@ -43,68 +43,43 @@ class LogWriter:
         os.register_at_fork(after_in_child=self._forget_flusher)
 
     def log(self, environ: dict, status: str, length: str) -> None:
-        """One line: the request as the client sent it (escaped), status and length. Only the
-        fields are kept here; the line is formatted when written, once for many alike (a poller
-        asking for the same feed again), as the batch is written."""
+        """One line: the request as the client sent it (escaped), status and length."""
         if self.fd < 0:
             return
         get = environ.get
+        query = get("QUERY_STRING")
+        target = f"{get('PATH_INFO', '')}?{query}" if query else get("PATH_INFO", "")
+        request = f"{get('REQUEST_METHOD', '-')} {target} {get('SERVER_PROTOCOL', '-')}"
+        # No forged lines or fields in the log, and ASCII only (bytes as \xHH, as nginx logs
+        # them), so a batch's length in characters is its length in bytes.
+        if not request.isascii() or not request.isprintable() or '"' in request:
+            request = request.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+        second = int(time.time())
+        if second != self._second:
+            self._stamp = _stamp(second)  # formatted once a second, not once a request
+            self._second = second
+        client = get("REMOTE_ADDR", "-")
         lines = self._lines
-        lines.append(
-            (
-                get("REMOTE_ADDR", "-"),
-                get("REQUEST_METHOD", "-"),
-                get("PATH_INFO", ""),
-                get("QUERY_STRING", ""),
-                get("SERVER_PROTOCOL", "-"),
-                status,
-                length,
-                int(time.time()),
-            )
-        )
+        lines.append(f'{client} - - [{self._stamp}] "{request}" {status} {length}\n')
         if self._flusher is None:
             self._start()
-        if len(lines) >= FLUSH_LINES:
-            self.flush()
+        if len(lines) >= MAX_LINES:
+            self.flush()  # the flusher thread fell behind: no unbounded buffer
 
     def flush(self) -> None:
         """Write every buffered line now."""
         with self._write_lock:
-            formatted: dict[Fields, bytes] = {}
-            batch: list[bytes] = []
+            batch: list[str] = []
             size = 0
             while self._lines:
-                fields = self._lines.popleft()
-                line = formatted.get(fields)
-                if line is None:
-                    line = formatted[fields] = self._format(*fields)
+                line = self._lines.popleft()
                 if batch and size + len(line) > BATCH:
-                    self._write(b"".join(batch))
+                    self._write("".join(batch).encode("ascii", "backslashreplace"))
                     batch, size = [], 0
                 batch.append(line)
                 size += len(line)
             if batch:
-                self._write(b"".join(batch))
-
-    def _format(
-        self,
-        client: str,
-        method: str,
-        path: str,
-        query: str,
-        protocol: str,
-        status: str,
-        length: str,
-        second: int,
-    ) -> bytes:
-        target = f"{path}?{query}" if query else path
-        request = f"{method} {target} {protocol}"
-        if not request.isprintable() or '"' in request:  # no forged lines or fields in the log
-            request = request.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-        if second != self._second:
-            self._stamp = _stamp(second)  # formatted once a second, not once a line
-            self._second = second
-        return f'{client} - - [{self._stamp}] "{request}" {status} {length}\n'.encode()
+                self._write("".join(batch).encode("ascii", "backslashreplace"))
 
     def _write(self, data: bytes) -> None:
         while data and self.fd >= 0:

@@ -217,8 +217,9 @@ def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, cap
     size = len(logged.get("/feeds/all.rss").data)
     logged.get("/items/%0Aforged%22.html?x=1")
     logged.post("/api/items", data="x", headers={"Authorization": f"Bearer {TOKEN}"})
-    lines = _logged_lines(capfd, 3)
-    assert len(lines) == 3, lines
+    logged.get("/items/caf%C3%A9.html")
+    lines = _logged_lines(capfd, 4)
+    assert len(lines) == 4, lines
     clf = re.compile(
         r'127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:[\d:]{8} \+0000\] "(.*)" (\d{3}) (\S+)'
     )
@@ -227,6 +228,7 @@ def test_access_log_is_one_escaped_line_per_request(filled, settings, clock, cap
     assert parsed[0].groups() == ("GET /feeds/all.rss HTTP/1.1", "200", str(size))
     assert parsed[1].group(1) == 'GET /items/\\nforged\\".html?x=1 HTTP/1.1'
     assert parsed[2].group(2) == "415"
+    assert parsed[3].group(1) == "GET /items/caf\\xc3\\xa9.html HTTP/1.1"  # bytes, as nginx logs
     assert TOKEN not in "\n".join(lines)
 
 
