@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from feedsvc.catalog import Catalog
 from feedsvc.cli import main
 from feedsvc.errors import StoreError
-from feedsvc.ingest import ingest_document
+from feedsvc.ingest import ingest_document, open_store
 from feedsvc.model import item_id
 from feedsvc.sources import Document
+from feedsvc.static import build_site
+from feedsvc.store import Store
+
+from .conftest import FEEDS, SAMPLES, Clock
+from .pg import PostgresServer
 
 STORY = "Minister resigns over procurement scandal"
 
@@ -129,3 +138,111 @@ def test_a_correction_is_shown_with_the_content_and_moves_updated(store, catalog
     assert store.item("j1").content.endswith(
         "<strong>Correction:</strong> &lt;b&gt;Fixed&lt;/b&gt; a figure.</p>"
     )
+
+
+# -- feedsvc copy keeps the editorial state ---------------------------------------------------
+
+
+def site_of(store: Store, catalog: Catalog, outdir: Path) -> dict[str, bytes]:
+    build_site(store, catalog, outdir)
+    return {
+        path.relative_to(outdir).as_posix(): path.read_bytes()
+        for path in sorted(outdir.rglob("*"))
+        if path.is_file() and not path.name.startswith(".feedsvc-")
+    }
+
+
+def cli(*args: str, db: str = "") -> tuple[int, str, str]:
+    env = {
+        "FEEDSVC_DB": db,
+        "FEEDSVC_FEEDS": str(FEEDS),
+        "FEEDSVC_TOKEN": "",
+        "FEEDSVC_BASE_URL": "",
+    }
+    result = CliRunner(env=env).invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def embargoed(item: str, due: datetime, **fields: object) -> str:
+    return json.dumps(
+        {"id": item, "title": f"Results {item}", "published": due.isoformat(), **fields}
+    )
+
+
+def test_copy_between_engines_keeps_kills_embargoes_corrections_and_the_log(
+    postgres: PostgresServer, catalog: Catalog, tmp_path: Path
+) -> None:
+    clock = Clock()
+    original = str(tmp_path / "original.sqlite3")
+    store = open_store(original, catalog, clock, create=True)
+    for path in sorted(SAMPLES.glob("*.txt")):  # 50 items: a full archive page of `all`
+        ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
+        clock.advance(hours=1)
+    article = next(item for item in store.newest("all", 50)[1:] if item.content)  # not killed
+    correction = "Correction: an earlier version gave the wrong date."
+    corrected = f"{article.title}\nThe vote is now on Thursday.\n{correction}\nA.Ruiz--PT\n"
+    assert wire(store, catalog, corrected).updated == 1
+    due = clock.now + timedelta(hours=1)
+    emb = [embargoed("emb-1", due, topics=["sport"], correction="The <b>score</b> was 2-1.")]
+    emb += [embargoed(f"emb-{n}", due + timedelta(hours=n)) for n in (2, 3)]
+    assert jsonl(store, catalog, "\n".join(emb)).held == 3
+    newest = store.newest("all", 1)[0]  # the last archive place: copied, a page stays full
+    store.kill([newest.id], "legal", "api")
+    store.kill(["emb-2"], None, "cli")
+    store.unkill(["emb-2"], "cli")  # held again
+    store.kill(["emb-3"], "pulled", "cli")  # withdrawn before its time
+    clock.advance(minutes=5)
+
+    url = postgres.database()
+    back = str(tmp_path / "back.sqlite3")
+    code, out, err = cli("copy", original, url)
+    assert code == 0, err
+    logged = len(store.log(1000))  # 7 ingests, 3 kills, an unkill
+    assert out.startswith(f"copied 49 items, 2 held, 2 withdrawn and {logged} log entries "), out
+    code, _, err = cli("copy", url, f"sqlite:///{back}")
+    assert code == 0, err
+    stores = {"original": store, "postgresql": open_store(url, catalog, clock)}
+    stores["back"] = open_store(back, catalog, clock)
+
+    def same_everywhere(step: str) -> dict[str, bytes]:
+        """The site, the log and what is held and withdrawn are the same in every store."""
+        sites = {
+            name: site_of(s, catalog, tmp_path / f"{step}-{name}") for name, s in stores.items()
+        }
+        for name in ("postgresql", "back"):
+            differ = [p for p in sites["original"] if sites[name].get(p) != sites["original"][p]]
+            assert sorted(sites[name]) == sorted(sites["original"]) and not differ, (name, differ)
+        logs = {
+            name: cli("log", "--limit", "1000", db=location)[1]
+            for name, location in (("original", original), ("postgresql", url), ("back", back))
+        }
+        assert logs["original"].count("\n") >= logged
+        assert logs["postgresql"] == logs["original"] == logs["back"], step
+        for name, copy in stores.items():
+            assert copy.killed() == store.killed(), name
+            assert copy.held() == store.held() and copy.next_lift() == store.next_lift(), name
+        return sites["original"]
+
+    site = same_everywhere("copied")
+    assert b"This item was withdrawn" in site[f"items/{newest.id}.html"]
+    assert b"<at:comment>legal</at:comment>" in site["feeds/all.atom"]
+    assert correction.encode() in site[f"items/{article.id}.html"].replace(
+        b"<strong>", b""
+    ).replace(b"</strong>", b"")
+    # Sent again, a withdrawn item stays withdrawn in every copy, a held one stays held.
+    for name, copy in stores.items():
+        assert wire(copy, catalog, f"-\n{newest.title}\n").killed == 1, name
+        assert jsonl(copy, catalog, emb[2]).killed == 1 and copy.item("emb-3") is None, name
+        assert jsonl(copy, catalog, emb[0]).unchanged == 1 and copy.item("emb-1") is None, name
+    # The embargo lifts at the same moment everywhere.
+    clock.now = due - timedelta(microseconds=1)
+    for name, copy in stores.items():
+        copy.generation()
+        assert copy.item("emb-1") is None, name
+    clock.now = due
+    for name, copy in stores.items():
+        copy.generation()
+        lifted = copy.item("emb-1")
+        assert lifted is not None and lifted.published == due, name
+        assert lifted.content.endswith("&lt;b&gt;score&lt;/b&gt; was 2-1.</p>"), name
+    assert "items/emb-1.html" in same_everywhere("lifted")
