@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import feedparser
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 from feedsvc.catalog import Catalog
 from feedsvc.cli import main
 from feedsvc.errors import StoreError
 from feedsvc.ingest import ingest_document, open_store
 from feedsvc.model import item_id
+from feedsvc.render import TOMBSTONES_NS
+from feedsvc.site import SiteMap
 from feedsvc.sources import Document
 from feedsvc.static import build_site
-from feedsvc.store import Store
+from feedsvc.store import Store, utc_now
 
-from .conftest import FEEDS, SAMPLES, Clock
+from .conftest import BASE_URL, FEEDS, SAMPLES, Clock
+from .feedcheck import atom_errors
 from .pg import PostgresServer
 
 STORY = "Minister resigns over procurement scandal"
+DUE_IN = 2.5  # seconds from ingest to an embargo's lift, when the test waits for it for real
 
 
 def wire(store, catalog, text: str):
@@ -138,6 +146,99 @@ def test_a_correction_is_shown_with_the_content_and_moves_updated(store, catalog
     assert store.item("j1").content.endswith(
         "<strong>Correction:</strong> &lt;b&gt;Fixed&lt;/b&gt; a figure.</p>"
     )
+
+
+def test_an_atom_feed_with_a_tombstone_is_valid_atom_that_readers_parse_cleanly(
+    filled, catalog, clock
+) -> None:
+    """RFC 6721's at:deleted-entry is an extension element RFC 4287 allows. (The W3C feed
+    validator predates RFC 6721 and warns of an unknown namespace: only a note.)"""
+    victim = filled.newest("sport", 1)[0]
+    when = clock.advance(minutes=1)
+    filled.kill([victim.id], "wrong <name> & date", "cli")
+    site = SiteMap(catalog)
+    for slug in ("sport", "all"):
+        with filled.snapshot():
+            atom = site.render(filled, f"feeds/{slug}.atom").body
+            others = [site.render(filled, f"feeds/{slug}.{ext}").body for ext in ("rss", "json")]
+        assert atom_errors(atom) == [], slug
+        parsed = feedparser.parse(atom)
+        assert not parsed.bozo, parsed.bozo_exception
+        assert parsed.entries and victim.title not in {entry.title for entry in parsed.entries}
+        stones = etree.fromstring(atom).findall(f"{{{TOMBSTONES_NS}}}deleted-entry")
+        assert [
+            (
+                stone.get("ref"),
+                datetime.fromisoformat(stone.get("when")),
+                stone.findtext(f"{{{TOMBSTONES_NS}}}comment"),
+            )
+            for stone in stones
+        ] == [(f"{catalog.site.tag_prefix}items/{victim.id}", when, "wrong <name> & date")]
+        assert all(victim.id.encode() not in body for body in others)  # RSS, JSON: just gone
+
+
+# -- a static build at the lift time it reported -------------------------------------------
+
+LIFT_LINE = re.compile(r"^next embargo lifts at (\S+): build again then$", re.MULTILINE)
+
+
+def reported_lift(output: str) -> datetime | None:
+    """The lift time `feedsvc build` told the user, if it told one."""
+    found = LIFT_LINE.findall(output)
+    assert len(found) <= 1, output
+    return datetime.fromisoformat(found[0]) if found else None
+
+
+def published_at(site: Path, item: str) -> dict[str, bool]:
+    """Where the static site shows the item: each feed of `all` and `sport`, the sport topic
+    page, its own page."""
+    link = f"{BASE_URL}items/{item}.html"
+    where = {}
+    for slug in ("all", "sport"):
+        for extension in ("rss", "atom"):
+            parsed = feedparser.parse((site / f"feeds/{slug}.{extension}").read_bytes())
+            assert not parsed.bozo, parsed.bozo_exception
+            where[f"{slug}.{extension}"] = link in {entry.link for entry in parsed.entries}
+        document = json.loads((site / f"feeds/{slug}.json").read_bytes())
+        where[f"{slug}.json"] = link in {entry["url"] for entry in document["items"]}
+    page = (site / "topics/sport.html").read_text()
+    where["topics/sport.html"] = f'href="../items/{item}.html"' in page
+    where["item page"] = (site / f"items/{item}.html").exists()
+    return where
+
+
+def test_a_static_build_at_the_reported_lift_time_publishes_the_embargoed_item(
+    runner, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+
+    def build() -> datetime | None:
+        result = runner.invoke(main, ["build", "--base-url", BASE_URL, str(site)])
+        assert result.exit_code == 0, result.output
+        return reported_lift(result.output)
+
+    due = utc_now() + timedelta(seconds=DUE_IN)
+    later = due + timedelta(hours=1)
+    document = tmp_path / "items.jsonl"
+    document.write_text(
+        '{"id": "live-1", "title": "Harbour reopens after the storm"}\n'
+        + embargoed("emb-a", due, topics=["sport"])
+        + "\n"
+        + embargoed("emb-b", later, topics=["sport"])
+        + "\n"
+    )
+    ingested = runner.invoke(main, ["ingest", str(document)])
+    assert "1 new, 0 updated, 0 unchanged, 2 held (embargo)" in ingested.output, ingested.output
+
+    assert build() == due, f"no lift at {due} reported (did the build start after it?)"
+    assert not any(published_at(site, "emb-a").values())
+    assert (site / "items/live-1.html").exists()
+    time.sleep(max(0.0, (due - utc_now()).total_seconds()))  # until the time it told
+    assert build() == later  # the next embargo
+    assert all(published_at(site, "emb-a").values()), published_at(site, "emb-a")
+    assert not any(published_at(site, "emb-b").values())
+    assert runner.invoke(main, ["kill", "emb-b"]).exit_code == 0
+    assert build() is None  # nothing held: no lift to wait for
 
 
 # -- feedsvc copy keeps the editorial state ---------------------------------------------------
