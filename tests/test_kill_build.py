@@ -2,10 +2,11 @@
 a mix in which no feed, topic page or index links a page that is gone or already says the item
 was withdrawn; the build ends on the old or the new site, and the next build on the new one.
 
-A `LinkCheck` looks at the output directory and follows every link of every feed (RSS and Atom
-through feedparser, JSON Feed through json) and every site link of the index and topic pages.
-It runs after every single file an in-process build writes (every intermediate state), and
-over and over while real `feedsvc build` processes run and the test kills an item meanwhile."""
+A `LinkCheck` looks at the output directory as a reader meets it: from the index, the topic
+pages and the topic feeds it follows every site link of every feed reached (RSS and Atom
+through feedparser, JSON Feed through json; archive pages through the feeds' links) and of the
+pages. It runs after every single file an in-process build writes (every intermediate state),
+and over and over while real `feedsvc build` processes run and the test kills an item."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def replaced(path: Path) -> Callable[[], bool]:
 MOMENTS: dict[str, Callable[[Path], Callable[[], bool]]] = {
     "before the build reads the store": lambda site: lambda: True,
     "at its first new item page": lambda site: more_than(site / "items", 0),
-    "halfway through the item pages": lambda site: more_than(site / "items", ITEMS),
+    "halfway through the item pages": lambda site: more_than(site / "items", ITEMS),  # and .gz
     "at its first archive page of other": lambda site: (
         lambda: (site / "feeds/other/archive/0.rss").exists()
     ),
