@@ -430,18 +430,21 @@ def copy(source: str, destination: str) -> None:
     """Copy the store SRC into DST, an empty store (made if missing), between engines.
 
     SRC and DST are paths or URLs (sqlite:///PATH, postgresql://USER@HOST:PORT/DB). Everything
-    is kept: ids, order, dates, digests, pinned and filed topics, the generation; DST is
+    is kept: ids, order, dates, digests, pinned and filed topics, archive places, the
+    generation, items held until their embargo, withdrawn (killed) items, and the log; DST is
     written in one transaction, from one consistent state of SRC (which may be in use).
     """
     try:
         origin = open_engine(parse_location(source))
         target = open_engine(parse_location(destination), create=True)
         with origin.snapshot():
-            generation, catalog, rows = origin.export()
-            count = target.import_rows(rows, generation, catalog)
+            copied = target.import_store(origin.export())
     except FeedsvcError as error:
         raise fail(error) from None
-    click.echo(f"copied {count} items from {origin.location} to {target.location}")
+    click.echo(
+        f"copied {copied.items} items, {copied.held} held, {copied.withdrawn} withdrawn and "
+        f"{copied.log} log entries from {origin.location} to {target.location}"
+    )
 
 
 @main.command()

@@ -63,8 +63,9 @@ def _write_all(
     since: int,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Item pages and archive pages first, then topic pages, index and OPML, feeds last: a
-    reader (or a CDN) never follows a link to a resource not written yet."""
+    """Item pages and archive pages first, then topic pages, index and OPML, then feeds: a
+    reader (or a CDN) never follows a link to a resource not written yet. Withdrawn items'
+    pages come after all of them, once nothing written links them any more."""
     existing = destination.existing()
     done = set(site.fixed_paths())
     for item in store.changed_since(since):  # an item's page changes only with the item
@@ -73,21 +74,23 @@ def _write_all(
         if progress:
             progress(1)
     size = site.catalog.site.page_size
-    for topic, page in sorted(store.archive_changes(since, size)):  # an item changed, or a kill
+    changed = store.archive_changes(since, size)  # an item changed, or a kill
+    # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
+    # a page is written after the pages it links to.
+    full = {topic: store.archive_pages(topic, size) for topic, _ in changed}
+    changed |= {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]}
+    for topic, page in sorted(changed, key=lambda place: (place[0], -place[1])):
         for extension in FORMATS:
             relative = archive_path(topic, page, extension)
             rendered = site.render(store, relative)
             if rendered:
                 destination.put(relative, rendered)
                 done.add(relative)
-    for item_id in store.killed_ids():  # few: a withdrawn page is small and rarely rewritten
-        relative = item_path(item_id)
-        rendered = site.render(store, relative)
-        if rendered:
-            destination.put(relative, rendered)
-            done.add(relative)
+    # Few: a withdrawn page is small and rarely rewritten. It replaces the item's page only
+    # after every feed and page that linked it is written without it (below).
+    withdrawn = [item_path(item_id) for item_id in store.killed_ids()]
     expected = set(site.paths(store))
-    for relative in sorted(expected - existing - done):  # new pages, deleted by hand, unfinished
+    for relative in sorted(expected - existing - done - set(withdrawn)):  # new, lost, unfinished
         rendered = site.render(store, relative)
         if rendered:
             destination.put(relative, rendered)
@@ -96,6 +99,10 @@ def _write_all(
         destination.put(relative, produce(store))
         if progress:
             progress(1)
+    for relative in withdrawn:
+        rendered = site.render(store, relative)
+        if rendered:
+            destination.put(relative, rendered)
     destination.remove_others(expected)
     rewritten = {p for p in destination.report.paths if ARCHIVE.fullmatch(p)} & existing
     destination.report.archives_rewritten = len(rewritten)

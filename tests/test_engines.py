@@ -95,7 +95,11 @@ def test_copy_sqlite_to_postgresql_and_back_is_lossless(
     url = postgres.database()
     code, out, err = copy(str(original), url)
     assert code == 0, err
-    assert out == f"copied {count} items from {original} to {parse_location(url)}\n"
+    logged = len(store.log(100_000))
+    assert out == (
+        f"copied {count} items, 0 held, 0 withdrawn and {logged} log entries "
+        f"from {original} to {parse_location(url)}\n"
+    )
     back = tmp_path / "back.sqlite3"
     code, _, err = copy(url, f"sqlite:///{back}")
     assert code == 0, err

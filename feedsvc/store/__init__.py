@@ -6,8 +6,9 @@ Callers import this module only; `open_store` picks the backend from the store's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -18,13 +19,60 @@ from ..model import Item
 from ..plan import Counts, Filer, Row
 from ..query import FeedParameters
 
-__all__ = ["Counts", "Location", "Store", "StoreError", "open_store", "parse_location", "utc_now"]
+__all__ = [
+    "Copied",
+    "Counts",
+    "Export",
+    "Location",
+    "Store",
+    "StoreError",
+    "Withdrawn",
+    "open_store",
+    "parse_location",
+    "utc_now",
+]
 
 NO_STORE = "no store here (create one with feedsvc init or feedsvc ingest)"
 
 
 # A row as `export` gives it: seq, its generation, the row, its archive places by topic.
 Exported = tuple[int, int, Row, dict[str, int]]
+LogEntry = tuple[int, str, str, str]  # when (microseconds), who, what, detail
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A killed item as a store keeps it: the whole row, for an unkill."""
+
+    row: Row
+    killed_at: int  # microseconds
+    reason: str | None
+    topics: tuple[str, ...]  # where it was filed when killed: its feeds carry a tombstone
+    generation: int  # the store generation of the kill
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """Everything a store holds, for `feedsvc copy` (from `Store.export`, inside `snapshot()`;
+    `rows` and then `log` are read once, in that order)."""
+
+    generation: int
+    catalog: str  # the digest of the topic rules the items are filed by
+    rows: Iterator[Exported]  # oldest first
+    ordinals: Mapping[str, int]  # each topic's next archive place (a kill leaves a gap)
+    held: tuple[Row, ...]  # under embargo
+    withdrawn: tuple[Withdrawn, ...]
+    log: Iterator[LogEntry]  # oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Copied:
+    """What `Store.import_store` wrote."""
+
+    items: int
+    held: int
+    withdrawn: int
+    log: int
 
 
 def archive_places(ordinal: int, filed: str | None) -> dict[str, int]:
@@ -152,12 +200,12 @@ class Store(Protocol):
         """A consistent copy at `target`; what was done, in words."""
         ...
 
-    def export(self) -> tuple[int, str, Iterator[Exported]]:
-        """Generation, catalogue digest and every row as (seq, generation, row), oldest first
-        (for `feedsvc copy`; inside `snapshot()`)."""
+    def export(self) -> Export:
+        """Everything the store holds: items with their archive places, held and withdrawn
+        items, the log (for `feedsvc copy`; inside `snapshot()`)."""
         ...
 
-    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
+    def import_store(self, export: Export) -> Copied:
         """Fill an empty store with another's `export`, losslessly, in one transaction."""
         ...
 

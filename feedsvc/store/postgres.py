@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,16 @@ from ..plan import (
     to_micros,
 )
 from ..query import FOLD_VERSION, FeedParameters
-from . import NO_STORE, Exported, Location, archive_places
+from . import (
+    NO_STORE,
+    Copied,
+    Export,
+    Exported,
+    Location,
+    LogEntry,
+    Withdrawn,
+    archive_places,
+)
 from . import postgres_search as search_sql
 from .rows import item_of, row_of, row_values, take_place
 from .search import check_cut_off, check_fold, indexed_text
@@ -812,11 +822,25 @@ class PostgresStore:
 
     # -- copying between engines -----------------------------------------------------------
 
-    def export(self) -> tuple[int, str, Iterator[Exported]]:
-        """The store's generation, catalogue digest and every row (seq, generation, row),
-        oldest first; call inside `snapshot()` for one consistent state."""
+    def export(self) -> Export:
+        """Everything the store holds, for `feedsvc copy`; call inside `snapshot()` for one
+        consistent state."""
         with self._errors():
             generation, catalog = int(self._meta("generation")), self._meta("catalog")
+            ordinals = dict(self.db.execute("SELECT topic, next FROM feedsvc.ordinals").fetchall())
+            held = tuple(
+                row_from_json(text)
+                for (text,) in self.db.execute(
+                    'SELECT row FROM feedsvc.held ORDER BY published, id COLLATE "C"'
+                ).fetchall()
+            )
+            withdrawn = tuple(
+                Withdrawn(row_from_json(text), at, reason, _topics(topics), kill_generation)
+                for text, at, reason, topics, kill_generation in self.db.execute(
+                    "SELECT row, killed_at, reason, topics, generation FROM feedsvc.killed "
+                    'ORDER BY id COLLATE "C"'
+                ).fetchall()
+            )
 
         def rows() -> Iterator[Exported]:
             query = (
@@ -829,41 +853,105 @@ class PostgresStore:
                 for row in cursor:
                     yield row[0], row[13], row_of(row), archive_places(row[14], row[15])
 
-        return generation, catalog, rows()
+        def log() -> Iterator[LogEntry]:
+            with self._errors(), self._cursor() as cursor:
+                cursor.execute("SELECT at, who, what, detail FROM feedsvc.log ORDER BY n")
+                for entry in cursor:
+                    yield tuple(entry)
 
-    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
-        """Fill an empty store with `rows` (from `export`), keeping seq, dates, digests,
-        filing, and the generation; one transaction. A store with items refuses."""
-        count: list[int] = [0]
+        return Export(generation, catalog, rows(), ordinals, held, withdrawn, log())
+
+    def import_store(self, export: Export) -> Copied:
+        """Fill an empty store with another store's `export`: items with their seq, dates,
+        digests, filing, archive places and generations; held and withdrawn items; the log.
+        One transaction. A store with items (held or withdrawn ones too) refuses."""
+        copied: list[Copied] = []
 
         def work() -> int | None:
             latest = self._lock_generation()
-            if self.db.execute("SELECT EXISTS (SELECT 1 FROM feedsvc.items)").fetchone()[0]:
+            found = self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM feedsvc.items) "
+                "OR EXISTS (SELECT 1 FROM feedsvc.held) OR EXISTS (SELECT 1 FROM feedsvc.killed)"
+            ).fetchone()[0]
+            if found:
                 raise StoreError("already holds items; copy into an empty store", self.location)
-            count[0] = 0
-            batch: list[tuple[int, int, Row]] = []
+            count = 0
+            batch: list[Exported] = []
             ordinals: dict[str, int] = {}
-            for entry in rows:
+            for entry in export.rows:
                 batch.append(entry)
                 for topic, place in entry[3].items():
                     ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
                 if len(batch) == 5000:
-                    count[0] += self._import_batch(batch, ordinals)
+                    count += self._import_batch(batch, ordinals)
                     batch = []
-            count[0] += self._import_batch(batch, ordinals)
+            count += self._import_batch(batch, ordinals)
+            for topic, following in export.ordinals.items():  # withdrawn items' places too
+                ordinals[topic] = max(ordinals.get(topic, 0), following)
             self._save_ordinals(ordinals)
             # Later ingests take sequence numbers after the copied ones.
             self.db.execute(
                 "SELECT setval(pg_get_serial_sequence('feedsvc.items', 'seq'), "
                 "(SELECT coalesce(max(seq), 0) + 1 FROM feedsvc.items), false)"
             )
-            self.db.execute("UPDATE feedsvc.meta SET value = %s WHERE key = 'catalog'", (catalog,))
-            new = max(generation, latest)
+            self._import_aside(export)
+            logged = self._import_log(export.log)
+            self.db.execute(
+                "UPDATE feedsvc.meta SET value = %s WHERE key = 'catalog'", (export.catalog,)
+            )
+            copied[:] = [Copied(count, len(export.held), len(export.withdrawn), logged)]
+            new = max(export.generation, latest)
             self._set_generation(new)
             return new
 
         self._write(work)
-        return count[0]
+        return copied[0]
+
+    def _import_aside(self, export: Export) -> None:
+        """Held and withdrawn items, as the other store kept them."""
+        if export.held:
+            self.db.execute(
+                "INSERT INTO feedsvc.held "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])",
+                _columns(((r.id, r.published, row_to_json(r)) for r in export.held), width=3),
+            )
+        if export.withdrawn:
+            self.db.execute(
+                "INSERT INTO feedsvc.killed SELECT * FROM unnest(%s::text[], %s::bigint[], "
+                "%s::text[], %s::text[], %s::text[], %s::bigint[])",
+                _columns(
+                    (
+                        (
+                            w.row.id,
+                            w.killed_at,
+                            w.reason,
+                            ",".join(w.topics),
+                            row_to_json(w.row),
+                            w.generation,
+                        )
+                        for w in export.withdrawn
+                    ),
+                    width=6,
+                ),
+            )
+
+    def _import_log(self, entries: Iterator[LogEntry]) -> int:
+        """The other store's log in its order, after any entries this one has."""
+        last = self.db.execute("SELECT coalesce(max(n), 0) FROM feedsvc.log").fetchone()[0]
+        count = 0
+        while batch := list(islice(entries, 5000)):
+            numbered = ((last + count + i, *entry) for i, entry in enumerate(batch, start=1))
+            self.db.execute(
+                "INSERT INTO feedsvc.log (n, at, who, what, detail) SELECT * FROM unnest("
+                "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[])",
+                _columns(numbered, width=5),
+            )
+            count += len(batch)
+        if count:  # later entries are numbered after these
+            self.db.execute(
+                "SELECT setval(pg_get_serial_sequence('feedsvc.log', 'n'), %s)", (last + count,)
+            )
+        return count
 
     def _import_batch(self, batch: list, ordinals: dict[str, int]) -> int:
         """Rows with their archive places, as the other store had them."""
@@ -900,6 +988,10 @@ def _columns(rows: Iterable[tuple], width: int = len(TYPES)) -> list[list]:
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     return columns
+
+
+def _topics(text: str) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
 
 
 def _fields(row: Row) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from ..plan import (
     to_micros,
 )
 from ..query import FOLD_VERSION, FeedParameters
-from . import NO_STORE, Exported, Location, archive_places
+from . import NO_STORE, Copied, Export, Location, Withdrawn, archive_places
 from .rows import item_of, row_of, row_values, take_place
 from .search import FOLD_KEY, body_text, check_cut_off, check_fold
 from .sqlite_search import (
@@ -671,10 +671,9 @@ class SQLiteStore:
         for row in self.db.execute(f"SELECT {COLUMNS} FROM items ORDER BY seq"):
             yield row[0], row_of(row)
 
-    def export(self) -> tuple[int, str, Iterator[Exported]]:
-        """The store's generation, catalogue digest and every row (seq, generation, row),
-        oldest first, for `feedsvc copy`; call inside `snapshot()` for one consistent state."""
-        generation, catalog = int(self._meta("generation")), self._meta("catalog")
+    def export(self) -> Export:
+        """Everything the store holds, for `feedsvc copy`; call inside `snapshot()` for one
+        consistent state."""
         query = (
             f"SELECT {COLUMNS}, generation, ordinal, (SELECT group_concat(topic || '=' || "
             "ordinal) FROM filed WHERE filed.seq = items.seq) FROM items ORDER BY seq"
@@ -683,17 +682,44 @@ class SQLiteStore:
             (row[0], row[13], row_of(row), archive_places(row[14], row[15]))
             for row in self.db.execute(query)
         )
-        return generation, catalog, rows
+        held = tuple(
+            row_from_json(text)
+            for (text,) in self.db.execute("SELECT row FROM held ORDER BY published, id")
+        )
+        withdrawn = tuple(
+            Withdrawn(row_from_json(text), at, reason, _topics(topics), generation)
+            for text, at, reason, topics, generation in self.db.execute(
+                "SELECT row, killed_at, reason, topics, generation FROM killed ORDER BY id"
+            )
+        )
+        log = (
+            tuple(entry)
+            for entry in self.db.execute("SELECT at, who, what, detail FROM log ORDER BY n")
+        )
+        return Export(
+            int(self._meta("generation")),
+            self._meta("catalog"),
+            rows,
+            self._ordinals(),
+            held,
+            withdrawn,
+            log,
+        )
 
-    def import_rows(self, rows: Iterator[Exported], generation: int, catalog: str) -> int:
-        """Fill an empty store with `rows` from another store's `export`, keeping seq, dates,
-        digests, filing and generations; one transaction. A store with items refuses."""
-        count = 0
+    def import_store(self, export: Export) -> Copied:
+        """Fill an empty store with another store's `export`: items with their seq, dates,
+        digests, filing, archive places and generations; held and withdrawn items; the log.
+        One transaction. A store with items (held or withdrawn ones too) refuses."""
         with self._write(big=True):
-            if self.db.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]:
+            found = self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM held) "
+                "OR EXISTS (SELECT 1 FROM killed)"
+            ).fetchone()[0]
+            if found:
                 raise StoreError("already holds items; copy into an empty store", self.location)
             ordinals: dict[str, int] = {}  # the next archive place of each topic
-            for seq, row_generation, row, places in rows:
+            count = 0
+            for seq, row_generation, row, places in export.rows:
                 self.db.execute(INSERT_ITEM, (seq, *row_values(row), row_generation, places[ALL]))
                 self.db.execute(INSERT_ROW, _indexed(seq, row))  # found by search as before
                 self.db.executemany(
@@ -702,13 +728,37 @@ class SQLiteStore:
                 for topic, place in places.items():
                     ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
                 count += 1
+            for topic, following in export.ordinals.items():  # withdrawn items' places too
+                ordinals[topic] = max(ordinals.get(topic, 0), following)
             self._save_ordinals(ordinals)
-            self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (catalog,))
+            self.db.executemany(
+                "INSERT INTO held VALUES (?, ?, ?)",
+                [(row.id, row.published, row_to_json(row)) for row in export.held],
+            )
+            self.db.executemany(
+                "INSERT INTO killed VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        w.row.id,
+                        w.killed_at,
+                        w.reason,
+                        ",".join(w.topics),
+                        row_to_json(w.row),
+                        w.generation,
+                    )
+                    for w in export.withdrawn
+                ],
+            )
+            logged = 0
+            for entry in export.log:
+                self._log(*entry)
+                logged += 1
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (export.catalog,))
             self.db.execute(
                 "UPDATE meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'generation'",
-                (generation,),
+                (export.generation,),
             )
-        return count
+        return Copied(count, len(export.held), len(export.withdrawn), logged)
 
     def health(self) -> tuple[int, int]:
         generation = self.generation()
@@ -747,6 +797,10 @@ class SQLiteStore:
 def _indexed(seq: int, row: Row) -> tuple[int, str, str]:
     """The search index's entry for a row (`INSERT_ROW` / `DELETE_ROW` parameters)."""
     return index_row(seq, row.title, body_text(row.content, row.summary))
+
+
+def _topics(text: str) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
 
 
 def _dates(row: Row) -> tuple[int, int]:
