@@ -37,7 +37,8 @@ LATEST_ON_PAGE = 30  # items listed on the index and on a topic's page
 HTML_TYPE = "text/html; charset=utf-8"
 OPML_TYPE = "text/x-opml; charset=utf-8"
 SCRIPT_TYPE = "text/javascript; charset=utf-8"
-# A full archive page keeps its bytes (RFC 5005): caches may keep it a year.
+# A full archive page keeps its bytes (RFC 5005) once a newer one links it: caches may keep it a
+# year. (A kill rewrites it: the one exception, which the build reports.)
 IMMUTABLE = "public, max-age=31536000, immutable"
 ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
@@ -201,7 +202,12 @@ class SiteMap:
 
     def _archive(self, store: Store, topic: Topic, page: int, extension: str) -> Rendered | None:
         feed = load_archive(store, self.catalog, topic, page)
-        return self._rendered(feed, extension, IMMUTABLE) if feed else None
+        if feed is None:
+            return None
+        # The newest page gains a next-archive link when the next one fills: it may not be
+        # cached for a year. The older ones are done.
+        newest = page + 1 == feed.pages
+        return self._rendered(feed, extension, "" if newest else IMMUTABLE)
 
     def _rendered(self, feed: Feed, extension: str, cache_control: str = "") -> Rendered:
         """A feed's bytes; with WebSub hubs, Link headers name them and the feed's own URL."""

@@ -110,7 +110,7 @@ def test_following_json_next_url_collects_every_item_once(history) -> None:
     assert len(set(ids)) == store.counts()["sport"] == 2000
 
 
-def test_archive_pages_are_valid_immutable_and_linked_both_ways(history) -> None:
+def test_archive_pages_are_valid_immutable_once_linked_and_linked_both_ways(history) -> None:
     store, catalog, clock, client = history
     fill(store, catalog, clock, documents=3, per_document=10)  # 30 items: 4 full pages
     first = client.get("/feeds/sport/archive/0.atom")
@@ -123,9 +123,11 @@ def test_archive_pages_are_valid_immutable_and_linked_both_ways(history) -> None
     assert rels["current"] == f"{BASE_URL}feeds/sport.atom"
     assert rels["next-archive"] == f"{BASE_URL}feeds/sport/archive/1.atom"
     assert "prev-archive" not in rels
-    last = feedparser.parse(client.get("/feeds/sport/archive/3.rss").data)
-    last_rels = {link.rel for link in last.feed.links}
+    newest = client.get("/feeds/sport/archive/3.rss")
+    last_rels = {link.rel for link in feedparser.parse(newest.data).feed.links}
     assert "prev-archive" in last_rels and "next-archive" not in last_rels
+    # It gains a next-archive link when page 4 fills: cached like the feed, not for a year.
+    assert newest.headers["Cache-Control"] == f"public, max-age={catalog.site.max_age}"
     document = assert_valid_json_feed(client.get("/feeds/sport/archive/1.json").data)
     assert document["next_url"] == f"{BASE_URL}feeds/sport/archive/0.json"
     assert client.get("/feeds/sport/archive/4.atom").status_code == 404  # not full yet
