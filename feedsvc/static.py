@@ -78,7 +78,8 @@ def _write_all(
     # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
     # a page is written after the pages it links to.
     full = {topic: store.archive_pages(topic, size) for topic, _ in changed}
-    changed |= {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]}
+    relinked = {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]} - changed
+    changed |= relinked
     for topic, page in sorted(changed, key=lambda place: (place[0], -place[1])):
         for extension in FORMATS:
             relative = archive_path(topic, page, extension)
@@ -105,6 +106,8 @@ def _write_all(
             destination.put(relative, rendered)
     destination.remove_others(expected)
     rewritten = {p for p in destination.report.paths if ARCHIVE.fullmatch(p)} & existing
+    # A page that only gained its next-archive link is not news; one whose entries changed is.
+    rewritten -= {archive_path(t, page, ext) for t, page in relinked for ext in FORMATS}
     destination.report.archives_rewritten = len(rewritten)
 
 

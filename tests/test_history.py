@@ -11,7 +11,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.catalog import load_catalog
+from feedsvc.catalog import ALL, load_catalog
 from feedsvc.config import Settings
 from feedsvc.ingest import ingest_document, open_store
 from feedsvc.render import FORMATS
@@ -41,8 +41,10 @@ def small_site(tmp_path: Path, hubs: list[str] = ()) -> Path:
 
 
 def fill(store, catalog, clock, documents: int, per_document: int) -> None:
+    """New items (each call's titles differ from every earlier call's)."""
+    first = store.counts().get(ALL, 0)
     for d in range(documents):
-        lines = [f"-\n{SPORT_WORDS}, round {d}-{k}\n" for k in range(per_document)]
+        lines = [f"-\n{SPORT_WORDS}, round {first}-{d}-{k}\n" for k in range(per_document)]
         ingest_document(store, catalog, Document(f"{d}.txt", "".join(lines).encode(), "wire"))
         clock.advance(minutes=3)
 
@@ -135,13 +137,20 @@ def test_archive_pages_are_valid_immutable_once_linked_and_linked_both_ways(hist
     assert client.get("/feeds/nope/archive/0.atom").status_code == 404
 
 
-def test_a_new_item_never_changes_an_existing_page(history) -> None:
+def test_a_new_item_changes_no_page_but_links_the_newest_to_a_page_it_fills(history) -> None:
     store, catalog, clock, client = history
-    fill(store, catalog, clock, documents=2, per_document=10)
-    before = {ext: client.get(f"/feeds/sport/archive/1.{ext}").data for ext in FORMATS}
-    fill(store, catalog, clock, documents=1, per_document=1)
-    after = {ext: client.get(f"/feeds/sport/archive/1.{ext}").data for ext in FORMATS}
-    assert before == after
+    fill(store, catalog, clock, documents=2, per_document=10)  # pages 0, 1 full; 6 items on
+    pages = [f"/feeds/sport/archive/{page}.{ext}" for page in (0, 1) for ext in FORMATS]
+    before = {path: client.get(path).data for path in pages}
+    fill(store, catalog, clock, documents=1, per_document=1)  # page 2 fills
+    after = {path: client.get(path).data for path in pages}
+    # Page 0 as it was; page 1's RSS and Atom gain the link (JSON Feed links only older pages).
+    assert [after[path] == before[path] for path in pages] == [True] * 3 + [False, False, True]
+    for ext in ("rss", "atom"):
+        old, new = (feedparser.parse(d[f"/feeds/sport/archive/1.{ext}"]) for d in (before, after))
+        assert [e.id for e in new.entries] == [e.id for e in old.entries]
+        rels = {link.rel: link.href for link in new.feed.links}
+        assert rels["next-archive"] == f"{BASE_URL}feeds/sport/archive/2.{ext}"
 
 
 def test_static_build_writes_archives_with_the_live_bytes(history, tmp_path) -> None:
@@ -154,9 +163,33 @@ def test_static_build_writes_archives_with_the_live_bytes(history, tmp_path) -> 
     assert len(written) == 2 * (20 // PAGE) * len(FORMATS)
     for relative in written:
         assert (site / relative).read_bytes() == client.get(f"/{relative}").data
-    fill(store, catalog, clock, documents=1, per_document=1)
+    fill(store, catalog, clock, documents=1, per_document=1)  # page 2 fills
     again = build_site(store, catalog, site)
-    assert not [p for p in again.paths if "/archive/" in p]  # nothing archived was rewritten
+    # The new page, and the one before it (its RSS and Atom gain a next-archive link).
+    assert {p for p in again.paths if "/archive/" in p} == {
+        f"feeds/{slug}/archive/{page}.{ext}"
+        for slug in ("sport", ALL)
+        for page, extensions in ((1, ("rss", "atom")), (2, FORMATS))
+        for ext in extensions
+    }
+    assert again.archives_rewritten == 0  # no page's entries changed
+
+
+def test_a_build_reports_rewritten_archive_pages_for_a_kill_not_for_a_page_filling(
+    history, tmp_path
+) -> None:
+    store, catalog, clock, _client = history
+    fill(store, catalog, clock, documents=2, per_document=PAGE)  # two full pages
+    site = tmp_path / "site"
+    build_site(store, catalog, site)
+    fill(store, catalog, clock, documents=1, per_document=PAGE)  # a third fills
+    filled_up = build_site(store, catalog, site)
+    assert "feeds/sport/archive/1.atom" in filled_up.paths  # it gained its next-archive link
+    assert filled_up.archives_rewritten == 0
+    oldest = store.archive_page("sport", 0, PAGE)[0]
+    store.kill([oldest.id], "test", "cli")
+    killed = build_site(store, catalog, site)
+    assert killed.archives_rewritten == len(FORMATS) * 2  # page 0 of sport and of all
 
 
 def test_a_killed_item_gives_410_a_tombstone_and_a_static_withdrawn_page(history, tmp_path):
