@@ -65,6 +65,8 @@ def _write_all(
 ) -> None:
     """Item pages and archive pages first, then topic pages, index and OPML, feeds last: a
     reader (or a CDN) never follows a link to a resource not written yet."""
+    expected = set(site.paths(store))
+    destination.claim(expected)
     existing = destination.existing()
     done = set(site.fixed_paths())
     for item in store.changed_since(since):  # an item's page changes only with the item
@@ -86,7 +88,6 @@ def _write_all(
         if rendered:
             destination.put(relative, rendered)
             done.add(relative)
-    expected = set(site.paths(store))
     for relative in sorted(expected - existing - done):  # new pages, deleted by hand, unfinished
         rendered = site.render(store, relative)
         if rendered:
