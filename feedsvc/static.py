@@ -75,7 +75,11 @@ def _write_all(
         if progress:
             progress(1)
     size = site.catalog.site.page_size
-    for topic, page in sorted(store.archive_changes(since, size)):  # an item changed, or a kill
+    changed = store.archive_changes(since, size)  # an item changed, or a kill
+    # The page before a changed one too: it gains its next-archive link when that one fills.
+    # Newest first, so that link never points at a page not written yet.
+    changed |= {(topic, page - 1) for topic, page in changed if page > 0}
+    for topic, page in sorted(changed, key=lambda change: (change[0], -change[1])):
         for extension in FORMATS:
             relative = archive_path(topic, page, extension)
             rendered = site.render(store, relative)
