@@ -42,6 +42,7 @@ BUCKET = "feeds-crash"
 PREFIX = "site/"
 ITEMS = 60  # items of state A: a page each, so a build that rewrites them all takes a while
 EXTRA = 20  # items only state B holds (their pages: new keys, claimed in a journal)
+PAGE_SIZE = 20  # archive pages of 20 items: a few each, and new ones as items come
 MIN_KILLS = 6
 BUDGET = 30.0  # seconds of killing, at most
 MOMENTS = ("early", "anywhere", "feeds", "removals", "anywhere", "manifest")
@@ -344,7 +345,8 @@ def test_killed_bucket_builds_leave_old_or_new_objects_and_the_next_completes(
     print(f"\nFEEDSVC_CRASH_SEED={SEED}")
     feeds_a = snapshot_feeds(tmp_path / "feeds-a")
     feeds_b = snapshot_feeds(tmp_path / "feeds-b")  # another site title: every object changes
-    toml = (feeds_b / "site.toml").read_text()
+    toml = (feeds_a / "site.toml").read_text() + f"archive_page_size = {PAGE_SIZE}\n"
+    (feeds_a / "site.toml").write_text(toml)
     (feeds_b / "site.toml").write_text(toml.replace('title = "', 'title = "Late edition: '))
     max_age = int(re.search(r"^max_age = (\d+)", toml, re.M)[1])
     db_a, db_b = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
