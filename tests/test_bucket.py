@@ -256,9 +256,9 @@ def test_an_object_a_killed_build_claimed_but_never_replaced_is_kept(
     weather = weather_catalog(tmp_path)
     with pytest.raises(Killed):  # after one item page: the topic's page was not put yet
         build_site(filled, weather, bucket(weather), progress=die_after(1))
-    assert objects(s3)["topics/weather.html"] == ours
+    assert objects(s3).get("topics/weather.html") == ours
     report = build_site(filled, catalog, bucket(catalog))
-    assert objects(s3)["topics/weather.html"] == ours
+    assert objects(s3).get("topics/weather.html") == ours
     assert report.removed == 0
 
 
