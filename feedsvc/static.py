@@ -76,9 +76,10 @@ def _write_all(
             progress(1)
     size = site.catalog.site.page_size
     changed = store.archive_changes(since, size)  # an item changed, or a kill
-    # The page before a changed one too: it gains its next-archive link when that one fills.
-    # Newest first, so that link never points at a page not written yet.
-    changed |= {(topic, page - 1) for topic, page in changed if page > 0}
+    # A changed page that is full (it may have just filled): the one before it gains its
+    # next-archive link. Newest first, so that link never points at a page not written yet.
+    pages = {topic: store.archive_pages(topic, size) for topic, _ in changed}
+    changed |= {(topic, page - 1) for topic, page in changed if 0 < page < pages[topic]}
     for topic, page in sorted(changed, key=lambda change: (change[0], -change[1])):
         for extension in FORMATS:
             relative = archive_path(topic, page, extension)
