@@ -358,3 +358,27 @@ def test_access_denied_is_one_line_and_writes_nothing(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     after = {key: s3.head_object(Bucket=BUCKET, Key=f"site/{key}")["ETag"] for key in objects(s3)}
     assert after == before  # no object, journal or manifest written
+
+
+def test_an_archive_page_that_fills_relinks_the_one_before(
+    s3, filled, catalog, clock, tmp_path
+) -> None:
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    with (feeds / "site.toml").open("a") as toml:
+        toml.write("archive_page_size = 5\n")
+    paged = load_catalog(feeds, BASE_URL)
+    build_site(filled, paged, bucket(paged))
+    pages = filled.archive_pages("all", 5)
+    clock.advance(hours=1)
+    missing = 5 - filled.counts()["all"] % 5  # headlines that fill the unfinished page
+    text = "".join(f"-\nLighthouse note {number}\n" for number in range(missing))
+    ingest_document(filled, paged, Document("more.txt", text.encode(), "wire"))
+    assert filled.archive_pages("all", 5) == pages + 1
+    report = build_site(filled, paged, bucket(paged))  # incremental: what changed since
+    assert f"feeds/all/archive/{pages - 1}.atom" in report.paths  # now with a next-archive link
+    order = report.paths.index  # the page it links goes up first
+    assert order(f"feeds/all/archive/{pages}.atom") < order(f"feeds/all/archive/{pages - 1}.atom")
+    build_site(filled, paged, tmp_path / "site")  # a whole build
+    stored = objects(s3)
+    stored.pop(MANIFEST)
+    assert stored == local_files(tmp_path / "site")
