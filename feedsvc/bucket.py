@@ -1,6 +1,7 @@
 """The static build's S3 destination (`feedsvc build s3://BUCKET/PREFIX`): every resource an
 object with its Content-Type and Cache-Control, put only when its bytes or headers changed;
-a manifest of digests under the prefix says what earlier builds wrote. boto3 is the optional
+a manifest of digests and ETags under the prefix says what earlier builds wrote, and journal
+objects what builds killed before their manifest may have written. boto3 is the optional
 extra `feedsvc[s3]`, imported only here; endpoint, region and credentials come the standard
 boto3 way (AWS_ENDPOINT_URL, AWS_PROFILE, ~/.aws/...)."""
 
@@ -14,6 +15,9 @@ from .destination import MANIFEST, BuildError, BuildReport, Manifest
 from .site import Rendered
 
 SCHEME = "s3://"
+# + N: the paths a build was about to put and did not own, written before it puts them; the
+# manifest covers them once written, and the journals go. Never served, like the manifest.
+JOURNAL = ".feedsvc-build.journal."
 PAGE_MAX_AGE = 60  # pages and lists: short, so a new item shows soon after its feed
 
 
@@ -43,42 +47,52 @@ class Bucket:
         )
         self.client = self._call(lambda: boto3.session.Session().client("s3", config=config))
         self.old = Manifest()
-        self.digests: dict[str, str] = {}
+        self.listed: dict[str, str] = {}  # every object under the prefix, with its ETag, at start
+        self.owned: set[str] = set()  # paths a build wrote: the manifest's, and killed builds'
+        self.journals: list[str] = []  # journals of killed builds, then this build's own
+        self.digests: dict[str, str] = {}  # what this build leaves at each path, for its manifest
+        self.etags: dict[str, str] = {}
 
     def key(self, path: str) -> str:
         return self.prefix + path
 
     def read_manifest(self) -> Manifest:
-        self._call(lambda: self.client.head_bucket(Bucket=self.bucket))  # names a missing bucket
-        try:
-            answer = self._call(
-                lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))
-            )
-            data = json.loads(answer["Body"].read())
-        except _Missing:  # a first build: nothing here is ours
-            data = {}
-        except ValueError:
-            data = {}
-        files = data.get("files") if isinstance(data, dict) else None
-        digests = {
-            path: digest
-            for path, digest in (files.items() if isinstance(files, dict) else ())
-            if isinstance(path, str) and isinstance(digest, str)
-        }
-        generation = data.get("generation") if isinstance(data, dict) else 0
-        signature = data.get("signature") if isinstance(data, dict) else ""
+        self.listed = self._list()
+        data = self._read_json(MANIFEST) if MANIFEST in self.listed else {}
+        files, etags = data.get("files"), data.get("etags")
+        digests = _strings(files)
+        generation, signature = data.get("generation"), data.get("signature")
         self.old = Manifest(
             generation if isinstance(generation, int) else 0,
             signature if isinstance(signature, str) else "",
             frozenset(digests),
             digests,
+            _strings(etags),
         )
+        self.owned = {path for path in digests if _is_site_path(path)}
+        for path in sorted(self.listed, key=_journal_number):
+            if _journal_number(path):
+                self.journals.append(path)
+                self.owned.update(self._written_since(path))
         return self.old
 
+    def claim(self, paths: set[str]) -> None:
+        """Note in a journal object the paths not owned yet, with the ETag each has now (None:
+        no object), before putting any: a build killed before its manifest still owns what
+        it put, and the next one can tell an object it put from one it never replaced."""
+        new = sorted(path for path in paths if path not in self.owned)
+        if not new:
+            return
+        number = max(map(_journal_number, self.journals), default=0) + 1
+        journal = f"{JOURNAL}{number}"
+        self._put_private(journal, {"before": {path: self.listed.get(path) for path in new}})
+        self.journals.append(journal)
+        self.owned.update(new)
+
     def existing(self) -> set[str]:
-        # What the last finished build put. Objects a killed build put since are not listed:
-        # the next build renders them again and puts them unconditionally.
-        return set(self.old.digests)
+        """Paths the last finished build put that still hold what it put: their ETag now is the
+        one the bucket gave that put. Deleted or replaced by hand, they are put again."""
+        return {path for path, etag in self.old.etags.items() if self.listed.get(path) == etag}
 
     def cache_control(self, path: str, rendered: Rendered) -> str:
         if rendered.cache_control:  # full archive pages: immutable
@@ -92,10 +106,15 @@ class Bucket:
             b"\0".join([rendered.body, rendered.content_type.encode(), cache_control.encode()])
         ).hexdigest()
         self.digests[path] = digest
-        if self.old.digests.get(path) == digest:
+        # A manifest from before ETags were kept: a single-part put's ETag is its bytes' MD5.
+        etag = self.old.etags.get(path) or f'"{hashlib.md5(rendered.body).hexdigest()}"'
+        if self.old.digests.get(path) == digest and self.listed.get(path) == etag:
+            self.etags[path] = etag
             self.report.unchanged += 1
             return
-        self._call(
+        if path not in self.owned:  # not claimed ahead: claim it alone
+            self.claim({path})
+        answer = self._call(
             lambda: self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.key(path),
@@ -104,37 +123,93 @@ class Bucket:
                 CacheControl=cache_control,
             )
         )
+        self.etags[path] = answer["ETag"]
         self.report.written += 1
         self.report.paths.append(path)
 
     def remove_others(self, expected: set[str]) -> None:
-        for path in sorted(self.old.digests):
+        """Delete the objects builds wrote (the manifest's, and those a killed build put) that
+        the site no longer has; keep in the manifest those it has and this build did not need
+        to render."""
+        unchanged = self.existing()
+        for path in sorted(self.owned - self.digests.keys()):
             if path in expected:
-                self.digests.setdefault(path, self.old.digests[path])  # not rendered: as it was
-            elif path not in self.digests:
+                if path in unchanged:
+                    self.digests[path] = self.old.digests[path]
+                    self.etags[path] = self.old.etags[path]
+            elif path in self.listed:
                 self._call(
                     lambda p=path: self.client.delete_object(Bucket=self.bucket, Key=self.key(p))
                 )
                 self.report.removed += 1
 
     def write_manifest(self, manifest: Manifest) -> None:
+        """Write the manifest, then drop the journals it now covers."""
         body = {
             "generation": manifest.generation,
             "signature": manifest.signature,
             "files": dict(sorted(self.digests.items())),
+            "etags": dict(sorted(self.etags.items())),
         }
-        self._call(
-            lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.key(MANIFEST),
-                Body=json.dumps(body, separators=(",", ":")).encode(),
-                ContentType="application/json",
-                CacheControl="private, no-store",  # the build's record, not the site's
+        self._put_private(MANIFEST, body)
+        for journal in self.journals:
+            self._call(
+                lambda j=journal: self.client.delete_object(Bucket=self.bucket, Key=self.key(j))
             )
-        )
 
     def close(self) -> None:
         pass
+
+    def _list(self) -> dict[str, str]:
+        """Every object under the prefix with its ETag. A listing gives 1,000 keys and their
+        ETags a request (10 requests for 10,000 objects, where a HeadObject each would be
+        10,000; metadata of our own would need those HeadObjects). The ETag is compared with
+        the one the bucket gave our put, never with an MD5 we compute: an encrypted (SSE-KMS)
+        or multipart object's ETag is not its MD5, but it changes when the object is replaced."""
+
+        def pages() -> dict[str, str]:
+            listed = {}
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for entry in page.get("Contents", ()):
+                    listed[entry["Key"][len(self.prefix) :]] = entry["ETag"]
+            return listed
+
+        return self._call(pages)
+
+    def _written_since(self, journal: str) -> set[str]:
+        """The paths a killed build claimed that hold another object now than when it claimed
+        them: it put them (or a later killed build did). One it never replaced is not ours."""
+        before = self._read_json(journal).get("before")
+        if not isinstance(before, dict):
+            return set()
+        return {
+            path
+            for path, etag in before.items()
+            if _is_site_path(path) and path in self.listed and self.listed[path] != etag
+        }
+
+    def _read_json(self, path: str) -> dict[str, Any]:
+        try:
+            answer = self._call(
+                lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(path))
+            )
+            data = json.loads(answer["Body"].read())
+        except (_Missing, ValueError):  # gone since the listing, or not ours to read
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _put_private(self, path: str, body: dict[str, Any]) -> None:
+        """The build's own records: never served (README: deny `.feedsvc-*` at the CDN)."""
+        self._call(
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key(path),
+                Body=json.dumps(body, separators=(",", ":")).encode(),
+                ContentType="application/json",
+                CacheControl="private, no-store",
+            )
+        )
 
     def _call(self, action: Any) -> Any:
         """Run one S3 call; its failure is one line naming the bucket."""
@@ -173,6 +248,24 @@ class Bucket:
             raise BuildError(f"{error.operation_name}: {message}", self.url) from None
         except BotoCoreError as error:  # timeouts, a bad endpoint URL...
             raise BuildError(str(error), self.url) from None
+
+
+def _strings(mapping: object) -> dict[str, str]:
+    """The str -> str entries of a JSON object read back (a hand-edited manifest: the rest)."""
+    if not isinstance(mapping, dict):
+        return {}
+    return {k: v for k, v in mapping.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _is_site_path(path: str) -> bool:
+    """Not one of the build's own records (a hand-edited manifest must not make it delete them)."""
+    return not path.rpartition("/")[2].startswith(".feedsvc-")
+
+
+def _journal_number(path: str) -> int:
+    """N for a journal `.feedsvc-build.journal.N`, else 0."""
+    number = path.removeprefix(JOURNAL)
+    return int(number) if path.startswith(JOURNAL) and number.isdecimal() else 0
 
 
 class _Missing(Exception):

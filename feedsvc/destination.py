@@ -32,12 +32,14 @@ class BuildReport:
 class Manifest:
     """What earlier builds left at the destination: the store generation and site signature of
     the last finished one, and every file they wrote (a directory: `.gz` included); a bucket
-    also keeps a digest of each object's bytes and headers, to skip unchanged puts."""
+    also keeps a digest of each object's bytes and headers, and the ETag the bucket gave it, to
+    skip unchanged puts of objects still there as it left them."""
 
     generation: int = 0
     signature: str = ""
     files: frozenset[str] = frozenset()
     digests: Mapping[str, str] = field(default_factory=dict)
+    etags: Mapping[str, str] = field(default_factory=dict)  # a bucket: each object's ETag
 
 
 class BuildError(FeedsvcError):
@@ -45,14 +47,20 @@ class BuildError(FeedsvcError):
 
 
 class Destination(Protocol):
-    """What a build needs of the place it writes to. A build reads the manifest, puts every
-    resource (each destination writes only what changed, and counts in `report`), removes what
-    earlier builds wrote and the site no longer has, then writes the manifest, last: a build
-    killed before then is completed by the next."""
+    """What a build needs of the place it writes to. A build reads the manifest, claims the
+    paths it may write, puts every resource (each destination writes only what changed, and
+    counts in `report`), removes what earlier builds wrote and the site no longer has, then
+    writes the manifest, last: a build killed before then is completed by the next."""
 
     report: BuildReport
 
     def read_manifest(self) -> Manifest: ...
+
+    def claim(self, paths: set[str]) -> None:
+        """Before any put: every path this build may write. A destination that cannot note
+        each write cheaply (a bucket) notes those it does not own yet all at once, so that a
+        build killed before its manifest still owns what it wrote."""
+        ...
 
     def existing(self) -> set[str]:
         """Site paths an earlier build left here complete (need not be written again unless

@@ -116,6 +116,9 @@ class Directory:
         owned = frozenset(self.owned)
         write_manifest(self.outdir, Manifest(manifest.generation, manifest.signature, owned))
 
+    def claim(self, paths: set[str]) -> None:
+        """Nothing ahead: `write` notes each new file in the journal just before making it."""
+
     def put(self, path: str, rendered: Rendered) -> None:
         self.write(path, rendered.body)
 

@@ -207,7 +207,8 @@ class SiteMap:
         # The newest page gains a next-archive link when the next one fills: it may not be
         # cached for a year. The older ones are done.
         newest = page + 1 == feed.pages
-        return self._rendered(feed, extension, "" if newest else IMMUTABLE)
+        cache = f"public, max-age={self.catalog.site.max_age}" if newest else IMMUTABLE
+        return self._rendered(feed, extension, cache)
 
     def _rendered(self, feed: Feed, extension: str, cache_control: str = "") -> Rendered:
         """A feed's bytes; with WebSub hubs, Link headers name them and the feed's own URL."""

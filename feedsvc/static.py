@@ -66,6 +66,8 @@ def _write_all(
     """Item pages and archive pages first, then topic pages, index and OPML, then feeds: a
     reader (or a CDN) never follows a link to a resource not written yet. Withdrawn items'
     pages come after all of them, once nothing written links them any more."""
+    expected = set(site.paths(store))
+    destination.claim(expected)
     existing = destination.existing()
     done = set(site.fixed_paths())
     for item in store.changed_since(since):  # an item's page changes only with the item
@@ -90,7 +92,6 @@ def _write_all(
     # Few: a withdrawn page is small and rarely rewritten. It replaces the item's page only
     # after every feed and page that linked it is written without it (below).
     withdrawn = [item_path(item_id) for item_id in store.killed_ids()]
-    expected = set(site.paths(store))
     for relative in sorted(expected - existing - done - set(withdrawn)):  # new, lost, unfinished
         rendered = site.render(store, relative)
         if rendered:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -17,11 +21,12 @@ from feedsvc.destination import MANIFEST
 from feedsvc.ingest import ingest_document
 from feedsvc.site import IMMUTABLE, SiteMap
 from feedsvc.sources import Document
-from feedsvc.static import build_site
+from feedsvc.static import build_site, count_files
 
 from .conftest import BASE_URL, FEEDS
 
 BUCKET = "feeds-site"
+WEATHER = {"feeds/weather.rss", "feeds/weather.atom", "feeds/weather.json", "topics/weather.html"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +69,43 @@ def objects(client, prefix: str = "site/") -> dict[str, bytes]:
     return found
 
 
+class Killed(Exception):
+    """The build's process dying, as the bucket sees it: no call after it."""
+
+
+def die_after(calls: int):
+    """A progress callback that stops the build at its `calls`-th step (an item page or a
+    fixed resource put)."""
+    steps = iter(range(calls - 1))
+
+    def progress(_: int) -> None:
+        if next(steps, None) is None:
+            raise Killed
+
+    return progress
+
+
+def weather_catalog(tmp_path: Path):
+    """The catalogue with one more topic (three feeds and a page)."""
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    (feeds / "topics" / "weather.toml").write_text(
+        'title = "Weather"\ndescription = "Storms."\n[rules]\nmatch = ["storm", "ferry"]\n'
+    )
+    return load_catalog(feeds, BASE_URL)
+
+
+def expected_headers(site: SiteMap, store, path: str, max_age: int) -> tuple[str, str]:
+    rendered = site.render(store, path)
+    if rendered.cache_control:  # archive pages: a year once a newer one links them
+        cache = rendered.cache_control
+        assert cache in (IMMUTABLE, f"public, max-age={max_age}")
+    elif site.is_feed(path):
+        cache = f"public, max-age={max_age}"
+    else:
+        cache = f"public, max-age={min(60, max_age)}"
+    return rendered.content_type, cache
+
+
 def local_files(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
@@ -86,15 +128,9 @@ def test_bucket_holds_the_local_builds_bytes_with_headers(s3, filled, catalog, t
     site = SiteMap(catalog)
     for path in stored:
         head = s3.head_object(Bucket=BUCKET, Key=f"site/{path}")
-        rendered = site.render(filled, path)
-        assert head["ContentType"] == rendered.content_type and "charset=" in head["ContentType"]
-        if rendered.cache_control:
-            expected = IMMUTABLE
-        elif site.is_feed(path):
-            expected = f"public, max-age={catalog.site.max_age}"
-        else:
-            expected = f"public, max-age={min(60, catalog.site.max_age)}"
-        assert head["CacheControl"] == expected, path
+        content_type, cache = expected_headers(site, filled, path, catalog.site.max_age)
+        assert head["ContentType"] == content_type and "charset=" in head["ContentType"]
+        assert head["CacheControl"] == cache, path
         assert not head.get("Metadata") and not head.get("ContentEncoding")
     manifest = s3.head_object(Bucket=BUCKET, Key=f"site/{MANIFEST}")
     assert manifest["CacheControl"] == "private, no-store"
@@ -152,14 +188,10 @@ def test_interrupted_build_leaves_whole_objects_and_the_next_completes_it(
         filled, catalog, Document("late.txt", b"-\nFerry runs late\n-\nTide high\n", "wire")
     )
 
-    class Killed(Exception):
-        pass
-
-    def die(_: int) -> None:
-        raise Killed
-
     with pytest.raises(Killed):
-        build_site(filled, catalog, bucket(catalog), progress=die)  # after one new item page
+        build_site(
+            filled, catalog, bucket(catalog), progress=die_after(1)
+        )  # after one new item page
     report = build_site(filled, catalog, bucket(catalog))
     assert report.written > 0
     build_site(filled, catalog, local)
@@ -191,3 +223,163 @@ def test_bucket_errors_are_one_line(s3, endpoint, runner, filled, monkeypatch) -
         closed = probe.getsockname()[1]
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
     assert "cannot reach the endpoint" in build(f"s3://{BUCKET}/site")
+
+
+def test_objects_a_killed_build_put_are_removed_once_the_site_drops_them(
+    s3, filled, catalog, tmp_path
+) -> None:
+    build_site(filled, catalog, bucket(catalog))
+    s3.put_object(Bucket=BUCKET, Key="site/robots.txt", Body=b"User-agent: *\n")
+    weather = weather_catalog(tmp_path)
+    # Killed after its last put (feeds go last), before its manifest: only its journal
+    # says the weather topic's objects are feedsvc's.
+    with pytest.raises(Killed):
+        steps = count_files(filled, weather)
+        build_site(filled, weather, bucket(weather), progress=die_after(steps))
+    assert objects(s3).keys() >= WEATHER
+    report = build_site(filled, catalog, bucket(catalog))
+    stored = objects(s3)
+    assert report.removed == len(WEATHER) and not WEATHER & stored.keys()
+    assert stored.pop("robots.txt") == b"User-agent: *\n"  # not the build's: left alone
+    assert stored.pop(MANIFEST)
+    build_site(filled, catalog, tmp_path / "site")
+    assert stored == local_files(tmp_path / "site")
+    again = build_site(filled, catalog, bucket(catalog))
+    assert (again.written, again.removed) == (0, 0)
+
+
+def test_an_object_a_killed_build_claimed_but_never_replaced_is_kept(
+    s3, filled, catalog, tmp_path
+) -> None:
+    build_site(filled, catalog, bucket(catalog))
+    ours = b"<!doctype html><p>Our own weather page.</p>\n"  # where the topic's page would go
+    s3.put_object(Bucket=BUCKET, Key="site/topics/weather.html", Body=ours)
+    weather = weather_catalog(tmp_path)
+    with pytest.raises(Killed):  # after one item page: the topic's page was not put yet
+        build_site(filled, weather, bucket(weather), progress=die_after(1))
+    assert objects(s3).get("topics/weather.html") == ours
+    report = build_site(filled, catalog, bucket(catalog))
+    assert objects(s3).get("topics/weather.html") == ours
+    assert report.removed == 0
+
+
+def test_objects_deleted_or_replaced_by_hand_are_put_again(s3, filled, catalog, tmp_path) -> None:
+    build_site(filled, catalog, tmp_path / "site")
+    build_site(filled, catalog, bucket(catalog))
+    item = next(path for path in objects(s3) if path.startswith("items/"))
+    for path in ("feeds/all.atom", item):
+        s3.delete_object(Bucket=BUCKET, Key=f"site/{path}")
+    s3.put_object(Bucket=BUCKET, Key="site/topics/world.html", Body=b"defaced")
+    report = build_site(filled, catalog, bucket(catalog))
+    assert sorted(report.paths) == sorted(["feeds/all.atom", item, "topics/world.html"])
+    assert (report.written, report.removed) == (3, 0)
+    stored = objects(s3)
+    stored.pop(MANIFEST)
+    assert stored == local_files(tmp_path / "site")
+    site = SiteMap(catalog)
+    for path in report.paths:
+        head = s3.head_object(Bucket=BUCKET, Key=f"site/{path}")
+        expected = expected_headers(site, filled, path, catalog.site.max_age)
+        assert (head["ContentType"], head["CacheControl"]) == expected, path
+    again = build_site(filled, catalog, bucket(catalog))
+    assert (again.written, again.removed) == (0, 0)
+
+
+@contextmanager
+def iam_enforced(endpoint: str) -> Iterator[None]:
+    """moto's server checks every request against IAM (signature, then the user's policies)
+    while this lasts; `/moto-api/reset-auth` takes how many requests to let through first."""
+
+    def reset(count: str) -> None:
+        request = urllib.request.Request(  # not a form: moto reads the body as it is
+            f"{endpoint}/moto-api/reset-auth",
+            data=count.encode(),
+            headers={"Content-Type": "text/plain"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+
+    reset("0")
+    try:
+        yield
+    finally:
+        reset("inf")
+
+
+@pytest.fixture
+def iam_user(s3):
+    """Makes IAM users with an inline policy (none: no permission); removed at the end."""
+    iam = boto3.client("iam")
+    made: list[tuple[str, str]] = []
+
+    def make(name: str, actions: list[str]) -> tuple[str, str]:
+        iam.create_user(UserName=name)
+        if actions:
+            statement = {
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+            }
+            policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+            iam.put_user_policy(UserName=name, PolicyName="site", PolicyDocument=policy)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        made.append((name, key["AccessKeyId"]))
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    yield make
+    for name, key_id in made:
+        iam.delete_access_key(UserName=name, AccessKeyId=key_id)
+        for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
+            iam.delete_user_policy(UserName=name, PolicyName=policy)
+        iam.delete_user(UserName=name)
+
+
+def test_access_denied_is_one_line_and_writes_nothing(
+    s3, endpoint, iam_user, runner, filled, catalog, clock, monkeypatch
+) -> None:
+    build_site(filled, catalog, bucket(catalog))
+    clock.advance(hours=1)  # a new item: the next build has pages and feeds to put
+    ingest_document(filled, catalog, Document("new.txt", b"-\nLighthouse keeper retires\n", "wire"))
+    before = {key: s3.head_object(Bucket=BUCKET, Key=f"site/{key}")["ETag"] for key in objects(s3)}
+    users = {
+        "PutObject": iam_user("feeds-reader", ["s3:ListBucket", "s3:GetObject"]),
+        "ListObjectsV2": iam_user("feeds-nobody", []),
+    }
+    with iam_enforced(endpoint):
+        for operation, (key_id, secret) in users.items():
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+            result = runner.invoke(main, ["build", f"s3://{BUCKET}/site", "--base-url", BASE_URL])
+            assert result.exit_code == 1, result.output
+            assert result.stderr == (
+                f"feedsvc: error: s3://{BUCKET}/site: access denied ({operation})\n"
+            )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    after = {key: s3.head_object(Bucket=BUCKET, Key=f"site/{key}")["ETag"] for key in objects(s3)}
+    assert after == before  # no object, journal or manifest written
+
+
+def test_an_archive_page_that_fills_relinks_the_one_before(
+    s3, filled, catalog, clock, tmp_path
+) -> None:
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    with (feeds / "site.toml").open("a") as toml:
+        toml.write("archive_page_size = 5\n")
+    paged = load_catalog(feeds, BASE_URL)
+    build_site(filled, paged, bucket(paged))
+    pages = filled.archive_pages("all", 5)
+    clock.advance(hours=1)
+    missing = 5 - filled.counts()["all"] % 5  # headlines that fill the unfinished page
+    text = "".join(f"-\nLighthouse note {number}\n" for number in range(missing))
+    ingest_document(filled, paged, Document("more.txt", text.encode(), "wire"))
+    assert filled.archive_pages("all", 5) == pages + 1
+    report = build_site(filled, paged, bucket(paged))  # incremental: what changed since
+    assert f"feeds/all/archive/{pages - 1}.atom" in report.paths  # now with a next-archive link
+    order = report.paths.index  # the page it links goes up first
+    assert order(f"feeds/all/archive/{pages}.atom") < order(f"feeds/all/archive/{pages - 1}.atom")
+    build_site(filled, paged, tmp_path / "site")  # a whole build
+    stored = objects(s3)
+    stored.pop(MANIFEST)
+    assert stored == local_files(tmp_path / "site")
