@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,3 +152,33 @@ def runner(settings: Settings) -> CliRunner:
             "FEEDSVC_BASE_URL": "",
         }
     )
+
+
+@pytest.fixture
+def spawn(request):
+    """Starts `feedsvc ARGS...` in its own process group; any still running at the end of the
+    test (a failed one too) is killed by its group."""
+    from .server import feedsvc_command, stop_group  # server imports this module
+
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [*feedsvc_command(), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    def stop_all() -> None:
+        for process in started:
+            stop_group(process, grace=1)
+            if process.stderr:
+                process.stderr.close()
+
+    request.addfinalizer(stop_all)
+    return start

@@ -15,7 +15,6 @@ import random
 import re
 import socket
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,7 +33,7 @@ from feedsvc.destination import MANIFEST
 from feedsvc.render import FORMATS
 from feedsvc.site import ARCHIVE, HTML_TYPE, IMMUTABLE, OPML, OPML_TYPE, SCRIPT_TYPE
 
-from .server import environment, feedsvc_command, run_cli, snapshot_feeds, stop_group
+from .server import environment, run_cli, snapshot_feeds
 from .test_crash import SEED, article_title, big_document, kill_after, kill_when
 
 BASE_URL = "https://feeds.example.org/"
@@ -91,32 +90,6 @@ def s3(caplog):
         client.delete_objects(Bucket=BUCKET, Delete={"Objects": chunk, "Quiet": True})
     client.delete_bucket(Bucket=BUCKET)
     server.stop()
-
-
-@pytest.fixture
-def spawn(request):
-    started: list[subprocess.Popen] = []
-
-    def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [*feedsvc_command(), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    def stop_all() -> None:
-        for process in started:
-            stop_group(process, grace=1)
-            if process.stderr:
-                process.stderr.close()
-
-    request.addfinalizer(stop_all)
-    return start
 
 
 def cli(args: list[str], env: dict[str, str]) -> str:

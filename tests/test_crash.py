@@ -30,7 +30,7 @@ from lxml import etree
 from feedsvc.pages import SCRIPT
 from feedsvc.static import JOURNAL, MANIFEST, TEMP_PREFIX
 
-from .server import environment, feedsvc_command, run_cli, snapshot_feeds, stop_group
+from .server import environment, run_cli, snapshot_feeds
 
 MIN_KILLS = 20
 ITEMS_BUILT = 1_200  # items in the store the build test builds (a page each)
@@ -44,34 +44,6 @@ SEED = int(os.environ.get("FEEDSVC_CRASH_SEED") or random.SystemRandom().randran
 def rng() -> random.Random:
     print(f"\nFEEDSVC_CRASH_SEED={SEED}")
     return random.Random(SEED)
-
-
-@pytest.fixture
-def spawn(request):
-    """Starts `feedsvc ARGS...` in its own process group; any still running at the end of the
-    test (a failed one too) is killed by its group."""
-    started: list[subprocess.Popen] = []
-
-    def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [*feedsvc_command(), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    def stop_all() -> None:
-        for process in started:
-            stop_group(process, grace=1)
-            if process.stderr:
-                process.stderr.close()
-
-    request.addfinalizer(stop_all)
-    return start
 
 
 @pytest.fixture
