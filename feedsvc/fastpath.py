@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .accesslog import LogWriter
+from .accesslog import LogWriter, WSGIApp
 from .errors import QueryError
 from .headers import respond
 from .publish import Published, Publisher
 from .site import INDEX
 
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 GET_HEAD = frozenset(("GET", "HEAD"))
 
 

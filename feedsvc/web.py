@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .accesslog import AccessLog, LogWriter
+from .accesslog import AccessLog, LogWriter, WSGIApp
 from .catalog import ALL, load_catalog
 from .config import Settings
 from .errors import CatalogError, FeedsvcError, QueryError, StoreError
@@ -77,7 +77,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def serving_app() -> Callable[[dict, Callable], Iterable[bytes]]:
+def serving_app() -> WSGIApp:
     """What `feedsvc serve` hands to the WSGI server: the app's WSGI callable itself, so a poll
     does not pass through `Flask.__call__` on its way to the fast path."""
     return create_app().wsgi_app
