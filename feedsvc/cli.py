@@ -356,7 +356,7 @@ def kill(settings: Settings, ids: tuple[str, ...], reason: str | None) -> None:
     catalog = catalog_of(settings)
     store = store_of(settings, catalog)
     try:
-        topics = {slug for i in ids for slug in (store.item(i).topics if store.item(i) else ())}
+        topics = _topics_of(store, ids)
         done = store.kill(list(dict.fromkeys(ids)), reason, "cli")
     except FeedsvcError as error:
         raise fail(error) from None
@@ -377,9 +377,15 @@ def unkill(settings: Settings, ids: tuple[str, ...]) -> None:
         store.unkill(list(dict.fromkeys(ids)), "cli")
     except FeedsvcError as error:
         raise fail(error) from None
-    _announce(catalog, {slug for i in ids if store.item(i) for slug in store.item(i).topics})
+    _announce(catalog, _topics_of(store, ids))
     for item_id in ids:
         click.echo(f"{item_id}: restored")
+
+
+def _topics_of(store: Store, ids: Iterable[str]) -> set[str]:
+    """The topics the live ones of these items are filed under (one read an item)."""
+    items = (store.item(item_id) for item_id in ids)
+    return {slug for item in items if item is not None for slug in item.topics}
 
 
 @main.command()
