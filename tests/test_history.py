@@ -14,6 +14,7 @@ import pytest
 from feedsvc.catalog import ALL, load_catalog
 from feedsvc.config import Settings
 from feedsvc.ingest import ingest_document, open_store
+from feedsvc.model import item_id as item_id_of
 from feedsvc.render import FORMATS
 from feedsvc.sources import Document
 from feedsvc.static import build_site
@@ -307,3 +308,8 @@ def test_cli_ingest_and_build_ping_the_hub_once_each(tmp_path, runner) -> None:
         assert len(hub.wait_for(2)) == 2  # the ingest, then the build that wrote feeds
         assert runner.invoke(main, ["build", str(tmp_path / "site")], env=env).exit_code == 0
         assert len(hub.requests) == 2  # a build that changed no feed pings nobody
+        item_id = item_id_of(f"{SPORT_WORDS}, cli")
+        for command, count in (("kill", 3), ("unkill", 4)):  # the item's topic feeds changed
+            assert runner.invoke(main, [command, item_id], env=env).exit_code == 0
+            hub.wait_for(count)
+            assert f"{BASE_URL}feeds/sport.rss" in hub.published_urls(-1), command
