@@ -18,7 +18,7 @@ from .catalog import Catalog, load_catalog
 from .config import Location, Settings, parse_location
 from .errors import FeedsvcError
 from .filing import Explanation
-from .ingest import changed_topics, open_store, prepare_all, store_prepared
+from .ingest import changed_topics, open_store, prepare_all, store_all
 from .model import NO_BASE_URL, Item
 from .query import parse_feed_parameters
 from .render import FORMATS, feed_path, load_feed
@@ -192,17 +192,15 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
     total, failures = Counts(), 0
     jobs = jobs or os.cpu_count() or 1
     before = store.generation()
-    for prepared in prepare_all(documents(files, stdin_format), catalog, jobs):
-        try:
-            if isinstance(prepared, FeedsvcError):
-                raise prepared
-            counts = store_prepared(store, prepared)
-        except FeedsvcError as error:
+    prepared = prepare_all(documents(files, stdin_format), catalog, jobs)
+    for outcome, counts in store_all(store, prepared):
+        if isinstance(counts, FeedsvcError):
             failures += 1
-            UserError(str(error)).show()
+            UserError(str(counts)).show()
             continue
+        assert not isinstance(outcome, FeedsvcError)
         total += counts
-        click.echo(f"{prepared.name}: {_counts(counts)}")
+        click.echo(f"{outcome.name}: {_counts(counts)}")
     click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
     if (total.new or total.updated) and catalog.site.hubs:  # else no need to read them back
         _announce(catalog, changed_topics(store, before))

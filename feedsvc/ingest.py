@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import itertools
 import multiprocessing
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from .store import Counts, Location, Store, utc_now
 from .store import open_store as open_engine
 
 AHEAD = 4  # documents prepared ahead of the writer, per worker: bounds memory
+BATCH_ITEMS = 5_000  # items written per transaction at most (`store_all`)
+BATCH_SECONDS = 1.0  # ... and how long a transaction takes in new documents at most
 
 
 def open_store(
@@ -73,6 +76,57 @@ def store_prepared(store: Store, prepared: Prepared, who: str = "cli") -> Counts
         if error.where is None:
             error.where = prepared.name
         raise
+
+
+def store_all(
+    store: Store, outcomes: Iterable[Outcome], who: str = "cli"
+) -> Iterator[tuple[Outcome, Counts | FeedsvcError]]:
+    """Store prepared documents in order, each all or nothing, a batch of them per transaction
+    (`Store.batch`: a commit costs more than writing a document of 200 items). Each outcome
+    comes back with its counts, or the error that rejected it, once its batch is committed:
+    what a caller reports as stored is stored. A batch ends after `BATCH_ITEMS` items or
+    `BATCH_SECONDS`, so other writers wait little and readers see a long run as it goes. A
+    document that fails leaves the rest of its batch; a batch the store could not keep at all
+    is written again a document at a time."""
+    outcomes = iter(outcomes)
+    more = True
+    while more:
+        batch: list[Outcome] = []
+        results: list[Counts | FeedsvcError] = []
+        started, items = time.monotonic(), 0
+        try:
+            with store.batch():
+                for outcome in outcomes:
+                    batch.append(outcome)
+                    if isinstance(outcome, FeedsvcError):
+                        results.append(outcome)
+                        continue
+                    try:
+                        results.append(store_prepared(store, outcome, who))
+                    except FeedsvcError as error:
+                        results.append(error)
+                    items += len(outcome.items)
+                    if items >= BATCH_ITEMS or time.monotonic() - started >= BATCH_SECONDS:
+                        break
+                else:
+                    more = False
+        except FeedsvcError:  # the batch's transaction failed: none of it is stored
+            yield from _one_at_a_time(store, batch, who)
+            continue
+        yield from zip(batch, results, strict=True)
+
+
+def _one_at_a_time(
+    store: Store, outcomes: list[Outcome], who: str
+) -> Iterator[tuple[Outcome, Counts | FeedsvcError]]:
+    for outcome in outcomes:
+        if isinstance(outcome, FeedsvcError):
+            yield outcome, outcome
+            continue
+        try:
+            yield outcome, store_prepared(store, outcome, who)
+        except FeedsvcError as error:
+            yield outcome, error
 
 
 def ingest_document(store: Store, catalog: Catalog, document: Document, who: str = "cli") -> Counts:

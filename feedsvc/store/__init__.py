@@ -151,6 +151,13 @@ class Store(Protocol):
         dated in the future are held until then (an embargo)."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes inside may share one transaction, committed when the block ends: for runs of
+        many documents. Other connections see none of them until then. Each write is still all
+        or nothing on its own; if the batch cannot be kept whole (a full disk), the block ends
+        in a `StoreError` and none of it is stored."""
+        ...
+
     # Editorial control: each operation is one transaction that moves the generation and is
     # written to the log with who did it (cli, api, server, build).
 

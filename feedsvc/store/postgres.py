@@ -13,7 +13,7 @@ import re
 import select
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -279,6 +279,12 @@ class PostgresStore:
     def _execute(self, query: str, params: Sequence[Any] | None = None) -> psycopg.Cursor:
         with self._errors():
             return self.db.execute(query, params)
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Each write keeps its own transaction here: a shared one would hold the generation
+        lock, which every host's writers wait for, for the whole batch, and a conflict part-way
+        could not be retried by itself."""
+        return nullcontext()
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -161,6 +161,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _add_search,
 ]
 
+BATCH_UNDONE = "cannot write the store: a write failed and SQLite undid its whole batch"
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
 # readers (the server's threads, one connection each) keep SQLite's small default.
 INGEST_CACHE_KIB = 16384
@@ -213,6 +214,8 @@ class SQLiteStore:
         self._generation = 0
         self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
         self._in_snapshot = False  # inside a snapshot: no lifting (it would need a write)
+        self._batched = False  # inside `batch()`: writes are part of its transaction
+        self._undone = False  # ... and SQLite undid that transaction
         # Told the topics of items whose embargo this connection lifted (WebSub pings).
         self.lift_listener: Callable[[set[str]], None] | None = None
 
@@ -301,9 +304,27 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self, big: bool = False) -> Iterator[None]:
-        """One write transaction (SQLite's single writer), all or nothing."""
+        """One write transaction (SQLite's single writer), all or nothing; inside `batch()`,
+        part of the batch's. A failed write (a full disk, say) is a one-line `StoreError`."""
         if self.read_only:
             raise StoreError(f"the store is read-only: {self.read_only_reason}", self.location)
+        if self._batched:  # a savepoint: the write is all or nothing within the batch
+            if self._undone:
+                raise StoreError(BATCH_UNDONE, self.location)
+            self.db.execute("SAVEPOINT one")
+            try:
+                yield
+            except BaseException as error:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK TO one")
+                    self.db.execute("RELEASE one")
+                else:  # SQLite undid the whole transaction (a full disk, say)
+                    self._undone = True
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"cannot write the store: {error}", self.location) from None
+                raise
+            self.db.execute("RELEASE one")
+            return
         if big:
             self.db.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
         try:
@@ -314,12 +335,35 @@ class SQLiteStore:
             yield
             self.db.execute("COMMIT")
             self._data_version = -1  # data_version only moves for other connections' commits
+        except sqlite3.Error as error:
+            self._rollback()
+            raise StoreError(f"cannot write the store: {error}", self.location) from None
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         finally:
             if big:
                 self.db.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # after some errors (a full disk) SQLite has rolled back
+            self.db.execute("ROLLBACK")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share one transaction, committed when it ends: a run of many
+        small documents commits once, not per document (a commit, with its WAL checkpoint,
+        costs more than writing 200 items). Each write is a savepoint, all or nothing on its own;
+        when SQLite undoes the whole transaction (a full disk), so does the batch: the block
+        ends in a `StoreError`, and no write is tried after the one that failed."""
+        with self._write(big=True):
+            self._batched, self._undone = True, False
+            try:
+                yield
+            finally:
+                self._batched = False
+            if self._undone:  # the writes that seemed to succeed were undone too
+                raise StoreError(BATCH_UNDONE, self.location)
 
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
         """Store one document's items, all or nothing; the same document twice changes nothing."""
