@@ -90,6 +90,21 @@ class Item:
     updated: datetime | None = None
     topics: tuple[str, ...] = ()
 
+    def __reduce__(self) -> tuple[type[Item], tuple[object, ...]]:
+        # Pickled as its fields, not a state dict: ingest workers send every item back.
+        return Item, (
+            self.id,
+            self.title,
+            self.content,
+            self.summary,
+            self.author,
+            self.source,
+            self.link,
+            self.published,
+            self.updated,
+            self.topics,
+        )
+
     def body_text(self) -> str:
         """The text that topic rules look at besides the title."""
         if self.content:

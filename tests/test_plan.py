@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 from datetime import UTC, datetime
 
+from feedsvc.ingest import Prepared
 from feedsvc.model import Item, item_id
 from feedsvc.plan import (
     Stored,
@@ -87,3 +89,22 @@ def test_refile_moves_only_rows_whose_topics_change() -> None:
     assert moves == []
     ((seq, moved),) = plan_refile([(1, row)], lambda item: ("sport",))
     assert seq == 1 and moved.topics == ("sport",) and moved.published == row.published
+
+
+def test_an_item_comes_back_whole_from_an_ingest_worker() -> None:
+    """Workers send items back pickled (as their fields, `Item.__reduce__`): every field."""
+    item = Item(
+        id="0123456789abcdef",
+        title="Ferry timetable changes",
+        content="<p>Boats leave earlier.</p>",
+        summary="Boats leave earlier.",
+        author="J.Ortega",
+        source="Harbour desk",
+        link="https://example.org/ferry",
+        published=datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+        updated=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
+        topics=("world", "business"),
+    )
+    prepared = Prepared("doc.txt", [item, headline("Pier closes")], [("world",), ()])
+    assert pickle.loads(pickle.dumps(prepared)) == prepared
+    assert [f for f in Item.__slots__ if getattr(item, f) in (None, ())] == []  # all set
