@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .model import (
     CORRECTION_LABEL,
@@ -15,17 +16,17 @@ from .model import (
 )
 
 MARKER = "-"
+PIECE_CHARS = 1 << 20  # text split into lines at a time (`_lines`)
 # Anchored at both ends: "2--1 Hull City." and "round--UN-brokered talks" are paragraphs.
 BYLINE = re.compile(r"(?P<name>\S(?:.*\S)?)--(?P<code>[A-Z0-9]{1,10})")
 
 
 def parse_wire(text: str) -> list[Item]:
     """Items of a wire document, in document order (the first is the newest)."""
-    lines = [line.strip() for line in LINE_END.split(clean_text(text.removeprefix("\ufeff")))]
     items: list[Item] = []
     block: list[str] = []  # the current article: title, then paragraphs
     expect_headline = False
-    for line in lines:
+    for line in map(str.strip, _lines(clean_text(text.removeprefix("\ufeff")))):
         if not line:
             continue
         if line == MARKER:
@@ -38,6 +39,18 @@ def parse_wire(text: str) -> list[Item]:
             block.append(line)
     _close_article(block, items)
     return items
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text`, split a piece at a time: a big document's lines are not all held
+    at once beside it. Pieces end after a \n, so no \r\n is cut in two; a piece's last
+    line end gives an empty line (blank lines mean nothing in wire text)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + PIECE_CHARS)
+        end = len(text) if end < 0 else end + 1
+        yield from LINE_END.split(text[start:end])
+        start = end
 
 
 def _close_article(block: list[str], items: list[Item]) -> None:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedsvc import wire as wire_module
 from feedsvc.errors import DocumentError, FeedsvcError
 from feedsvc.model import item_id
 from feedsvc.sources import Document, parse_document
@@ -50,6 +51,22 @@ def test_headlines_and_article_with_byline_in_document_order() -> None:
 def test_any_line_end_gives_the_same_items(end: bytes) -> None:
     data = (DATA / "wire_basic.txt").read_bytes().replace(b"\n", end)
     assert wire(data) == wire((DATA / "wire_basic.txt").read_bytes())
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_big_document_split_into_pieces_gives_the_same_items(end: str, monkeypatch) -> None:
+    """Lines are split a piece at a time (`wire.PIECE_CHARS`): with tiny pieces, every kind of
+    line end, a title, a paragraph and a byline land on a piece's edge somewhere."""
+    lines = []
+    for n in range(300):
+        lines += ["-", f"Council bulletin {n}: road {n * 13 % 97} reopens"]
+        if n % 7 == 0:
+            lines += [f"Article {n} title", f"First paragraph {n}, with more words.", "A.Lee--HB"]
+    text = end.join(lines) + end
+    whole = parse_wire(text)
+    monkeypatch.setattr(wire_module, "PIECE_CHARS", 16)
+    assert parse_wire(text) == whole
+    assert len(whole) == 300 + 43 and whole[1].author == "A.Lee"
 
 
 def test_mixed_line_ends() -> None:

@@ -401,17 +401,27 @@ class SQLiteStore:
     def _apply(self, plan: IngestPlan, generation: int) -> None:
         top = self.db.execute("SELECT coalesce(max(seq), 0) FROM items").fetchone()[0]
         ordinals = self._ordinals()
-        rows, filed_rows = [], []
-        for seq, row in enumerate(plan.inserts, start=top + 1):
-            rows.append((seq, *row_values(row), generation, take_place(ordinals, ALL)))
-            filed_rows.extend(
-                (slug, row.published, seq, take_place(ordinals, slug)) for slug in row.topics
-            )
-        self.db.executemany(INSERT_ITEM, rows)
-        self.db.executemany(INSERT_FILED, filed_rows)
+
+        # Generators, not lists: a 100,000-item document would hold every row twice over.
+        def numbered() -> Iterator[tuple[int, Row]]:
+            return enumerate(plan.inserts, start=top + 1)
+
         self.db.executemany(
-            INSERT_ROW, [_indexed(seq, row) for seq, row in enumerate(plan.inserts, top + 1)]
+            INSERT_ITEM,
+            (
+                (seq, *row_values(row), generation, take_place(ordinals, ALL))
+                for seq, row in numbered()
+            ),
         )
+        self.db.executemany(
+            INSERT_FILED,
+            (
+                (slug, row.published, seq, take_place(ordinals, slug))
+                for seq, row in numbered()
+                for slug in row.topics
+            ),
+        )
+        self.db.executemany(INSERT_ROW, (_indexed(seq, row) for seq, row in numbered()))
         self._reindex(plan.updates)  # before the rows change: it reads the old text
         for seq, row in plan.updates:
             values = row_values(row)
