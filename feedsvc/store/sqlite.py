@@ -720,11 +720,6 @@ class SQLiteStore:
         for (item_id,) in self.db.execute("SELECT id FROM items ORDER BY seq"):
             yield item_id
 
-    def rows(self) -> Iterator[tuple[int, Row]]:
-        """Every row with its sequence number, oldest first (for copying between engines)."""
-        for row in self.db.execute(f"SELECT {COLUMNS} FROM items ORDER BY seq"):
-            yield row[0], row_of(row)
-
     def export(self) -> Export:
         """Everything the store holds, for `feedsvc copy`; call inside `snapshot()` for one
         consistent state."""
