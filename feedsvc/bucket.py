@@ -7,8 +7,11 @@ boto3 way (AWS_ENDPOINT_URL, AWS_PROFILE, ~/.aws/...)."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .destination import MANIFEST, BuildError, BuildReport, Manifest
@@ -19,6 +22,7 @@ SCHEME = "s3://"
 # manifest covers them once written, and the journals go. Never served, like the manifest.
 JOURNAL = ".feedsvc-build.journal."
 PAGE_MAX_AGE = 60  # pages and lists: short, so a new item shows soon after its feed
+PUT_THREADS = 16  # puts in flight at once (`put_unordered`)
 
 
 def is_bucket_url(target: str) -> bool:
@@ -43,7 +47,10 @@ class Bucket:
         self.report = BuildReport()
         # Short timeouts and few retries: an unreachable endpoint is one line within seconds.
         config = Config(
-            connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=PUT_THREADS,
         )
         self.client = self._call(lambda: boto3.session.Session().client("s3", config=config))
         self.old = Manifest()
@@ -101,6 +108,33 @@ class Bucket:
         return f"public, max-age={age}"
 
     def put(self, path: str, rendered: Rendered) -> None:
+        upload = self._upload(path, rendered)
+        if upload is not None:
+            self._done(path, self._call(upload))
+
+    def put_unordered(self, resources: Iterable[tuple[str, Rendered]]) -> None:
+        """Put each like `put`, `PUT_THREADS` at a time: a put is a round trip of tens of
+        milliseconds, and a first build puts an object per item. The checks and the
+        bookkeeping stay on this thread; only the requests run on others."""
+        window: collections.deque[tuple[str, Future[Any]]] = collections.deque()
+        with ThreadPoolExecutor(PUT_THREADS, thread_name_prefix="feedsvc-put") as pool:
+            try:
+                for path, rendered in resources:
+                    upload = self._upload(path, rendered)
+                    if upload is not None:
+                        window.append((path, pool.submit(self._call, upload)))
+                    if len(window) >= 2 * PUT_THREADS:  # bounds the bodies held in memory
+                        self._done(*_result(window.popleft()))
+                while window:
+                    self._done(*_result(window.popleft()))
+            except BaseException:
+                for _, future in window:  # the first failure stops the build: no more puts
+                    future.cancel()
+                raise
+
+    def _upload(self, path: str, rendered: Rendered) -> Callable[[], Any] | None:
+        """The put of `path` to make, or None if the object already holds these bytes and
+        headers (counted as unchanged)."""
         cache_control = self.cache_control(path, rendered)
         digest = hashlib.sha256(
             b"\0".join([rendered.body, rendered.content_type.encode(), cache_control.encode()])
@@ -111,18 +145,18 @@ class Bucket:
         if self.old.digests.get(path) == digest and self.listed.get(path) == etag:
             self.etags[path] = etag
             self.report.unchanged += 1
-            return
+            return None
         if path not in self.owned:  # not claimed ahead: claim it alone
             self.claim({path})
-        answer = self._call(
-            lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.key(path),
-                Body=rendered.body,
-                ContentType=rendered.content_type,
-                CacheControl=cache_control,
-            )
+        return lambda: self.client.put_object(
+            Bucket=self.bucket,
+            Key=self.key(path),
+            Body=rendered.body,
+            ContentType=rendered.content_type,
+            CacheControl=cache_control,
         )
+
+    def _done(self, path: str, answer: dict[str, Any]) -> None:
         self.etags[path] = answer["ETag"]
         self.report.written += 1
         self.report.paths.append(path)
@@ -248,6 +282,11 @@ class Bucket:
             raise BuildError(f"{error.operation_name}: {message}", self.url) from None
         except BotoCoreError as error:  # timeouts, a bad endpoint URL...
             raise BuildError(str(error), self.url) from None
+
+
+def _result(pending: tuple[str, Future[Any]]) -> tuple[str, Any]:
+    path, future = pending
+    return path, future.result()
 
 
 def _strings(mapping: object) -> dict[str, str]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -69,6 +69,11 @@ class Destination(Protocol):
 
     def put(self, path: str, rendered: Rendered) -> None:
         """Store `rendered` at `path` unless it already holds those bytes."""
+        ...
+
+    def put_unordered(self, resources: Iterable[tuple[str, Rendered]]) -> None:
+        """`put` each, in any order or several at once (resources that link none of the
+        others: item pages); all are stored when it returns."""
         ...
 
     def remove_others(self, expected: set[str]) -> None:

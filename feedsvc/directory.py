@@ -122,6 +122,10 @@ class Directory:
     def put(self, path: str, rendered: Rendered) -> None:
         self.write(path, rendered.body)
 
+    def put_unordered(self, resources: Iterable[tuple[str, Rendered]]) -> None:
+        for path, rendered in resources:  # a local write is fast: in order, one at a time
+            self.put(path, rendered)
+
     def path(self, relative: str) -> Path:
         target = (self.root / relative).resolve()
         if not target.is_relative_to(self.root) or target == self.root:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import __version__
@@ -13,7 +13,7 @@ from .catalog import ALL, Catalog
 from .destination import MANIFEST, BuildError, BuildReport, Destination, Manifest
 from .directory import JOURNAL, TEMP_PREFIX, Directory
 from .render import FORMATS, archive_path, item_path
-from .site import ARCHIVE, SiteMap
+from .site import ARCHIVE, Rendered, SiteMap
 from .store import Store
 
 __all__ = [
@@ -70,11 +70,15 @@ def _write_all(
     destination.claim(expected)
     existing = destination.existing()
     done = set(site.fixed_paths())
-    for item in store.changed_since(since):  # an item's page changes only with the item
-        destination.put(item_path(item.id), site.item_page(item))
-        done.add(item_path(item.id))
-        if progress:
-            progress(1)
+
+    def item_pages() -> Iterator[tuple[str, Rendered]]:
+        for item in store.changed_since(since):  # an item's page changes only with the item
+            done.add(item_path(item.id))
+            yield item_path(item.id), site.item_page(item)
+            if progress:
+                progress(1)
+
+    destination.put_unordered(item_pages())  # an item page links no other
     size = site.catalog.site.page_size
     changed = store.archive_changes(since, size)  # an item changed, or a kill
     # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
