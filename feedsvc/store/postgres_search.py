@@ -41,7 +41,7 @@ DOCUMENT_OF_U = (
 # Every row's document at once: seqs, folded titles, folded bodies as three arrays.
 REINDEX_ROWS = (
     f"UPDATE feedsvc.items SET search = {DOCUMENT_OF_U} "
-    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u (seq, title_words, body_words) "
+    "FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS u (seq, title_words, body_words) "
     "WHERE items.seq = u.seq"
 )
 
