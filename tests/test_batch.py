@@ -104,6 +104,32 @@ def test_a_document_that_fails_in_the_store_costs_only_itself(tmp_path, catalog,
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_a_batch_sqlite_undoes_whole_is_written_again_one_document_at_a_time(
+    tmp_path, catalog, clock
+) -> None:
+    """RAISE(ROLLBACK) in a trigger makes SQLite undo the whole transaction, as a full disk
+    can: the batch fails whole, and its documents are stored again one at a time."""
+    store = open_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
+    store.db.execute(
+        "CREATE TEMP TRIGGER poison BEFORE INSERT ON items WHEN NEW.title LIKE 'Poison%' "
+        "BEGIN SELECT RAISE(ROLLBACK, 'poisoned item'); END"
+    )
+    documents = [
+        headlines("before.txt", 5, "Alpha"),
+        headlines("poison.txt", 5, "Poison"),
+        headlines("after.txt", 5, "Gamma"),
+    ]
+
+    results = list(store_all(store, (prepare(d, catalog) for d in documents)))
+
+    assert [outcome.name for outcome, _ in results] == [d.name for d in documents]
+    assert [str(counts).split(",")[0] for _, counts in results[::2]] == ["5 new", "5 new"]
+    error = results[1][1]
+    assert isinstance(error, FeedsvcError) and "poisoned item" in str(error)
+    assert store.counts()["all"] == 10
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 # -- kill -9 of a run of many documents ---------------------------------------------------------
 
 DOCUMENTS = 60
