@@ -39,7 +39,6 @@ from ..plan import (
     plan_ingest,
     plan_refile,
     row_from_json,
-    row_to_json,
     to_micros,
 )
 from ..query import FOLD_VERSION, FeedParameters
@@ -54,7 +53,15 @@ from . import (
     archive_places,
 )
 from . import postgres_search as search_sql
-from .rows import item_of, row_of, row_values, take_place
+from .rows import (
+    held_values,
+    item_of,
+    killed_values,
+    row_of,
+    row_values,
+    take_place,
+    topics_of,
+)
 from .search import check_cut_off, check_fold, indexed_text
 
 SCHEMA_VERSION = 3
@@ -462,7 +469,7 @@ class PostgresStore:
                 "INSERT INTO feedsvc.held "
                 "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[]) "
                 "ON CONFLICT (id) DO UPDATE SET published = excluded.published, row = excluded.row",
-                _columns(((r.id, r.published, row_to_json(r)) for r in plan.holds), width=3),
+                _columns((held_values(r) for r in plan.holds), width=3),
             )
 
     def _apply_rows(self, plan: IngestPlan, generation: int, ordinals: dict[str, int]) -> None:
@@ -672,7 +679,7 @@ class PostgresStore:
             self.db.execute("DELETE FROM feedsvc.items WHERE seq = %s", (stored.seq,))
         self.db.execute(
             "INSERT INTO feedsvc.killed VALUES (%s, %s, %s, %s, %s, %s)",
-            (item_id, now, reason, ",".join(row.topics), row_to_json(row), gen),
+            killed_values(Withdrawn(row, now, reason, row.topics, gen)),
         )
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
@@ -706,7 +713,7 @@ class PostgresStore:
             (since,),
         ).fetchall()
         return [
-            (item_id, from_micros(at), reason, tuple(topics.split(",")) if topics else ())
+            (item_id, from_micros(at), reason, topics_of(topics))
             for item_id, at, reason, topics in rows
         ]
 
@@ -784,7 +791,7 @@ class PostgresStore:
             "SELECT topics FROM feedsvc.killed WHERE generation > %s", (since,)
         ).fetchall()
         for (topics,) in kills:
-            for topic in (ALL, *topics.split(",")):
+            for topic in (ALL, *topics_of(topics)):
                 changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
         return changed
 
@@ -843,7 +850,7 @@ class PostgresStore:
                 ).fetchall()
             )
             withdrawn = tuple(
-                Withdrawn(row_from_json(text), at, reason, _topics(topics), kill_generation)
+                Withdrawn(row_from_json(text), at, reason, topics_of(topics), kill_generation)
                 for text, at, reason, topics, kill_generation in self.db.execute(
                     "SELECT row, killed_at, reason, topics, generation FROM feedsvc.killed "
                     'ORDER BY id COLLATE "C"'
@@ -921,26 +928,13 @@ class PostgresStore:
             self.db.execute(
                 "INSERT INTO feedsvc.held "
                 "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[])",
-                _columns(((r.id, r.published, row_to_json(r)) for r in export.held), width=3),
+                _columns((held_values(r) for r in export.held), width=3),
             )
         if export.withdrawn:
             self.db.execute(
                 "INSERT INTO feedsvc.killed SELECT * FROM unnest(%b::text[], %b::bigint[], "
                 "%b::text[], %b::text[], %b::text[], %b::bigint[])",
-                _columns(
-                    (
-                        (
-                            w.row.id,
-                            w.killed_at,
-                            w.reason,
-                            ",".join(w.topics),
-                            row_to_json(w.row),
-                            w.generation,
-                        )
-                        for w in export.withdrawn
-                    ),
-                    width=6,
-                ),
+                _columns((killed_values(w) for w in export.withdrawn), width=6),
             )
 
     def _import_log(self, entries: Iterator[LogEntry]) -> int:
@@ -996,10 +990,6 @@ def _columns(rows: Iterable[tuple], width: int = len(TYPES)) -> list[list]:
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     return columns
-
-
-def _topics(text: str) -> tuple[str, ...]:
-    return tuple(text.split(",")) if text else ()
 
 
 def _fields(row: Row) -> dict[str, Any]:

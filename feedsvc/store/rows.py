@@ -1,10 +1,12 @@
-"""Rows as both store engines keep them (the items table's columns after `seq`), and the
-archive-place counter: shared, so the engines cannot disagree on a column's meaning."""
+"""Rows as both store engines keep them (the items table's columns after `seq`, the held and
+killed tables' columns), and the archive-place counter: shared, so the engines cannot disagree
+on a column's meaning."""
 
 from __future__ import annotations
 
 from ..model import Item
-from ..plan import Row
+from ..plan import Row, row_to_json
+from . import Withdrawn
 
 
 def row_values(row: Row) -> tuple:
@@ -37,8 +39,31 @@ def row_of(row: tuple) -> Row:
         published=row[8],
         updated=row[9],
         pinned=row[10],
-        topics=tuple(row[11].split(",")) if row[11] else (),
+        topics=topics_of(row[11]),
         digest=row[12],
+    )
+
+
+def topics_of(text: str | None) -> tuple[str, ...]:
+    """Slugs as a column keeps them, comma-separated ("" or NULL: none)."""
+    return tuple(text.split(",")) if text else ()
+
+
+def held_values(row: Row) -> tuple[str, int, str]:
+    """A `held` row: id, the moment its embargo lifts, the whole row."""
+    return row.id, row.published, row_to_json(row)
+
+
+def killed_values(withdrawn: Withdrawn) -> tuple[str, int, str | None, str, str, int]:
+    """A `killed` row: id, when, reason, the topics it was filed under, the whole row, the
+    generation of the kill."""
+    return (
+        withdrawn.row.id,
+        withdrawn.killed_at,
+        withdrawn.reason,
+        ",".join(withdrawn.topics),
+        row_to_json(withdrawn.row),
+        withdrawn.generation,
     )
 
 

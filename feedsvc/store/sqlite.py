@@ -28,12 +28,19 @@ from ..plan import (
     plan_ingest,
     plan_refile,
     row_from_json,
-    row_to_json,
     to_micros,
 )
 from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Copied, Export, Location, Withdrawn, archive_places
-from .rows import item_of, row_of, row_values, take_place
+from .rows import (
+    held_values,
+    item_of,
+    killed_values,
+    row_of,
+    row_values,
+    take_place,
+    topics_of,
+)
 from .search import FOLD_KEY, body_text, check_cut_off, check_fold
 from .sqlite_search import (
     CREATE_TABLE,
@@ -430,7 +437,7 @@ class SQLiteStore:
         self._save_ordinals(ordinals)
         self.db.executemany(
             "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
-            [(row.id, row.published, row_to_json(row)) for row in plan.holds],
+            [held_values(row) for row in plan.holds],
         )
 
     def _reindex(self, updates: Sequence[tuple[int, Row]]) -> None:
@@ -523,7 +530,7 @@ class SQLiteStore:
             self.db.execute("DELETE FROM items WHERE seq = ?", (stored.seq,))
         self.db.execute(
             "INSERT INTO killed VALUES (?, ?, ?, ?, ?, ?)",
-            (item_id, now, reason, ",".join(row.topics), row_to_json(row), gen),
+            killed_values(Withdrawn(row, now, reason, row.topics, gen)),
         )
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
@@ -544,7 +551,7 @@ class SQLiteStore:
             self._insert_rows(live, generation)
             self.db.executemany(
                 "INSERT OR REPLACE INTO held VALUES (?, ?, ?)",
-                [(r.id, r.published, row_to_json(r)) for r in restored if r.published > now],
+                [held_values(r) for r in restored if r.published > now],
             )
             self.db.executemany("DELETE FROM killed WHERE id = ?", [(i,) for i in ids])
             self._log(now, who, "unkill", " ".join(ids))
@@ -553,7 +560,7 @@ class SQLiteStore:
     def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
         """Withdrawn items (id, when, reason, topics it was filed under), newest first."""
         return [
-            (item_id, from_micros(at), reason, tuple(topics.split(",")) if topics else ())
+            (item_id, from_micros(at), reason, topics_of(topics))
             for item_id, at, reason, topics in self.db.execute(
                 "SELECT id, killed_at, reason, topics FROM killed WHERE killed_at >= ? "
                 "ORDER BY killed_at DESC, id",
@@ -694,7 +701,7 @@ class SQLiteStore:
         for (topics,) in self.db.execute(
             "SELECT topics FROM killed WHERE generation > ?", (since,)
         ):
-            for topic in (ALL, *topics.split(",")):
+            for topic in (ALL, *topics_of(topics)):
                 changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
         return changed
 
@@ -736,7 +743,7 @@ class SQLiteStore:
             for (text,) in self.db.execute("SELECT row FROM held ORDER BY published, id")
         )
         withdrawn = tuple(
-            Withdrawn(row_from_json(text), at, reason, _topics(topics), generation)
+            Withdrawn(row_from_json(text), at, reason, topics_of(topics), generation)
             for text, at, reason, topics, generation in self.db.execute(
                 "SELECT row, killed_at, reason, topics, generation FROM killed ORDER BY id"
             )
@@ -782,21 +789,11 @@ class SQLiteStore:
             self._save_ordinals(ordinals)
             self.db.executemany(
                 "INSERT INTO held VALUES (?, ?, ?)",
-                [(row.id, row.published, row_to_json(row)) for row in export.held],
+                [held_values(row) for row in export.held],
             )
             self.db.executemany(
                 "INSERT INTO killed VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        w.row.id,
-                        w.killed_at,
-                        w.reason,
-                        ",".join(w.topics),
-                        row_to_json(w.row),
-                        w.generation,
-                    )
-                    for w in export.withdrawn
-                ],
+                [killed_values(w) for w in export.withdrawn],
             )
             logged = 0
             for entry in export.log:
@@ -846,10 +843,6 @@ class SQLiteStore:
 def _indexed(seq: int, row: Row) -> tuple[int, str, str]:
     """The search index's entry for a row (`INSERT_ROW` / `DELETE_ROW` parameters)."""
     return index_row(seq, row.title, body_text(row.content, row.summary))
-
-
-def _topics(text: str) -> tuple[str, ...]:
-    return tuple(text.split(",")) if text else ()
 
 
 def _dates(row: Row) -> tuple[int, int]:
