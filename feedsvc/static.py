@@ -83,7 +83,7 @@ def _write_all(
     changed = store.archive_changes(since, size)  # an item changed, or a kill
     # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
     # a page is written after the pages it links to.
-    full = {topic: store.archive_pages(topic, size) for topic, _ in changed}
+    full = {topic: store.archive_pages(topic, size) for topic in {t for t, _ in changed}}
     relinked = {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]} - changed
     changed |= relinked
     for topic, page in sorted(changed, key=lambda place: (place[0], -place[1])):
