@@ -98,35 +98,29 @@ def store_all(
             with store.batch():
                 for outcome in outcomes:
                     batch.append(outcome)
-                    if isinstance(outcome, FeedsvcError):
-                        results.append(outcome)
-                        continue
-                    try:
-                        results.append(store_prepared(store, outcome, who))
-                    except FeedsvcError as error:
-                        results.append(error)
-                    items += len(outcome.items)
+                    results.append(_store_one(store, outcome, who))
+                    if not isinstance(outcome, FeedsvcError):
+                        items += len(outcome.items)
                     if items >= BATCH_ITEMS or time.monotonic() - started >= BATCH_SECONDS:
                         break
                 else:
                     more = False
-        except FeedsvcError:  # the batch's transaction failed: none of it is stored
-            yield from _one_at_a_time(store, batch, who)
-            continue
+        except FeedsvcError:  # the batch's transaction failed, or never began: nothing stored
+            if not batch:  # the next document alone, so it is reported and the run goes on
+                batch = list(itertools.islice(outcomes, 1))
+                more = bool(batch)
+            results = [_store_one(store, outcome, who) for outcome in batch]
         yield from zip(batch, results, strict=True)
 
 
-def _one_at_a_time(
-    store: Store, outcomes: list[Outcome], who: str
-) -> Iterator[tuple[Outcome, Counts | FeedsvcError]]:
-    for outcome in outcomes:
-        if isinstance(outcome, FeedsvcError):
-            yield outcome, outcome
-            continue
-        try:
-            yield outcome, store_prepared(store, outcome, who)
-        except FeedsvcError as error:
-            yield outcome, error
+def _store_one(store: Store, outcome: Outcome, who: str) -> Counts | FeedsvcError:
+    """A prepared document's counts once stored, or the error that rejected it."""
+    if isinstance(outcome, FeedsvcError):
+        return outcome
+    try:
+        return store_prepared(store, outcome, who)
+    except FeedsvcError as error:
+        return error
 
 
 def ingest_document(store: Store, catalog: Catalog, document: Document, who: str = "cli") -> Counts:

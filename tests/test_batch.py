@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -128,6 +129,35 @@ def test_a_batch_sqlite_undoes_whole_is_written_again_one_document_at_a_time(
     assert isinstance(error, FeedsvcError) and "poisoned item" in str(error)
     assert store.counts()["all"] == 10
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_store_another_writer_holds_rejects_each_document_and_the_run_ends(
+    tmp_path, catalog, clock
+) -> None:
+    """A batch that cannot begin (the write lock held past the busy timeout): each document is
+    rejected in one line, and the run ends instead of trying the same batch forever."""
+    path = tmp_path / "store.sqlite3"
+    store = open_store(path, catalog, clock, create=True)
+    store.db.execute("PRAGMA busy_timeout = 50")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    documents = [headlines(f"{n}.txt", 3, f"Lock{n}") for n in range(2)]
+    results: list = []
+    runner = threading.Thread(
+        target=lambda: results.extend(store_all(store, (prepare(d, catalog) for d in documents))),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(30)
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert not runner.is_alive(), "store_all never ended"
+    assert [outcome.name for outcome, _ in results] == ["0.txt", "1.txt"]
+    assert all(
+        isinstance(error, FeedsvcError) and "database is locked" in str(error)
+        for _, error in results
+    )
+    assert store.counts().get("all", 0) == 0
 
 
 # -- kill -9 of a run of many documents ---------------------------------------------------------
