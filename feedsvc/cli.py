@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +29,7 @@ from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
+from .watch import Options, watch_folder
 from .websub import Pinger
 
 RECHECK_MS = 5  # a change shows in every worker within this (plus a render)
@@ -206,6 +209,92 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
         _announce(catalog, changed_topics(store, before))
     if failures:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--settle",
+    type=click.FloatRange(0, 3600),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Take a file once its size and time have not changed for this long (0: at once, "
+    "when uploaders write elsewhere and rename into DIR).",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.05, 3600),
+    default=None,
+    metavar="SECONDS",
+    help="Look at DIR every SECONDS instead of being told of changes (inotify): for a "
+    "folder on NFS or SMB, where changes made by other hosts are not reported.",
+)
+@click.option(
+    "--retry",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="When the store refuses a write (locked, unreachable), try again after this long.",
+)
+@click.option("--once", is_flag=True, help="Store what is complete in DIR now, then exit.")
+@pass_settings
+def watch(
+    settings: Settings,
+    directory: Path,
+    settle: float,
+    poll: float | None,
+    retry: float,
+    once: bool,
+) -> None:
+    """Store every document that appears in DIR (a drop folder), until stopped (Ctrl-C,
+    SIGTERM).
+
+    Each file is read as `feedsvc ingest FILE` reads it, then moved to DIR/done/, or to
+    DIR/failed/ with its one-line reason in NAME.error beside it; a name already taken gets a
+    number (NAME.1.txt). Dot-files and partial uploads (*.part, *.tmp...) are left alone.
+    A store that refuses a write is not the document's fault: it stays in DIR and is tried
+    again. Creates the store if there is none, as ingest does. With --once, exits 1 if a
+    document was rejected or left waiting.
+    """
+    catalog = catalog_of(settings)
+    store = store_of(settings, catalog, create=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # finish the batch, move it, then exit 0
+        signal.signal(signum, lambda *_: stop.set())
+    how = "once" if once else f"every {poll:g} s" if poll else "told by inotify"
+    click.echo(f"feedsvc: watching {directory} ({how}; settle {settle:g} s)", err=True)
+    try:
+        summary = watch_folder(
+            directory, store, catalog, Options(settle, poll, retry, once), _WatchReport(), stop
+        )
+    except FeedsvcError as error:
+        raise fail(error) from None
+    finally:
+        store.close()
+    if once and (summary.rejected or summary.waiting):
+        sys.exit(1)
+
+
+class _WatchReport:
+    """`feedsvc watch`'s lines: as `feedsvc ingest` prints them, one per document."""
+
+    def stored(self, name: str, counts: Counts) -> None:
+        click.echo(f"{name}: {_counts(counts)}")
+
+    def rejected(self, error: FeedsvcError) -> None:
+        UserError(str(error)).show()
+
+    def waiting(self, error: FeedsvcError, seconds: float) -> None:
+        click.echo(
+            f"feedsvc: error: {error} (the store's fault, not the document's: "
+            f"it stays, tried again in {seconds:g} s)",
+            err=True,
+        )
+
+    def vanished(self, name: str) -> None:
+        click.echo(f"feedsvc: {name}: gone before it was read", err=True)
 
 
 def _counts(counts: Counts) -> str:
