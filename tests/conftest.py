@@ -33,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)"
     )
+    config.addinivalue_line(
+        "markers", "system: real processes, signals, kill -9 (leave out with -m 'not system')"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
