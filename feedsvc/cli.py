@@ -286,10 +286,10 @@ class _WatchReport:
     def rejected(self, error: FeedsvcError) -> None:
         UserError(str(error)).show()
 
-    def waiting(self, error: FeedsvcError, seconds: float) -> None:
+    def waiting(self, name: str, error: FeedsvcError, seconds: float) -> None:
         click.echo(
-            f"feedsvc: error: {error} (the store's fault, not the document's: "
-            f"it stays, tried again in {seconds:g} s)",
+            f"feedsvc: error: {error} (not the document's fault: {name} stays, "
+            f"tried again in {seconds:g} s)",
             err=True,
         )
 

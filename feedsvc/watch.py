@@ -60,7 +60,7 @@ class Report(Protocol):
 
     def stored(self, name: str, counts: Counts) -> None: ...
     def rejected(self, error: FeedsvcError) -> None: ...
-    def waiting(self, error: FeedsvcError, seconds: float) -> None: ...
+    def waiting(self, name: str, error: FeedsvcError, seconds: float) -> None: ...
     def vanished(self, name: str) -> None: ...
 
 
@@ -267,7 +267,7 @@ class Watch:
             if isinstance(result, StoreError):
                 self.summary.waiting += 1
                 self.refused_until = time.monotonic() + self.options.retry
-                self.report.waiting(result, self.options.retry)
+                self.report.waiting(str(path), result, self.options.retry)
             elif isinstance(result, FeedsvcError):
                 self._reject(path, result)
             else:
