@@ -44,7 +44,7 @@ SETUPS = [
 
 
 def write_files(staging: Path, count: int, seed: int) -> list[Path]:
-    staging.mkdir(parents=True)
+    staging.mkdir(parents=True, exist_ok=True)
     paths = []
     for document in documents(count, per_doc=1, seed=seed):
         path = staging / document.name
@@ -75,7 +75,7 @@ def cpu_seconds(pid: int) -> float:
 
 def run_watch(root: Path, setup: Setup, count: int, env: dict[str, str]) -> list[Row]:
     folder, logs = root / "drop", root / "watch.err"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     files = write_files(root / "staging", count, seed=7)
     env = dict(env, FEEDSVC_DB=str(root / "store.sqlite3"))
     with logs.open("wb") as err:

@@ -237,7 +237,7 @@ class Watch:
 
     def _next_look(self) -> float:
         now = time.monotonic()
-        waits = [self.refused_until - now]
+        waits = [self.refused_until - now] if self.refused_until > now else []
         due = self.settler.next_due(now)
         if due is not None:
             waits.append(due + 0.01)  # just past the moment, not just before it
