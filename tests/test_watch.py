@@ -219,11 +219,21 @@ def test_a_second_watcher_of_the_same_folder_is_refused(setup) -> None:
     assert first.stop() == 0
 
 
-def test_polling_finds_dropped_documents_too(setup) -> None:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("how", [(), ("--poll", "0.1")], ids=["inotify", "poll"])
+def test_an_idle_watch_finds_dropped_documents_and_sleeps(setup, how) -> None:
     folder, _, start = setup
-    watcher = start("--poll", "0.1", "--settle", "0.2")
-    drop(folder, "polled.txt", wire("Marina fees frozen for a year"))
-    wait_for(lambda: names(folder / "done") == {"polled.txt"}, "the polled file", watcher)
+    watcher = start(*how, "--settle", "0.2")
+    drop(folder, "dropped.txt", wire("Marina fees frozen for a year"))
+    wait_for(lambda: names(folder / "done") == {"dropped.txt"}, "the dropped file", watcher)
+    before, started = cpu_seconds(watcher.process.pid), time.monotonic()
+    time.sleep(1.0)  # a measurement over an interval, not a wait for something
+    busy = (cpu_seconds(watcher.process.pid) - before) / (time.monotonic() - started)
+    assert busy < 0.1, f"an idle watch used {busy:.0%} of a CPU"
     assert watcher.stop() == 0, watcher.stderr
 
 
