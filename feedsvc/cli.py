@@ -259,26 +259,35 @@ def watch(
     document was rejected or left waiting.
     """
     catalog = catalog_of(settings)
-    store = store_of(settings, catalog, create=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # finish the batch, move it, then exit 0
         signal.signal(signum, lambda *_: stop.set())
-    how = "once" if once else f"every {poll:g} s" if poll else "told by inotify"
-    click.echo(f"feedsvc: watching {directory} ({how}; settle {settle:g} s)", err=True)
+    options = Options(settle, poll, retry, once)
     try:
         summary = watch_folder(
-            directory, store, catalog, Options(settle, poll, retry, once), _WatchReport(), stop
+            directory,
+            lambda: store_of(settings, catalog, create=True),
+            catalog,
+            options,
+            _WatchReport(options),
+            stop,
         )
     except FeedsvcError as error:
         raise fail(error) from None
-    finally:
-        store.close()
     if once and (summary.rejected or summary.waiting):
         sys.exit(1)
 
 
 class _WatchReport:
     """`feedsvc watch`'s lines: as `feedsvc ingest` prints them, one per document."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def watching(self, directory: str) -> None:
+        options = self.options
+        how = "once" if options.once else f"every {options.poll:g} s" if options.poll else "inotify"
+        click.echo(f"feedsvc: watching {directory} ({how}, settle {options.settle:g} s)", err=True)
 
     def stored(self, name: str, counts: Counts) -> None:
         click.echo(f"{name}: {_counts(counts)}")

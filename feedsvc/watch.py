@@ -17,7 +17,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -58,6 +58,7 @@ class Summary:
 class Report(Protocol):
     """What the watch tells its user, a line each (the CLI prints them)."""
 
+    def watching(self, directory: str) -> None: ...
     def stored(self, name: str, counts: Counts) -> None: ...
     def rejected(self, error: FeedsvcError) -> None: ...
     def waiting(self, name: str, error: FeedsvcError, seconds: float) -> None: ...
@@ -289,17 +290,23 @@ class Watch:
 
 def watch_folder(
     directory: Path,
-    store: Store,
+    open_store: Callable[[], Store],
     catalog: Catalog,
     options: Options,
     report: Report,
     stop: threading.Event,
 ) -> Summary:
-    """Watch `directory` until `stop` is set (or once, with `options.once`)."""
+    """Watch `directory` until `stop` is set (or once, with `options.once`). The store is
+    opened (or made) only once the folder is known to be usable."""
     folder = DropFolder(directory)
     folder.open()
     try:
-        return Watch(folder, store, catalog, options, report, stop).run()
+        store = open_store()
+        try:
+            report.watching(str(directory))
+            return Watch(folder, store, catalog, options, report, stop).run()
+        finally:
+            store.close()
     finally:
         folder.close()
 
