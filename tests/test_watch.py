@@ -60,13 +60,13 @@ class Watcher:
         self.process.wait(TIMEOUT)
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], Callable[..., Watcher]]]:
-    """A drop folder, the environment (store, private catalogue), and a watcher starter that
-    stops whatever it started when the test ends."""
+Setup = tuple[Path, dict[str, str], Callable[..., Watcher]]
+
+
+def _setup(tmp_path: Path, db: str) -> Iterator[Setup]:
     folder = tmp_path / "drop"
     folder.mkdir()
-    env = environment(tmp_path / "store.sqlite3", snapshot_feeds(tmp_path / "feeds"))
+    env = environment(db, snapshot_feeds(tmp_path / "feeds"))
     started: list[Watcher] = []
 
     def start(*args: str) -> Watcher:
@@ -77,6 +77,19 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], Callable[..., 
     yield folder, env, start
     for watcher in started:
         stop_group(watcher.process, grace=2)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    """A drop folder, the environment (an SQLite store, a private catalogue), and a watcher
+    starter that stops whatever it started when the test ends."""
+    yield from _setup(tmp_path, str(tmp_path / "store.sqlite3"))
+
+
+@pytest.fixture
+def engine_setup(tmp_path: Path, db: str) -> Iterator[Setup]:
+    """`setup` on each engine: SQLite, and a new PostgreSQL database."""
+    yield from _setup(tmp_path, db)
 
 
 def wait_for(
@@ -120,8 +133,8 @@ def stored_titles(env: dict[str, str]) -> collections.Counter[str]:
         store.close()
 
 
-def test_documents_dropped_while_watching_are_stored_and_moved_to_done(setup) -> None:
-    folder, env, start = setup
+def test_documents_dropped_while_watching_are_stored_and_moved_to_done(engine_setup) -> None:
+    folder, env, start = engine_setup
     (folder / "early.txt").write_bytes(wire("Ferry timetable changes from Monday"))
     watcher = start("--settle", "0.2")
     wait_for(lambda: names(folder / "done") == {"early.txt"}, "the file there at start", watcher)
@@ -262,8 +275,10 @@ def test_a_locked_store_leaves_the_document_waiting_not_failed(setup) -> None:
     assert set(stored_titles(env)) == {"Quay wall inspection finds no cracks"}
 
 
-def test_kill_9_during_a_batch_and_restart_lose_nothing_and_store_nothing_twice(setup) -> None:
-    folder, env, start = setup
+def test_kill_9_during_a_batch_and_restart_lose_nothing_and_store_nothing_twice(
+    engine_setup,
+) -> None:
+    folder, env, start = engine_setup
     count = 600
     titles = {
         f"Harbour notice {number}: berth {number % 37} closed for works": number
