@@ -74,9 +74,11 @@ def _setup(tmp_path: Path, db: str) -> Iterator[Setup]:
         started.append(watcher)
         return watcher
 
-    yield folder, env, start
-    for watcher in started:
-        stop_group(watcher.process, grace=2)
+    try:
+        yield folder, env, start
+    finally:
+        for watcher in started:
+            stop_group(watcher.process, grace=2)
 
 
 @pytest.fixture
@@ -340,3 +342,32 @@ def test_a_document_stored_before_a_kill_but_not_moved_is_unchanged_then_moved(s
     assert names(folder / "done") == {"again.txt", "again.1.txt"}
     assert (folder / "done" / "again.txt").read_bytes().startswith(b"an earlier")
     assert stored_titles(env) == {"Harbour master elected chair": 1}
+
+
+def test_a_dropped_postgresql_connection_is_not_the_documents_fault(tmp_path, postgres) -> None:
+    """The server ends the watch's connection (a restart, a failover): the next document is
+    not failed; it is stored once the store answers again."""
+    url = postgres.database()
+    generator = _setup(tmp_path, url)
+    folder, env, start = next(generator)
+    try:
+        watcher = start("--settle", "0", "--retry", "0.2")
+        drop(folder, "before.txt", wire("Cruise terminal opens in spring"))
+        wait_for(lambda: names(folder / "done") == {"before.txt"}, "the first", watcher)
+        with postgres.admin() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (url.rsplit("/", 1)[1],),
+            )
+        drop(folder, "after.txt", wire("Cruise terminal parking doubled"))
+        wait_for(lambda: "after.txt" in names(folder / "done"), "the second", watcher)
+        assert watcher.stop() == 0, watcher.stderr
+        assert names(folder / "failed") == set()
+        errors = [line for line in watcher.stderr.splitlines() if "error" in line]
+        assert all("not the document's fault" in line for line in errors), errors
+        assert set(stored_titles(env)) == {
+            "Cruise terminal opens in spring",
+            "Cruise terminal parking doubled",
+        }
+    finally:
+        generator.close()
