@@ -212,7 +212,7 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
 
 
 @main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--settle",
     type=click.FloatRange(0, 3600),

@@ -342,12 +342,14 @@ class _Notify:
     STEP_MS = 50  # how often the stop event and signals are checked while waiting
 
     def __init__(self, directory: Path, stop: threading.Event) -> None:
-        from watchfiles._rust_notify import RustNotify  # only for a watch: no import cost else
+        # watchfiles' documented low-level API: unlike `watchfiles.watch`, it takes a timeout per
+        # call (the next settle or retry time). Imported here: only a watch pays for it.
+        from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
         self.stop = stop
         try:
             self.notify = RustNotify([str(directory)], False, False, 0, False, False)
-        except (OSError, FileNotFoundError) as error:
+        except (OSError, WatchfilesRustInternalError) as error:  # e.g. the inotify watch limit
             raise FeedsvcError(
                 f"cannot watch it: {error} (try --poll SECONDS)", str(directory)
             ) from None
