@@ -115,3 +115,20 @@ def accepts_gzip(accept_encoding: str) -> bool:
     if "gzip" not in accept_encoding:
         return False
     return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
+def plain_error(status: int) -> Answer:
+    """A short plain-text error (`503 Service Unavailable`), never cached: the one answer the
+    Flask handler and the fast path both give when the store cannot be read."""
+    line = f"{status} {HTTPStatus(status).phrase}"
+    body = f"{line}\n".encode()
+    length = str(len(body))
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", length),
+        ("Cache-Control", "no-store"),
+    ]
+    return Answer(line, headers, body, length)
+
+
+STORE_UNAVAILABLE = plain_error(503)

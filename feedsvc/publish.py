@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl
 from werkzeug.http import http_date
 
 from .catalog import ALL, Catalog
-from .config import Location
 from .errors import QueryError
 from .headers import Prepared, prepare
 from .query import FeedParameters, cut_off, parse_feed_parameters
 from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
+from .store.location import Location
 from .websub import Pinger
 
 RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)

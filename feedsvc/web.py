@@ -15,9 +15,9 @@ from .accesslog import AccessLog, LogWriter, WSGIApp
 from .catalog import ALL, load_catalog
 from .config import Settings
 from .errors import CatalogError, FeedsvcError, QueryError, StoreError
-from .fastpath import FastPath
-from .headers import respond
-from .ingest import changed_topics, ingest_document, open_store
+from .fastpath import FastPath, report_store_error
+from .headers import STORE_UNAVAILABLE, respond
+from .ingest import changed_topics, ingest_document, open_filed_store
 from .jsonlines import ID_PATTERN
 from .model import NO_BASE_URL
 from .publish import RECENT_CACHED, SEARCHES_CACHED, Published, Publisher, query_pairs
@@ -25,6 +25,7 @@ from .render import SEARCH
 from .site import HTML_TYPE, INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import API_BODY_NAME, Document
 from .store import utc_now
+from .store.location import location_of
 
 MAX_ERROR_CHARS = 160
 
@@ -50,13 +51,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if "SETTINGS" not in app.config:
         app.config["SETTINGS"] = Settings.from_env()  # a bad value raises SettingsError, named
     settings: Settings = app.config["SETTINGS"]
-    location = settings.store_location(Path(app.instance_path))
+    location = location_of(settings.db, Path(app.instance_path))
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
     if catalog.site.base_url is None:  # `feedsvc serve` gives the address it serves
         raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     # Fails on a place that holds no store (create one with `feedsvc init`); re-files once here
     # rather than in every worker thread.
-    open_store(location, catalog, app.config["CLOCK"]).close()
+    open_filed_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
     app.extensions["feedsvc"] = Publisher(
         location,
@@ -117,6 +118,7 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.add_url_rule("/api/items/<item_id>", "api_item", api_item, methods=["DELETE"])
     app.register_error_handler(HTTPException, _plain_error)
+    app.register_error_handler(StoreError, _store_unavailable)
 
 
 def resource(path: str) -> Response:
@@ -191,6 +193,8 @@ def api_items() -> Response:
     before = store.generation()
     try:
         counts = ingest_document(store, publisher().catalog, document, who="api")
+    except StoreError:
+        raise  # the store's fault, not the document's: 503 (`_store_unavailable`)
     except FeedsvcError as error:
         abort(400, str(error))
     publisher().forget_generation()
@@ -262,4 +266,15 @@ def _plain_error(error: HTTPException) -> Response:
         else f"{error.code} {error.name}\n"
     )
     response.mimetype = "text/plain"
+    return response
+
+
+def _store_unavailable(error: StoreError) -> Response:
+    """Any route whose store cannot be read or written: the fast path's plain 503, byte for
+    byte (healthz says it in its own JSON)."""
+    report_store_error(request.environ, error)
+    answer = STORE_UNAVAILABLE
+    response = Response(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response.headers[name] = value
     return response
