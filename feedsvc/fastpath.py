@@ -13,7 +13,7 @@ from dataclasses import replace
 from .accesslog import LogWriter, WSGIApp
 from .errors import QueryError, StoreError
 from .headers import STORE_UNAVAILABLE, Answer, respond
-from .publish import Published, Publisher
+from .publish import Resource, ResourceCache
 from .site import INDEX
 
 GET_HEAD = frozenset(("GET", "HEAD"))
@@ -22,10 +22,12 @@ GET_HEAD = frozenset(("GET", "HEAD"))
 class FastPath:
     """Wraps Flask's `wsgi_app`."""
 
-    def __init__(self, app: WSGIApp, publisher: Publisher, log: LogWriter | None = None) -> None:
+    def __init__(
+        self, app: WSGIApp, resources: ResourceCache, log: LogWriter | None = None
+    ) -> None:
         self.app = app
-        self.publisher = publisher
-        self.get = publisher.get  # bound once: the hot path's one call
+        self.resources = resources
+        self.get = resources.get  # bound once: the hot path's one call
         self.log = log.log if log is not None else None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -54,12 +56,12 @@ class FastPath:
             self.log(environ, answer.status[:3], answer.length)
         return [answer.body]
 
-    def _query(self, path: str, query_string: str) -> Published | None:
+    def _query(self, path: str, query_string: str) -> Resource | None:
         """A feed with parameters (a search, filters, a limit), or None for Flask to answer."""
-        if not self.publisher.site.is_feed(path):
+        if not self.resources.site.is_feed(path):
             return None
         try:
-            return self.publisher.feed_query(path, query_string)
+            return self.resources.feed_query(path, query_string)
         except QueryError:
             return None  # Flask answers it: 400 with the reason
 

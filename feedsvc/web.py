@@ -18,9 +18,8 @@ from .errors import CatalogError, FeedsvcError, QueryError, StoreError
 from .fastpath import FastPath, report_store_error
 from .headers import STORE_UNAVAILABLE, respond
 from .ingest import changed_topics, ingest_document, open_filed_store
-from .jsonlines import ID_PATTERN
-from .model import NO_BASE_URL
-from .publish import RECENT_CACHED, SEARCHES_CACHED, Published, Publisher, query_pairs
+from .model import ID_PATTERN, NO_BASE_URL
+from .publish import RECENT_CACHED, SEARCHES_CACHED, Resource, ResourceCache, query_pairs
 from .render import SEARCH
 from .site import HTML_TYPE, INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import API_BODY_NAME, Document
@@ -59,7 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # rather than in every worker thread.
     open_filed_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
-    app.extensions["feedsvc"] = Publisher(
+    app.extensions["feedsvc"] = ResourceCache(
         location,
         catalog,
         app.config["CLOCK"],
@@ -74,7 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["feedsvc.log"] = log
         app.wsgi_app = AccessLog(app.wsgi_app, log)  # type: ignore[method-assign]
     if app.config["FASTPATH"]:
-        app.wsgi_app = FastPath(app.wsgi_app, publisher(app), log)  # type: ignore[method-assign]
+        app.wsgi_app = FastPath(app.wsgi_app, resource_cache(app), log)  # type: ignore[method-assign]
     return app
 
 
@@ -84,11 +83,11 @@ def serving_app() -> WSGIApp:
     return create_app().wsgi_app
 
 
-def publisher(app: Flask | None = None) -> Publisher:
+def resource_cache(app: Flask | None = None) -> ResourceCache:
     return (app or current_app).extensions["feedsvc"]
 
 
-def _answer(published: Published | None) -> Response:
+def _answer(published: Resource | None) -> Response:
     if published is None:
         abort(404)
     answer = respond(request.environ, published.http)
@@ -106,7 +105,7 @@ def _answer(published: Published | None) -> Response:
 def _routes(app: Flask) -> None:
     """A rule per path of the site map (so a wrong method is a 405, not a 404), one for item
     pages, and the service's own."""
-    site = publisher(app).site
+    site = resource_cache(app).site
     app.add_url_rule("/", "index", partial(resource, INDEX))
     for path in [*site.fixed_paths(), *site.live_paths()]:
         view = partial(feed if site.is_feed(path) else resource, path)
@@ -122,23 +121,23 @@ def _routes(app: Flask) -> None:
 
 
 def resource(path: str) -> Response:
-    return _answer(publisher().get(path))
+    return _answer(resource_cache().get(path))
 
 
 def archive(slug: str, page: str, extension: str) -> Response:
-    return _answer(publisher().get(f"feeds/{slug}/archive/{page}.{extension}"))
+    return _answer(resource_cache().get(f"feeds/{slug}/archive/{page}.{extension}"))
 
 
 def item(item_id: str) -> Response:
-    return _answer(publisher().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
+    return _answer(resource_cache().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
 
 
 def feed(path: str) -> Response:
     query_string = request.environ.get("QUERY_STRING", "")
     if not query_string:
-        return _answer(publisher().get(path))
+        return _answer(resource_cache().get(path))
     try:
-        published = publisher().feed_query(path, query_string)
+        published = resource_cache().feed_query(path, query_string)
     except QueryError as error:
         abort(400, str(error))
     return _answer(published)
@@ -147,7 +146,7 @@ def feed(path: str) -> Response:
 def search() -> Response:
     query_string = request.environ.get("QUERY_STRING", "")
     try:
-        return _answer(publisher().search_page(query_string))
+        return _answer(resource_cache().search_page(query_string))
     except QueryError as error:
         return _search_error(query_string, error)
 
@@ -158,19 +157,19 @@ def _search_error(query_string: str, error: QueryError) -> Response:
         given = dict(query_pairs(query_string))
     except QueryError:
         given = {}
-    catalog = publisher().catalog
+    catalog = resource_cache().catalog
     topic = catalog.topic(given.get("topic", ALL)) or catalog.all_topic
-    body = publisher().site.pages.search(topic, text=given.get("q", ""), error=str(error))
+    body = resource_cache().site.pages.search(topic, text=given.get("q", ""), error=str(error))
     return Response(body, 400, {"Cache-Control": "no-store"}, content_type=HTML_TYPE)
 
 
 def healthz() -> Response:
     try:
-        items, generation = publisher().health()
+        items, generation = resource_cache().health()
     except StoreError as error:
         return _json({"status": "unavailable", "error": str(error)}, 503)
     status = {"status": "ok", "items": items, "generation": generation}
-    return _json({**status, "renders": publisher().renders}, 200)
+    return _json({**status, "renders": resource_cache().renders}, 200)
 
 
 def _json(document: dict, status: int) -> Response:
@@ -189,17 +188,17 @@ def api_items() -> Response:
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
     document = Document(API_BODY_NAME, _body(settings.max_body), kind)
-    store = publisher().store()
+    store = resource_cache().store()
     before = store.generation()
     try:
-        counts = ingest_document(store, publisher().catalog, document, who="api")
+        counts = ingest_document(store, resource_cache().catalog, document, who="api")
     except StoreError:
         raise  # the store's fault, not the document's: 503 (`_store_unavailable`)
     except FeedsvcError as error:
         abort(400, str(error))
-    publisher().forget_generation()
+    resource_cache().forget_generation()
     if counts.new or counts.updated:
-        publisher().announce(changed_topics(store, before))
+        resource_cache().announce(changed_topics(store, before))
     answer = {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}
     return _json({**answer, "held": counts.held, "killed": counts.killed}, 200)
 
@@ -215,15 +214,15 @@ def api_item(item_id: str) -> Response:
     reason = request.args.get("reason") or None
     if reason is not None and (len(reason) > 500 or not reason.isprintable()):
         abort(400, "reason must be printable text of at most 500 characters")
-    store = publisher().store()
+    store = resource_cache().store()
     item = store.item(item_id)
     try:
         killed = store.kill([item_id], reason, "api")
     except StoreError:
         abort(404)
-    publisher().forget_generation()
+    resource_cache().forget_generation()
     if item is not None and killed:
-        publisher().announce(item.topics)
+        resource_cache().announce(item.topics)
     return _json({"killed": killed, "already": [] if killed else [item_id]}, 200)
 
 
