@@ -454,9 +454,10 @@ def copy(session: Session, source: str, destination: str) -> None:
     written in one transaction, from one consistent state of SRC (which may be in use).
     """
     origin = session.engine(parse_location(source))
-    target = session.engine(parse_location(destination), create=True)
     with origin.snapshot():
-        copied = target.import_store(origin.export())
+        export = origin.export()  # before DST is made: an unreadable SRC leaves no empty copy
+        target = session.engine(parse_location(destination), create=True)
+        copied = target.import_store(export)
     click.echo(
         f"copied {copied.items} items, {copied.held} held, {copied.withdrawn} withdrawn and "
         f"{copied.log} log entries from {origin.location} to {target.location}"

@@ -158,10 +158,7 @@ def run_every_command(db: str, tmp_path: Path, item_id: str) -> list[str]:
     if tree(site) != built:
         problems.append("build: the build directory changed")
     if (tmp_path / "copy.sqlite3").exists():
-        copied = open_filed_store(tmp_path / "copy.sqlite3", load_catalog(FEEDS, BASE_URL))
-        if copied.counts()["all"]:
-            problems.append("copy: items were copied from a damaged store")
-        copied.close()
+        problems.append("copy: DST was made from a store that cannot be read")
     return problems
 
 
