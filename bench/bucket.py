@@ -26,7 +26,7 @@ import boto3
 from feedsvc import bucket as bucket_module
 from feedsvc.bucket import Bucket
 from feedsvc.catalog import load_catalog
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.site import SiteMap
 from feedsvc.static import build_site
 
@@ -75,7 +75,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
             catalog = load_catalog(copy_feeds(Path(tmp) / "feeds"), BASE_URL)
-            store = open_store(Path(tmp) / "store.sqlite3", catalog, create=True)
+            store = open_filed_store(Path(tmp) / "store.sqlite3", catalog, create=True)
             for document in documents(args.items, per_doc=200):
                 ingest_document(store, catalog, document)
             client = boto3.client("s3")

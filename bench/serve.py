@@ -33,7 +33,7 @@ from pathlib import Path
 
 from feedsvc.catalog import load_catalog
 from feedsvc.cli import granian_command
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 
 from .gen import copy_feeds, documents
 
@@ -289,7 +289,7 @@ def make_store(path: Path, feeds: Path, items: int) -> None:
     for leftover in path.parent.glob(partial.name + "*"):
         leftover.unlink()
     catalog = load_catalog(feeds)
-    store = open_store(partial, catalog, create=True)
+    store = open_filed_store(partial, catalog, create=True)
     start, done = time.perf_counter(), 0
     per_doc = 1000 if items >= 100_000 else 100
     for document in documents(items, per_doc, seed=7, feeds_dir=feeds):

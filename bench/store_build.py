@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedsvc.catalog import ALL, Catalog, load_catalog
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import Item
 from feedsvc.render import FORMATS, load_feed, render_feed
 from feedsvc.sources import parse_document, read_documents
@@ -91,7 +91,7 @@ def ingest_api(db: Path, catalog: Catalog, docs_dir: Path) -> dict[str, float]:
     parse = store_time = 0.0
     items = 0
     start = time.perf_counter()
-    store = open_store(db, catalog, create=True)
+    store = open_filed_store(db, catalog, create=True)
     for document in read_documents([str(docs_dir)]):
         t0 = time.perf_counter()
         parsed = parse_document(document)
@@ -113,7 +113,7 @@ def ingest_api(db: Path, catalog: Catalog, docs_dir: Path) -> dict[str, float]:
 
 def render_times(db: Path, catalog: Catalog, runs: int) -> dict[str, tuple[float, float]]:
     """Median seconds per format: (load from the store + render, render alone)."""
-    store = open_store(db, catalog)
+    store = open_filed_store(db, catalog)
     topic = catalog.topic(ALL)
     assert topic is not None
     results = {}
@@ -209,7 +209,7 @@ def measure(tmp: Path, args: argparse.Namespace) -> list[Row]:
 
     # Render: a 50-entry feed of full articles.
     rdb = tmp / "render.sqlite3"
-    store = open_store(rdb, catalog, create=True)
+    store = open_filed_store(rdb, catalog, create=True)
     for document in documents(200, per_doc=1, seed=2, feeds_dir=feeds, article_share=1.0):
         ingest_document(store, catalog, document)
     store.close()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from .destination import MANIFEST, BuildError, BuildReport, Manifest
+from .destination import MANIFEST, BuildError, BuildReport, Manifest, is_site_path
 from .site import Rendered
 
 SCHEME = "s3://"
@@ -76,7 +76,7 @@ class Bucket:
             digests,
             _strings(etags),
         )
-        self.owned = {path for path in digests if _is_site_path(path)}
+        self.owned = {path for path in digests if is_site_path(path)}
         for path in sorted(self.listed, key=_journal_number):
             if _journal_number(path):
                 self.journals.append(path)
@@ -220,7 +220,7 @@ class Bucket:
         return {
             path
             for path, etag in before.items()
-            if _is_site_path(path) and path in self.listed and self.listed[path] != etag
+            if is_site_path(path) and path in self.listed and self.listed[path] != etag
         }
 
     def _read_json(self, path: str) -> dict[str, Any]:
@@ -294,11 +294,6 @@ def _strings(mapping: object) -> dict[str, str]:
     if not isinstance(mapping, dict):
         return {}
     return {k: v for k, v in mapping.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _is_site_path(path: str) -> bool:
-    """Not one of the build's own records (a hand-edited manifest must not make it delete them)."""
-    return not path.rpartition("/")[2].startswith(".feedsvc-")
 
 
 def _journal_number(path: str) -> int:

@@ -14,9 +14,9 @@ from .errors import CatalogError, DocumentError
 from .filing import (
     RULE_KINDS,
     SOURCE,
+    CompiledRules,
     Explanation,
-    Filer,
-    LazyFiler,
+    LazyRules,
     Rule,
     plural_forms,
     rule_words,
@@ -62,10 +62,10 @@ class Catalog:
     site: Site
     topics: tuple[Topic, ...]
     digest: str  # changes when any topic file changes, so stored items get re-filed
-    rules: LazyFiler
+    rules: LazyRules
 
     @property
-    def filer(self) -> Filer:
+    def filer(self) -> CompiledRules:
         """The rules, ready to file items (built on first use)."""
         return self.rules.get()
 
@@ -339,11 +339,11 @@ def _topic_order(order: list, path: Path, topics: Iterable[Topic]) -> dict[str, 
 
 def _filer(
     topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]], sources: list[str]
-) -> LazyFiler:
+) -> LazyRules:
     rules = [
         Rule(position, kind, text, words)
         for position, (_, topic_rules) in enumerate(topics)
         for kind, text, words in topic_rules
     ]
     rules.extend(Rule(-1, SOURCE, name) for name in sources)
-    return LazyFiler(tuple(topic.slug for topic, _ in topics), rules)
+    return LazyRules(tuple(topic.slug for topic, _ in topics), rules)

@@ -1,4 +1,5 @@
-"""The `feedsvc` command: turns user errors into one line on stderr and exit code 1."""
+"""The `feedsvc` command. User errors (`FeedsvcError`) become one line on stderr and exit
+status 1 in one place, `FeedsvcGroup.invoke`; commands just raise them."""
 
 from __future__ import annotations
 
@@ -10,25 +11,25 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
-from .config import Location, Settings, parse_location
+from .config import Settings
 from .errors import FeedsvcError
 from .filing import Explanation
-from .ingest import changed_topics, open_store, prepare_all, store_all
+from .ingest import changed_topics, filed_items, open_filed_store, prepare_all, read_all, store_all
 from .model import NO_BASE_URL, Item
 from .query import parse_feed_parameters
 from .render import FORMATS, feed_path, load_feed
 from .site import SiteMap
-from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
+from .sources import DOCUMENT_PATTERNS, STDIN
 from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
+from .store.location import Location, location_of, parse_location
 from .watch import Options, watch_folder
 from .websub import Pinger
 
@@ -43,14 +44,82 @@ class UserError(click.ClickException):
         click.echo(f"feedsvc: error: {self.message}", err=True)
 
 
-def fail(error: FeedsvcError) -> UserError:
-    return UserError(str(error))
+class Session:
+    """What one `feedsvc` invocation works on: its settings, and the catalogue and the stores,
+    each opened once when a command first needs it and closed when the command ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._catalog: Catalog | None = None
+        self._store: Store | None = None
+        self._opened: list[Store] = []
+
+    def set_base_url(self, base_url: str) -> None:
+        """`build --base-url`: before the catalogue is read, which takes it."""
+        assert self._catalog is None
+        self.settings = self.settings.with_options(base_url=base_url)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings.feeds_dir, self.settings.base_url)
+        return self._catalog
+
+    def store(self, create: bool = False) -> Store:
+        """The store the settings name, re-filed if the topic rules changed; only `create`
+        (init, ingest) makes a new one."""
+        if self._store is None:
+            location = store_location(self.settings)
+            self._store = self._keep(open_filed_store(location, self.catalog, create=create))
+        return self._store
+
+    def engine(self, location: Location | None = None, create: bool = False) -> Store:
+        """A store as it is (not re-filed): the settings' one, or the one at `location`."""
+        return self._keep(open_engine(location or store_location(self.settings), create=create))
+
+    def _keep(self, store: Store) -> Store:
+        self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        while self._opened:
+            self._opened.pop().close()
+        self._store = None
 
 
-pass_settings = click.make_pass_decorator(Settings)
+def store_location(settings: Settings) -> Location:
+    """Where the settings' store is: `--db`, else the default one in the instance folder."""
+    if settings.db:
+        return parse_location(settings.db)
+    from flask import Flask  # deferred: only the default store needs Flask's instance folder
+
+    return location_of(None, Path(Flask("feedsvc").instance_path))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class FeedsvcGroup(click.Group):
+    """The one place a `FeedsvcError` becomes `feedsvc: error: ...` and exit status 1, whatever
+    command (or the group's own options) raised it; the session is closed either way."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                if isinstance(ctx.obj, Session):
+                    ctx.obj.close()
+        except FeedsvcError as error:
+            raise UserError(str(error)) from None
+
+
+def show_error(error: FeedsvcError) -> None:
+    """A rejected document's line, for commands that go on with the next one."""
+    UserError(str(error)).show()
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+@click.group(cls=FeedsvcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     envvar="FEEDSVC_DB",
@@ -69,38 +138,17 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.pass_context
 def main(context: click.Context, db: str | None, feeds_dir: Path | None) -> None:
     """Publish news documents as per-topic RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds."""
-    try:
-        settings = Settings.from_env()
-    except FeedsvcError as error:
-        raise fail(error) from None
-    if db is not None:
-        settings = replace(settings, db=db)
-    if feeds_dir is not None:
-        settings = replace(settings, feeds_dir=feeds_dir)
-    context.obj = settings
-
-
-def catalog_of(settings: Settings) -> Catalog:
-    try:
-        return load_catalog(settings.feeds_dir, settings.base_url)
-    except FeedsvcError as error:
-        raise fail(error) from None
+    context.obj = Session(Settings.from_env().with_options(db=db, feeds_dir=feeds_dir))
 
 
 def documents(paths: tuple[str, ...], stdin_kind: str):
     """Each document named on the command line, or the error that stopped it being read."""
-    stdin = sys.stdin.buffer.read() if "-" in paths else None
-    for path in paths:
-        found = 0
-        try:
-            for document in read_documents([path], stdin):
-                found += 1
-                yield replace(document, kind=stdin_kind) if path == "-" else document
-        except FeedsvcError as error:
-            yield error
-            continue
-        if not found and path != "-":  # a directory with none: an empty drop folder, not an error
-            click.echo(f"{path}: no documents ({DOCUMENT_PATTERNS})", err=True)
+    stdin = sys.stdin.buffer.read() if STDIN in paths else None
+    return read_all(paths, stdin, stdin_kind, on_empty=_say_empty)
+
+
+def _say_empty(path: str) -> None:  # an empty drop folder: said, not an error
+    click.echo(f"{path}: no documents ({DOCUMENT_PATTERNS})", err=True)
 
 
 FILES = click.argument("files", nargs=-1, required=True, type=str)
@@ -120,9 +168,9 @@ STDIN_FORMAT = click.option(
     "--explain", is_flag=True, help="Show each topic's score and the rules found, per item."
 )
 @STDIN_FORMAT
-@pass_settings
+@pass_session
 def parse(
-    settings: Settings, files: tuple[str, ...], as_json: bool, explain: bool, stdin_format: str
+    session: Session, files: tuple[str, ...], as_json: bool, explain: bool, stdin_format: str
 ) -> None:
     """Print the items of FILES (wire text, *.jsonl; a directory; '-' for stdin).
 
@@ -132,14 +180,13 @@ def parse(
     ('+' counted, '-' did not, and why), so an editor can see why and fix a rule; with --json
     the same is in an 'explain' field.
     """
-    catalog = catalog_of(settings)
+    catalog = session.catalog
     failures = 0
     for document in documents(files, stdin_format):
-        try:
-            items = _filed(catalog, document, explain)
-        except FeedsvcError as error:
+        items = filed_items(document, catalog, explain)
+        if isinstance(items, FeedsvcError):
             failures += 1
-            UserError(str(error)).show()
+            show_error(items)
             continue
         for item, explanation in items:
             if as_json:
@@ -155,22 +202,12 @@ def parse(
         sys.exit(1)
 
 
-def store_of(settings: Settings, catalog: Catalog, create: bool = False) -> Store:
-    """The store the settings name; only `create` (init, ingest) makes a new one."""
-    try:
-        return open_store(settings.store_location(), catalog, create=create)
-    except FeedsvcError as error:
-        raise fail(error) from None
-
-
 @main.command()
-@pass_settings
-def init(settings: Settings) -> None:
+@pass_session
+def init(session: Session) -> None:
     """Create an empty store (where --db / FEEDSVC_DB says); an existing store is kept as is."""
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog, create=True)
+    store = session.store(create=True)
     items = store.counts()["all"]
-    store.close()
     click.echo(f"{store.location}: a feedsvc store ({items} items)")
 
 
@@ -183,15 +220,15 @@ def init(settings: Settings) -> None:
     default=None,
     help="Processes that parse and file documents while one writes [default: the CPUs].",
 )
-@pass_settings
-def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: int | None) -> None:
+@pass_session
+def ingest(session: Session, files: tuple[str, ...], stdin_format: str, jobs: int | None) -> None:
     """Parse FILES and store their items (wire text, *.jsonl; a directory; '-' for stdin).
 
     Each document is stored whole or not at all; storing the same document again changes
     nothing. Exits 1 if any document was rejected (the others are still stored).
     """
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog, create=True)
+    catalog = session.catalog
+    store = session.store(create=True)
     total, failures = Counts(), 0
     jobs = jobs or os.cpu_count() or 1
     before = store.generation()
@@ -199,7 +236,7 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
     for outcome, counts in store_all(store, prepared):
         if isinstance(counts, FeedsvcError):
             failures += 1
-            UserError(str(counts)).show()
+            show_error(counts)
             continue
         assert not isinstance(outcome, FeedsvcError)
         total += counts
@@ -239,9 +276,9 @@ def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: 
     help="When the store refuses a write (locked, unreachable), try again after this long.",
 )
 @click.option("--once", is_flag=True, help="Store what is complete in DIR now, then exit.")
-@pass_settings
+@pass_session
 def watch(
-    settings: Settings,
+    session: Session,
     directory: Path,
     settle: float,
     poll: float | None,
@@ -258,22 +295,19 @@ def watch(
     again. Creates the store if there is none, as ingest does. With --once, exits 1 if a
     document was rejected or left waiting.
     """
-    catalog = catalog_of(settings)
+    catalog = session.catalog
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # finish the batch, move it, then exit 0
         signal.signal(signum, lambda *_: stop.set())
     options = Options(settle, poll, retry, once)
-    try:
-        summary = watch_folder(
-            directory,
-            lambda: store_of(settings, catalog, create=True),
-            catalog,
-            options,
-            _WatchReport(options),
-            stop,
-        )
-    except FeedsvcError as error:
-        raise fail(error) from None
+    summary = watch_folder(
+        directory,
+        lambda: session.store(create=True),
+        catalog,
+        options,
+        _WatchReport(options),
+        stop,
+    )
     if once and (summary.rejected or summary.waiting):
         sys.exit(1)
 
@@ -332,8 +366,8 @@ def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
     is_flag=True,
     help="Replace files of others that stand where the site's files go (e.g. an index.html).",
 )
-@pass_settings
-def build(settings: Settings, outdir: str, base_url: str | None, overwrite: bool) -> None:
+@pass_session
+def build(session: Session, outdir: str, base_url: str | None, overwrite: bool) -> None:
     """Write the static site to OUTDIR: feeds, pages, OPML, and a .gz beside each file; or
     to an S3 bucket (s3://BUCKET/PREFIX, with boto3: see README), objects without .gz.
 
@@ -343,26 +377,23 @@ def build(settings: Settings, outdir: str, base_url: str | None, overwrite: bool
     unless --overwrite. Serve OUTDIR with any web server (see README for nginx).
     """
     if base_url:
-        settings = replace(settings, base_url=base_url)
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
+        session.set_base_url(base_url)
+    catalog = session.catalog
+    store = session.store()
     if catalog.site.base_url is None:
-        raise UserError(f"{settings.feeds_dir / 'site.toml'}: {NO_BASE_URL}")
-    try:
-        with click.progressbar(
-            length=count_files(store, catalog),
-            label="building",
-            hidden=not sys.stderr.isatty(),
-            file=sys.stderr,
-        ) as bar:
-            target = (
-                Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed)
-                if is_bucket_url(outdir)
-                else Path(outdir)
-            )
-            report = build_site(store, catalog, target, bar.update, overwrite)
-    except FeedsvcError as error:
-        raise fail(error) from None
+        raise FeedsvcError(NO_BASE_URL, str(session.settings.feeds_dir / "site.toml"))
+    with click.progressbar(
+        length=count_files(store, catalog),
+        label="building",
+        hidden=not sys.stderr.isatty(),
+        file=sys.stderr,
+    ) as bar:
+        target = (
+            Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed)
+            if is_bucket_url(outdir)
+            else Path(outdir)
+        )
+        report = build_site(store, catalog, target, bar.update, overwrite)
     click.echo(
         f"{outdir}: {report.written} written, {report.unchanged} unchanged, "
         f"{report.removed} removed"
@@ -384,14 +415,14 @@ def build(settings: Settings, outdir: str, base_url: str | None, overwrite: bool
 
 
 @main.command()
-@pass_settings
-def topics(settings: Settings) -> None:
+@pass_session
+def topics(session: Session) -> None:
     """List each topic with its item count and its feed URLs.
 
     Items under embargo are counted apart, as held; the next lift time follows the list.
     """
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
+    catalog = session.catalog
+    store = session.store()
     counts, held = store.counts(), store.held()
     site = catalog.site
     for topic in catalog.feeds:
@@ -411,27 +442,24 @@ def topics(settings: Settings) -> None:
 @click.option("--topic", default="all", show_default=True, help="Search this topic's items only.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item and line.")
 @click.option("--limit", default=None, help="At most this many items [default: entries_per_feed].")
-@pass_settings
-def search(settings: Settings, query: str, topic: str, as_json: bool, limit: str | None) -> None:
+@pass_session
+def search(session: Session, query: str, topic: str, as_json: bool, limit: str | None) -> None:
     """Print the newest items matching QUERY, newest first: the entries of the live feed
     /feeds/TOPIC.atom?q=QUERY.
 
     QUERY is web search's language: words (all must be there), "a phrase", -word to leave
     items out, a OR b; case and accents do not matter.
     """
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
+    catalog = session.catalog
+    store = session.store()
     chosen = catalog.topic(topic)
     if chosen is None:
         slugs = ", ".join(t.slug for t in catalog.feeds)
-        raise UserError(f"no topic {topic!r} (topics: {slugs})")
+        raise FeedsvcError(f"no topic {topic!r} (topics: {slugs})")
     pairs = [("q", query)] + ([("limit", limit)] if limit is not None else [])
-    try:
-        parameters = parse_feed_parameters(pairs, catalog.site.entries_per_feed)
-        with store.snapshot():
-            items = load_feed(store, catalog, chosen, parameters=parameters).items
-    except FeedsvcError as error:
-        raise fail(error) from None
+    parameters = parse_feed_parameters(pairs, catalog.site.entries_per_feed)
+    with store.snapshot():
+        items = load_feed(store, catalog, chosen, parameters=parameters).items
     for item in items:
         if as_json:
             click.echo(json.dumps(item.as_dict(), ensure_ascii=False))
@@ -445,35 +473,27 @@ ITEM_IDS = click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @main.command()
 @ITEM_IDS
 @click.option("--reason", default=None, help="Why (kept in the log and in Atom tombstones).")
-@pass_settings
-def kill(settings: Settings, ids: tuple[str, ...], reason: str | None) -> None:
+@pass_session
+def kill(session: Session, ids: tuple[str, ...], reason: str | None) -> None:
     """Withdraw items: gone from every feed, page and search at once (static: at the next
     build); their pages answer 410 Gone. Re-ingesting them does not bring them back."""
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
-    try:
-        topics = _topics_of(store, ids)
-        done = store.kill(list(dict.fromkeys(ids)), reason, "cli")
-    except FeedsvcError as error:
-        raise fail(error) from None
+    store = session.store()
+    topics = _topics_of(store, ids)
+    done = store.kill(list(dict.fromkeys(ids)), reason, "cli")
     if done:
-        _announce(catalog, topics)
+        _announce(session.catalog, topics)
     for item_id in ids:
         click.echo(f"{item_id}: {'killed' if item_id in done else 'already killed'}")
 
 
 @main.command()
 @ITEM_IDS
-@pass_settings
-def unkill(settings: Settings, ids: tuple[str, ...]) -> None:
+@pass_session
+def unkill(session: Session, ids: tuple[str, ...]) -> None:
     """Publish withdrawn items again."""
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
-    try:
-        store.unkill(list(dict.fromkeys(ids)), "cli")
-    except FeedsvcError as error:
-        raise fail(error) from None
-    _announce(catalog, _topics_of(store, ids))
+    store = session.store()
+    store.unkill(list(dict.fromkeys(ids)), "cli")
+    _announce(session.catalog, _topics_of(store, ids))
     for item_id in ids:
         click.echo(f"{item_id}: restored")
 
@@ -486,49 +506,41 @@ def _topics_of(store: Store, ids: Iterable[str]) -> set[str]:
 
 @main.command()
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@pass_settings
-def log(settings: Settings, limit: int) -> None:
+@pass_session
+def log(session: Session, limit: int) -> None:
     """The store's operations, newest first: when, who (cli, api, server, build), what."""
-    catalog = catalog_of(settings)
-    store = store_of(settings, catalog)
-    for when, who, what, detail in store.log(limit):
+    for when, who, what, detail in session.store().log(limit):
         click.echo(f"{when.isoformat(timespec='seconds')}  {who:<6}  {what:<7} {detail}")
 
 
 @main.command()
-@pass_settings
-def refile(settings: Settings) -> None:
+@pass_session
+def refile(session: Session) -> None:
     """File every stored item again under the topics' current rules.
 
     Other commands do this by themselves when feeds/topics/*.toml changed.
     """
-    catalog = catalog_of(settings)
-    try:
-        store = open_engine(settings.store_location())
-        if store.read_only:
-            raise FeedsvcError("the store is read-only: cannot re-file", store.location)
-        moved = store.sync_catalog(catalog.digest, catalog.topics_for)
-    except FeedsvcError as error:
-        raise fail(error) from None
+    catalog = session.catalog
+    store = session.engine()
+    if store.read_only:
+        raise FeedsvcError("the store is read-only: cannot re-file", store.location)
+    moved = store.sync_catalog(catalog.digest, catalog.topics_for)
     click.echo(f"{moved} items re-filed")
 
 
 @main.command()
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-@pass_settings
-def backup(settings: Settings, target: Path) -> None:
+@pass_session
+def backup(session: Session, target: Path) -> None:
     """Copy the store to TARGET safely, even while the server and ingests run."""
-    try:
-        store = open_engine(settings.store_location())
-        click.echo(store.backup(target))
-    except FeedsvcError as error:
-        raise fail(error) from None
+    click.echo(session.engine().backup(target))
 
 
 @main.command()
 @click.argument("source", metavar="SRC")
 @click.argument("destination", metavar="DST")
-def copy(source: str, destination: str) -> None:
+@pass_session
+def copy(session: Session, source: str, destination: str) -> None:
     """Copy the store SRC into DST, an empty store (made if missing), between engines.
 
     SRC and DST are paths or URLs (sqlite:///PATH, postgresql://USER@HOST:PORT/DB). Everything
@@ -536,13 +548,11 @@ def copy(source: str, destination: str) -> None:
     generation, items held until their embargo, withdrawn (killed) items, and the log; DST is
     written in one transaction, from one consistent state of SRC (which may be in use).
     """
-    try:
-        origin = open_engine(parse_location(source))
-        target = open_engine(parse_location(destination), create=True)
-        with origin.snapshot():
-            copied = target.import_store(origin.export())
-    except FeedsvcError as error:
-        raise fail(error) from None
+    origin = session.engine(parse_location(source))
+    with origin.snapshot():
+        export = origin.export()  # before DST is made: an unreadable SRC leaves no empty copy
+        target = session.engine(parse_location(destination), create=True)
+        copied = target.import_store(export)
     click.echo(
         f"copied {copied.items} items, {copied.held} held, {copied.withdrawn} withdrawn and "
         f"{copied.log} log entries from {origin.location} to {target.location}"
@@ -579,9 +589,9 @@ def copy(source: str, destination: str) -> None:
     show_default=True,
     help="Log one line per request to stdout, in Common Log Format.",
 )
-@pass_settings
+@pass_session
 def serve(
-    settings: Settings,
+    session: Session,
     host: str,
     port: int,
     workers: int | None,
@@ -595,13 +605,14 @@ def serve(
     with the address served. The app is plain WSGI (feedsvc.web:serving_app()); the access log
     goes to stdout.
     """
-    catalog = catalog_of(settings)
-    store_of(settings, catalog).close()  # fail here, in one line, not in every worker
+    settings, catalog = session.settings, session.catalog
+    session.store()  # fail here, in one line, not in every worker
+    session.close()  # the workers open their own
     check_address(host, port)
     workers = workers or os.cpu_count() or 1
     env = dict(
         os.environ,
-        FEEDSVC_DB=_absolute(settings.store_location()),
+        FEEDSVC_DB=_absolute(store_location(settings)),
         FEEDSVC_FEEDS=str(settings.feeds_dir.resolve()),
         FEEDSVC_ACCESS_LOG="1" if access_log else "0",  # feedsvc's own log: the servers' cost more
         FEEDSVC_RECHECK_MS=os.environ.get("FEEDSVC_RECHECK_MS", str(RECHECK_MS)),
@@ -696,28 +707,9 @@ def check_address(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
     except socket.gaierror as error:
-        raise UserError(f"{shown}: {error.strerror.lower()}") from None
+        raise FeedsvcError(error.strerror.lower(), shown) from None
     except OSError as error:  # in use; not an address of this host; a port below 1024...
-        raise UserError(f"{shown}: {(error.strerror or str(error)).lower()}") from None
-
-
-def _filed(
-    catalog: Catalog, document: Document | FeedsvcError, explain: bool = False
-) -> list[tuple[Item, Explanation | None]]:
-    """The document's items with their topics, and why they got them when asked."""
-    if isinstance(document, FeedsvcError):
-        raise document
-    items = parse_document(document)
-    try:
-        return [
-            (
-                replace(item, topics=catalog.topics_for(item)),
-                catalog.explain(item) if explain else None,
-            )
-            for item in items
-        ]
-    except FeedsvcError as error:
-        raise FeedsvcError(error.message, document.name) from None
+        raise FeedsvcError((error.strerror or str(error)).lower(), shown) from None
 
 
 def _explained(explanation: Explanation) -> str:

@@ -1,4 +1,6 @@
-"""Settings from one place: the environment and the command line, never read elsewhere."""
+"""Settings from one place, with one precedence: a command-line option, else the environment
+(FEEDSVC_*), else `feeds/site.toml` (the catalogue applies `base_url` over its own), else the
+default. Nothing else reads the environment."""
 
 from __future__ import annotations
 
@@ -8,54 +10,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import SettingsError, StoreError
+from .errors import SettingsError
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def default_instance_path() -> Path:
-    """Flask's instance folder for this package (the default home of the store)."""
-    from flask import Flask  # deferred: importing the CLI should not build an app
+def __getattr__(name: str) -> object:
+    """`Location` and `parse_location` moved to `store/location.py`; this keeps
+    `from feedsvc.config import Location` working for code not yet moved (store/__init__.py)."""
+    if name in ("Location", "parse_location"):
+        from .store import location  # deferred: the store sits above this floor
 
-    return Path(Flask("feedsvc").instance_path)
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a store is: an engine and its address."""
-
-    engine: str  # "sqlite" or "postgresql"
-    address: str  # a file path, or the PostgreSQL connection URL
-    default: bool = False  # the instance folder's store: its directory may be created
-
-    def __str__(self) -> str:
-        return self.address if self.engine == "sqlite" else _without_password(self.address)
-
-
-def parse_location(value: str | Path, default: bool = False) -> Location:
-    """A `--db` / FEEDSVC_DB value: a path, `sqlite:///path` or `postgresql://...`."""
-    text = str(value)
-    scheme, sep, rest = text.partition("://")
-    if not sep or len(scheme) < 3 or "/" in scheme:  # a plain path (C:\\ is not a scheme)
-        return Location("sqlite", text, default)
-    if scheme == "sqlite":
-        if not rest.startswith("/") or rest == "/":
-            raise StoreError(
-                "write an SQLite URL as sqlite:///relative/path or sqlite:////abs", text
-            )
-        return Location("sqlite", rest[1:], default)
-    if scheme in POSTGRES_SCHEMES:
-        return Location("postgresql", text, default)
-    raise StoreError(f"unknown store scheme {scheme!r} (use a path, sqlite:/// or postgresql://)")
-
-
-def _without_password(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+        return getattr(location, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +59,10 @@ class Settings:
             recheck_ms=_recheck_ms(env.get("FEEDSVC_RECHECK_MS")),
         )
 
-    def store_location(self, instance_path: Path | None = None) -> Location:
-        """Where the store is: `db`, else `feedsvc.sqlite3` in the instance folder (the one
-        place whose directory feedsvc creates)."""
-        if self.db:
-            return parse_location(self.db)
-        folder = instance_path or default_instance_path()
-        return parse_location(folder / "feedsvc.sqlite3", default=True)
+    def with_options(self, **options: object) -> Settings:
+        """These settings with the command line's options over them (None: not given)."""
+        given = {name: value for name, value in options.items() if value is not None}
+        return replace(self, **given)  # type: ignore[arg-type]
 
 
 def _bad(name: str, value: str, rule: str) -> SettingsError:

@@ -14,6 +14,7 @@ from .site import Rendered
 # The build's own record at the destination. No site path starts with ".": the site map can
 # never produce it, and the README has it denied (nginx, CDN).
 MANIFEST = ".feedsvc-build.json"
+OWN_PREFIX = ".feedsvc-"  # the build's own records (manifest, journals), never a site file
 
 
 @dataclass(slots=True)
@@ -83,3 +84,9 @@ class Destination(Protocol):
     def write_manifest(self, manifest: Manifest) -> None: ...
 
     def close(self) -> None: ...
+
+
+def is_site_path(path: str) -> bool:
+    """Not one of the build's own records: a hand-edited manifest must not make a build
+    delete them (both destinations check each path a manifest lists)."""
+    return not path.rpartition("/")[2].startswith(OWN_PREFIX)

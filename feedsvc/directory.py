@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from .destination import MANIFEST, BuildError, BuildReport, Manifest
+from .destination import MANIFEST, BuildError, BuildReport, Manifest, is_site_path
 from .site import Rendered
 
 # The build's own files in OUTDIR all start with ".feedsvc-" (README: nginx answers 404 to them).
@@ -63,12 +63,11 @@ def open_journal(outdir: Path) -> BinaryIO:
     return open(outdir / JOURNAL, "ab", buffering=0)  # one write a file, none lost in a buffer
 
 
-def _is_site_path(name: str) -> bool:
+def _is_plain_site_path(name: str) -> bool:
     """A plain relative path of a site file: a hand-edited manifest must not make the build
     remove anything outside OUTDIR, or the build's own files."""
-    parts = name.split("/")
-    plain = all(part not in ("", ".", "..") for part in parts)
-    return plain and not parts[-1].startswith(".feedsvc-")
+    plain = all(part not in ("", ".", "..") for part in name.split("/"))
+    return plain and is_site_path(name)
 
 
 def _check_outdir(outdir: Path) -> None:
@@ -211,7 +210,7 @@ class Directory:
         for name in sorted(stale):
             self.owned.discard(name)
             path = self.root / name  # the name itself: a symlink goes, not what it points to
-            if not _is_site_path(name) or not path.parent.resolve().is_relative_to(self.root):
+            if not _is_plain_site_path(name) or not path.parent.resolve().is_relative_to(self.root):
                 continue  # a hand-edited manifest: never remove anything but site files
             try:
                 path.unlink()

@@ -286,7 +286,7 @@ _NOTHING = _Found(frozenset())
 
 
 @dataclass(slots=True)
-class Filer:
+class CompiledRules:
     """The catalogue's rules, ready to file items: `file` on the ingest path, `explain` for
     editors. Both take the same decisions (`_decide`)."""
 
@@ -303,7 +303,7 @@ class Filer:
     holders: frozenset[int] = frozenset()  # rules that hold others (the keys of `contains`)
 
     @classmethod
-    def build(cls, slugs: tuple[str, ...], rules: Iterable[Rule]) -> Filer:
+    def build(cls, slugs: tuple[str, ...], rules: Iterable[Rule]) -> CompiledRules:
         filer = cls(slugs)
         for rule in rules:
             filer._add(rule)
@@ -584,15 +584,15 @@ def _is_credit(text: str, start: int, end: int) -> bool:
 
 
 @dataclass(slots=True)
-class LazyFiler:
-    """The rules, built into a `Filer` the first time an item is filed: most commands (build,
-    serve, topics) load the catalogue but file nothing."""
+class LazyRules:
+    """The rules, built into `CompiledRules` the first time an item is filed: most commands
+    (build, serve, topics) load the catalogue but file nothing."""
 
     slugs: tuple[str, ...]
     rules: list[Rule]
-    built: Filer | None = None
+    built: CompiledRules | None = None
 
-    def get(self) -> Filer:
+    def get(self) -> CompiledRules:
         if self.built is None:
-            self.built = Filer.build(self.slugs, self.rules)
+            self.built = CompiledRules.build(self.slugs, self.rules)
         return self.built

@@ -1,7 +1,7 @@
 """The HTTP rules for published resources, in one place: the Flask routes and the WSGI fast
 path both answer through `respond`, so their headers cannot drift apart.
 
-A resource has few possible answers (two encodings, each as GET, HEAD and 304), so `prepare`
+A resource has few possible answers (two encodings, each as GET, HEAD and 304), so `answers_for`
 builds them all once per render and `respond` only picks one: no header is formatted per request.
 """
 
@@ -36,7 +36,7 @@ class Encoding:
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
+class Answers:
     plain: Encoding
     gzip: Encoding
     etags: tuple[str, str]  # unquoted: plain, gzip
@@ -45,7 +45,7 @@ class Prepared:
     conditional: bool  # only a 200 can be answered by a 304
 
 
-def prepare(
+def answers_for(
     body: bytes,
     gzipped: bytes,
     etags: tuple[str, str],
@@ -55,7 +55,7 @@ def prepare(
     cache_control: str,
     links: tuple[str, ...] = (),
     status: int = 200,
-) -> Prepared:
+) -> Answers:
     """Every answer a resource can get, headers formatted once."""
     line = f"{status} {HTTPStatus(status).phrase}"
 
@@ -75,7 +75,7 @@ def prepare(
             not_modified=Answer("304 Not Modified", common, b"", "-"),
         )
 
-    return Prepared(
+    return Answers(
         plain=encoding(body, etags[0], []),
         gzip=encoding(gzipped, etags[1], [("Content-Encoding", "gzip")]),
         etags=etags,
@@ -85,29 +85,29 @@ def prepare(
     )
 
 
-def respond(environ: Mapping[str, object], prepared: Prepared) -> Answer:
+def respond(environ: Mapping[str, object], answers: Answers) -> Answer:
     """200 (plain or gzip), or 304 when the client's copy is current; HEAD gets no body."""
     accept = environ.get("HTTP_ACCEPT_ENCODING")
-    encoding = prepared.gzip if accept and accepts_gzip(str(accept)) else prepared.plain
-    if prepared.conditional and not_modified(environ, prepared):
+    encoding = answers.gzip if accept and accepts_gzip(str(accept)) else answers.plain
+    if answers.conditional and not_modified(environ, answers):
         return encoding.not_modified
     return encoding.head if environ.get("REQUEST_METHOD") == "HEAD" else encoding.get
 
 
-def not_modified(environ: Mapping[str, object], prepared: Prepared) -> bool:
+def not_modified(environ: Mapping[str, object], answers: Answers) -> bool:
     """RFC 9110 13.2.2: If-None-Match (weak comparison, either encoding's tag) decides when
     present; else If-Modified-Since at or after Last-Modified, to the second."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
-        if if_none_match in prepared.quoted:
+        if if_none_match in answers.quoted:
             return True  # what pollers send back: skip the general parser
         tags = parse_etags(str(if_none_match))
-        return any(tags.contains_weak(etag) for etag in prepared.etags)
+        return any(tags.contains_weak(etag) for etag in answers.etags)
     if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if not if_modified_since:
         return False  # a first poll: no parser at all
     since = parse_date(str(if_modified_since))
-    return since is not None and prepared.last_modified <= since
+    return since is not None and answers.last_modified <= since
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct headers
@@ -115,3 +115,20 @@ def accepts_gzip(accept_encoding: str) -> bool:
     if "gzip" not in accept_encoding:
         return False
     return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
+def plain_error(status: int) -> Answer:
+    """A short plain-text error (`503 Service Unavailable`), never cached: the one answer the
+    Flask handler and the fast path both give when the store cannot be read."""
+    line = f"{status} {HTTPStatus(status).phrase}"
+    body = f"{line}\n".encode()
+    length = str(len(body))
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", length),
+        ("Cache-Control", "no-store"),
+    ]
+    return Answer(line, headers, body, length)
+
+
+STORE_UNAVAILABLE = plain_error(503)

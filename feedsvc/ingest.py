@@ -1,4 +1,6 @@
-"""Opening the store for a catalogue, and storing documents: shared by the CLI and the web app.
+"""Reading documents, opening the store for a catalogue, and storing documents: shared by the
+CLI and the web app. Errors come back as values (`Document | FeedsvcError`, `Outcome`), so a run
+of many documents reports each rejected one and goes on.
 
 Storing a document is two steps: `prepare` (parse, merge duplicates, file under topics: pure
 CPU work, the larger part of an ingest) and `store_prepared` (one store transaction). An ingest
@@ -13,15 +15,16 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from .catalog import Catalog
 from .errors import FeedsvcError
+from .filing import Explanation
 from .model import Item
 from .plan import file_items, merge_duplicates
-from .sources import Document, parse_document
+from .sources import STDIN, Document, parse_document, read_documents
 from .store import Counts, Location, Store, utc_now
 from .store import open_store as open_engine
 
@@ -30,7 +33,7 @@ BATCH_ITEMS = 5_000  # items written per transaction at most (`store_all`)
 BATCH_SECONDS = 1.0  # ... and how long a transaction takes in new documents at most
 
 
-def open_store(
+def open_filed_store(
     location: Location | str | Path,
     catalog: Catalog,
     clock: Callable[[], datetime] = utc_now,
@@ -45,6 +48,51 @@ def open_store(
         store.close()
         raise
     return store
+
+
+def read_all(
+    paths: Iterable[str],
+    stdin: bytes | None,
+    stdin_kind: str = "wire",
+    on_empty: Callable[[str], None] | None = None,
+) -> Iterator[Document | FeedsvcError]:
+    """Each document the paths name (`-`: `stdin`, read as `stdin_kind`), or the error that
+    stopped one path being read (the next path is still read). A directory holding no document
+    is no error: `on_empty` is told its path (an empty drop folder)."""
+    for path in paths:
+        found = 0
+        try:
+            for document in read_documents([path], stdin):
+                found += 1
+                yield replace(document, kind=stdin_kind) if path == STDIN else document
+        except FeedsvcError as error:
+            yield error
+            continue
+        if not found and path != STDIN and on_empty is not None:
+            on_empty(path)
+
+
+def filed_items(
+    document: Document | FeedsvcError, catalog: Catalog, explain: bool = False
+) -> list[tuple[Item, Explanation | None]] | FeedsvcError:
+    """A document's items with their topics, and why they got them when asked (`feedsvc
+    parse`); or the error that rejected the document, naming it."""
+    if isinstance(document, FeedsvcError):
+        return document
+    try:
+        items = parse_document(document)
+    except FeedsvcError as error:
+        return error
+    try:
+        return [
+            (
+                replace(item, topics=catalog.topics_for(item)),
+                catalog.explain(item) if explain else None,
+            )
+            for item in items
+        ]
+    except FeedsvcError as error:  # a pinned topic the catalogue lacks: the document is named
+        return FeedsvcError(error.message, document.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,13 @@ from urllib.parse import urlsplit
 from dateutil import parser as dateparser
 
 from .errors import DocumentError
-from .model import LINE_END, Item, clean_text, first_paragraph, with_correction
+from .model import ID_PATTERN, LINE_END, Item, clean_text, first_paragraph, with_correction
 from .sanitize import clean_html
 
 FIELDS = frozenset(
     ("id", "title", "content", "summary", "author", "source", "link", "published", "updated")
 ) | {"topics", "correction"}
 TEXT_FIELDS = ("title", "content", "summary", "author", "source", "correction")
-# Ids end up in URLs and file names (/items/<id>.html): keep them to a safe alphabet.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 Fail = Callable[[str], DocumentError]
 _NO_DEFAULT = datetime(2000, 1, 1)  # dateutil fills missing parts from this, never from "now"

@@ -24,6 +24,9 @@ NO_BASE_URL = (
     "(--base-url URL, FEEDSVC_BASE_URL, or base_url in site.toml)"
 )
 ID_LENGTH = 16  # hex digits: 64 bits; lowercase, so ids are safe as file names on any disk
+# Any item id (wire ids and the ids JSON Lines give): they end up in URLs and file names
+# (/items/<id>.html), so they keep to a safe alphabet.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def clean_text(text: str) -> str:

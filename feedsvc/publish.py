@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl
 from werkzeug.http import http_date
 
 from .catalog import ALL, Catalog
-from .config import Location
 from .errors import QueryError
-from .headers import Prepared, prepare
+from .headers import Answers, answers_for
 from .query import FeedParameters, cut_off, parse_feed_parameters
 from .site import Producer, SiteMap
 from .store import Store, open_store, utc_now
+from .store.location import Location
 from .websub import Pinger
 
 RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)
@@ -38,7 +38,7 @@ Kept = TypeVar("Kept")
 
 
 @dataclass(frozen=True, slots=True)
-class Published:
+class Resource:
     """One rendered resource, ready to send."""
 
     body: bytes
@@ -50,13 +50,13 @@ class Published:
     # Derived from the two above, but formatted once per render rather than once per request:
     gzip_etag: str  # each encoding is its own representation (RFC 9110 8.8.3)
     http_date: str  # Last-Modified as an HTTP date
-    http: Prepared = field(repr=False, compare=False)  # every answer it can get, formatted
+    http: Answers = field(repr=False, compare=False)  # every answer it can get, formatted
     cache_control: str = ""  # "": the site's max-age; archive pages: long and immutable
     links: tuple[str, ...] = ()  # Link header values (WebSub hub and self)
     status: int = 200  # 410 for a withdrawn item's page
 
 
-def publish(
+def make_resource(
     body: bytes,
     content_type: str,
     last_modified: datetime,
@@ -66,11 +66,11 @@ def publish(
     status: int = 200,
     max_age: int = 300,
     level: int = GZIP_LEVEL,
-) -> Published:
+) -> Resource:
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
     gzipped = gzip.compress(body, compresslevel=level, mtime=0)
     date = http_date(last_modified)
-    answers = prepare(
+    answers = answers_for(
         body,
         gzipped,
         (etag, etag + "-gz"),
@@ -81,7 +81,7 @@ def publish(
         links,
         status,
     )
-    return Published(
+    return Resource(
         body=body,
         gzip=gzipped,
         etag=etag,
@@ -132,7 +132,7 @@ class _Recent(Generic[Kept]):
                 self._entries.popitem(last=False)
 
 
-class Publisher:
+class ResourceCache:
     """The app's cache of the site's rendered resources, and its per-thread store connections.
     The resources are the site map's: feeds, pages and lists are kept for the generation they
     were rendered at (one entry each, a number fixed by the catalogue); item pages and
@@ -156,9 +156,9 @@ class Publisher:
         self.clock = clock
         self.site = SiteMap(catalog)
         self.renders = 0
-        self._fixed: dict[Hashable, Published] = {}
-        self._recent: _Recent[Published] = _Recent(recent)
-        self._searches: _Recent[Published] = _Recent(searches)
+        self._fixed: dict[Hashable, Resource] = {}
+        self._recent: _Recent[Resource] = _Recent(recent)
+        self._searches: _Recent[Resource] = _Recent(searches)
         self._queries: _Recent[tuple[FeedParameters, str]] = _Recent(QUERIES_KEPT)
         self._health = (0, -1)
         # Striped: one lock per key would grow with every item ever asked for.
@@ -197,7 +197,7 @@ class Publisher:
         """This thread wrote the store: ask again at the next request (read your writes)."""
         self._local.until = -1.0
 
-    def get(self, path: str) -> Published | None:
+    def get(self, path: str) -> Resource | None:
         """The resource at a site path (`feeds/all.rss`, `items/<id>.html`), or None when the
         site has no such path."""
         cached = self._fixed.get(path)
@@ -209,15 +209,15 @@ class Publisher:
         cache = self._fixed if self.site.is_fixed(path) else self._recent
         return self._get(path, producer, cache)
 
-    def feed(self, path: str, parameters: FeedParameters) -> Published | None:
+    def feed(self, path: str, parameters: FeedParameters) -> Resource | None:
         """The feed at `path` for a live URL's parameters, or None if there is no feed."""
         return self._feed(path, parameters, parameters.query_string())
 
-    def feed_query(self, path: str, query_string: str) -> Published | None:
+    def feed_query(self, path: str, query_string: str) -> Resource | None:
         """The feed at `path` for a URL's raw query string; `QueryError` for a bad one."""
         return self._feed(path, *self._read_query(query_string))
 
-    def _feed(self, path: str, parameters: FeedParameters, canonical: str) -> Published | None:
+    def _feed(self, path: str, parameters: FeedParameters, canonical: str) -> Resource | None:
         """Kept under the canonical query string, and the `filter_time` cut-off, which moves
         with the clock a step of max_age at a time."""
         if not canonical:
@@ -238,7 +238,7 @@ class Publisher:
             found = self._queries[query_string] = (parameters, parameters.query_string())
         return found
 
-    def search_page(self, query_string: str) -> Published | None:
+    def search_page(self, query_string: str) -> Resource | None:
         """The search page for a URL's raw query string: feed parameters, and `topic` (a slug;
         `all` when not given); without `q` (or with a blank one), the form alone. `QueryError`
         for a bad parameter or an unknown topic."""
@@ -282,8 +282,8 @@ class Publisher:
         self,
         key: Hashable,
         producer: Producer,
-        cache: dict[Hashable, Published] | _Recent[Published],
-    ) -> Published | None:
+        cache: dict[Hashable, Resource] | _Recent[Resource],
+    ) -> Resource | None:
         level = SEARCH_GZIP_LEVEL if cache is self._searches else GZIP_LEVEL
         store = self.store()
         cached = cache.get(key)
@@ -300,7 +300,7 @@ class Publisher:
             if rendered is None:
                 return None
             self.renders += 1
-            published = publish(
+            published = make_resource(
                 rendered.body,
                 rendered.content_type,
                 rendered.last_modified,

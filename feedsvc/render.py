@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -17,6 +17,7 @@ from lxml.etree import Element, SubElement
 from . import __version__
 from .catalog import ALL, Catalog
 from .model import Item, Site, Topic
+from .plan import EPOCH
 from .query import FeedParameters
 from .store import Store
 
@@ -30,7 +31,6 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 fh:archive
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 at:deleted-entry
 # sy:updatePeriod values by length: the shortest period that holds at least one poll.
 UPDATE_PERIODS = (("hourly", 3600), ("daily", 86_400), ("weekly", 604_800))
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PLAIN = FeedParameters()  # a topic's own feed: no search, no filter, the site's length
 SEARCH = "search"  # the live search page's path
 

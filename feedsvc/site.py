@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .catalog import ALL, Catalog
-from .jsonlines import ID_PATTERN
-from .model import Item, Topic
+from .model import ID_PATTERN, Item, Topic
 from .pages import OPENSEARCH, SCRIPT, Pages
 from .query import FeedParameters
 from .render import (

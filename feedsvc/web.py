@@ -15,16 +15,16 @@ from .accesslog import AccessLog, LogWriter, WSGIApp
 from .catalog import ALL, load_catalog
 from .config import Settings
 from .errors import CatalogError, FeedsvcError, QueryError, StoreError
-from .fastpath import FastPath
-from .headers import respond
-from .ingest import changed_topics, ingest_document, open_store
-from .jsonlines import ID_PATTERN
-from .model import NO_BASE_URL
-from .publish import RECENT_CACHED, SEARCHES_CACHED, Published, Publisher, query_pairs
+from .fastpath import FastPath, report_store_error
+from .headers import STORE_UNAVAILABLE, respond
+from .ingest import changed_topics, ingest_document, open_filed_store
+from .model import ID_PATTERN, NO_BASE_URL
+from .publish import RECENT_CACHED, SEARCHES_CACHED, Resource, ResourceCache, query_pairs
 from .render import SEARCH
 from .site import HTML_TYPE, INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
 from .sources import API_BODY_NAME, Document
 from .store import utc_now
+from .store.location import location_of
 
 MAX_ERROR_CHARS = 160
 
@@ -50,15 +50,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if "SETTINGS" not in app.config:
         app.config["SETTINGS"] = Settings.from_env()  # a bad value raises SettingsError, named
     settings: Settings = app.config["SETTINGS"]
-    location = settings.store_location(Path(app.instance_path))
+    location = location_of(settings.db, Path(app.instance_path))
     catalog = load_catalog(settings.feeds_dir, settings.base_url)
     if catalog.site.base_url is None:  # `feedsvc serve` gives the address it serves
         raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     # Fails on a place that holds no store (create one with `feedsvc init`); re-files once here
     # rather than in every worker thread.
-    open_store(location, catalog, app.config["CLOCK"]).close()
+    open_filed_store(location, catalog, app.config["CLOCK"]).close()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body  # 413 before the body is read
-    app.extensions["feedsvc"] = Publisher(
+    app.extensions["feedsvc"] = ResourceCache(
         location,
         catalog,
         app.config["CLOCK"],
@@ -73,7 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["feedsvc.log"] = log
         app.wsgi_app = AccessLog(app.wsgi_app, log)  # type: ignore[method-assign]
     if app.config["FASTPATH"]:
-        app.wsgi_app = FastPath(app.wsgi_app, publisher(app), log)  # type: ignore[method-assign]
+        app.wsgi_app = FastPath(app.wsgi_app, resource_cache(app), log)  # type: ignore[method-assign]
     return app
 
 
@@ -83,11 +83,11 @@ def serving_app() -> WSGIApp:
     return create_app().wsgi_app
 
 
-def publisher(app: Flask | None = None) -> Publisher:
+def resource_cache(app: Flask | None = None) -> ResourceCache:
     return (app or current_app).extensions["feedsvc"]
 
 
-def _answer(published: Published | None) -> Response:
+def _answer(published: Resource | None) -> Response:
     if published is None:
         abort(404)
     answer = respond(request.environ, published.http)
@@ -105,7 +105,7 @@ def _answer(published: Published | None) -> Response:
 def _routes(app: Flask) -> None:
     """A rule per path of the site map (so a wrong method is a 405, not a 404), one for item
     pages, and the service's own."""
-    site = publisher(app).site
+    site = resource_cache(app).site
     app.add_url_rule("/", "index", partial(resource, INDEX))
     for path in [*site.fixed_paths(), *site.live_paths()]:
         view = partial(feed if site.is_feed(path) else resource, path)
@@ -117,26 +117,27 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.add_url_rule("/api/items/<item_id>", "api_item", api_item, methods=["DELETE"])
     app.register_error_handler(HTTPException, _plain_error)
+    app.register_error_handler(StoreError, _store_unavailable)
 
 
 def resource(path: str) -> Response:
-    return _answer(publisher().get(path))
+    return _answer(resource_cache().get(path))
 
 
 def archive(slug: str, page: str, extension: str) -> Response:
-    return _answer(publisher().get(f"feeds/{slug}/archive/{page}.{extension}"))
+    return _answer(resource_cache().get(f"feeds/{slug}/archive/{page}.{extension}"))
 
 
 def item(item_id: str) -> Response:
-    return _answer(publisher().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
+    return _answer(resource_cache().get(f"{ITEMS_PREFIX}{item_id}{ITEMS_SUFFIX}"))
 
 
 def feed(path: str) -> Response:
     query_string = request.environ.get("QUERY_STRING", "")
     if not query_string:
-        return _answer(publisher().get(path))
+        return _answer(resource_cache().get(path))
     try:
-        published = publisher().feed_query(path, query_string)
+        published = resource_cache().feed_query(path, query_string)
     except QueryError as error:
         abort(400, str(error))
     return _answer(published)
@@ -145,7 +146,7 @@ def feed(path: str) -> Response:
 def search() -> Response:
     query_string = request.environ.get("QUERY_STRING", "")
     try:
-        return _answer(publisher().search_page(query_string))
+        return _answer(resource_cache().search_page(query_string))
     except QueryError as error:
         return _search_error(query_string, error)
 
@@ -156,19 +157,19 @@ def _search_error(query_string: str, error: QueryError) -> Response:
         given = dict(query_pairs(query_string))
     except QueryError:
         given = {}
-    catalog = publisher().catalog
+    catalog = resource_cache().catalog
     topic = catalog.topic(given.get("topic", ALL)) or catalog.all_topic
-    body = publisher().site.pages.search(topic, text=given.get("q", ""), error=str(error))
+    body = resource_cache().site.pages.search(topic, text=given.get("q", ""), error=str(error))
     return Response(body, 400, {"Cache-Control": "no-store"}, content_type=HTML_TYPE)
 
 
 def healthz() -> Response:
     try:
-        items, generation = publisher().health()
+        items, generation = resource_cache().health()
     except StoreError as error:
         return _json({"status": "unavailable", "error": str(error)}, 503)
     status = {"status": "ok", "items": items, "generation": generation}
-    return _json({**status, "renders": publisher().renders}, 200)
+    return _json({**status, "renders": resource_cache().renders}, 200)
 
 
 def _json(document: dict, status: int) -> Response:
@@ -187,15 +188,17 @@ def api_items() -> Response:
     if kind is None:
         abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
     document = Document(API_BODY_NAME, _body(settings.max_body), kind)
-    store = publisher().store()
+    store = resource_cache().store()
     before = store.generation()
     try:
-        counts = ingest_document(store, publisher().catalog, document, who="api")
+        counts = ingest_document(store, resource_cache().catalog, document, who="api")
+    except StoreError:
+        raise  # the store's fault, not the document's: 503 (`_store_unavailable`)
     except FeedsvcError as error:
         abort(400, str(error))
-    publisher().forget_generation()
+    resource_cache().forget_generation()
     if counts.new or counts.updated:
-        publisher().announce(changed_topics(store, before))
+        resource_cache().announce(changed_topics(store, before))
     answer = {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}
     return _json({**answer, "held": counts.held, "killed": counts.killed}, 200)
 
@@ -211,15 +214,15 @@ def api_item(item_id: str) -> Response:
     reason = request.args.get("reason") or None
     if reason is not None and (len(reason) > 500 or not reason.isprintable()):
         abort(400, "reason must be printable text of at most 500 characters")
-    store = publisher().store()
+    store = resource_cache().store()
     item = store.item(item_id)
     try:
         killed = store.kill([item_id], reason, "api")
     except StoreError:
         abort(404)
-    publisher().forget_generation()
+    resource_cache().forget_generation()
     if item is not None and killed:
-        publisher().announce(item.topics)
+        resource_cache().announce(item.topics)
     return _json({"killed": killed, "already": [] if killed else [item_id]}, 200)
 
 
@@ -262,4 +265,15 @@ def _plain_error(error: HTTPException) -> Response:
         else f"{error.code} {error.name}\n"
     )
     response.mimetype = "text/plain"
+    return response
+
+
+def _store_unavailable(error: StoreError) -> Response:
+    """Any route whose store cannot be read or written: the fast path's plain 503, byte for
+    byte (healthz says it in its own JSON)."""
+    report_store_error(request.environ, error)
+    answer = STORE_UNAVAILABLE
+    response = Response(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response.headers[name] = value
     return response

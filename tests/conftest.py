@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.config import Settings
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document
 from feedsvc.store import Store
 from feedsvc.web import create_app
@@ -112,7 +112,7 @@ def settings(db: str) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings, catalog: Catalog, clock: Clock) -> Store:
-    store = open_store(settings.store_location(), catalog, clock, create=True)
+    store = open_filed_store(settings.db, catalog, clock, create=True)
     yield store
     store.close()
 
@@ -129,7 +129,7 @@ def filled(store: Store, catalog: Catalog, clock: Clock) -> Store:
 @pytest.fixture(params=["fastpath", "flask"])
 def app(request: pytest.FixtureRequest, settings: Settings, clock: Clock):
     """The app twice: with the WSGI fast path in front, and Flask alone (on a new empty store)."""
-    open_store(settings.store_location(), load_catalog(FEEDS), clock, create=True).close()
+    open_filed_store(settings.db, load_catalog(FEEDS), clock, create=True).close()
     return create_app(
         {
             "SETTINGS": settings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document
 
 SIZE = 10
@@ -49,7 +49,7 @@ def test_a_kill_empties_only_its_place(store, catalog) -> None:
 
 def test_an_older_store_gets_its_places_by_migration(tmp_path, catalog, clock) -> None:
     path = tmp_path / "old.sqlite3"
-    store = open_store(path, catalog, clock, create=True)
+    store = open_filed_store(path, catalog, clock, create=True)
     add(store, catalog, [football(k) for k in reversed(range(23))])
     expected = pages(store, "sport")
     store.close()
@@ -59,5 +59,5 @@ def test_an_older_store_gets_its_places_by_migration(tmp_path, catalog, clock) -
             "ALTER TABLE items DROP COLUMN ordinal; ALTER TABLE filed DROP COLUMN ordinal;"
             "PRAGMA user_version = 2;"
         )
-    reopened = open_store(path, catalog, clock)
+    reopened = open_filed_store(path, catalog, clock)
     assert pages(reopened, "sport") == expected

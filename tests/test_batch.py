@@ -16,7 +16,7 @@ import pytest
 
 from feedsvc.catalog import Catalog
 from feedsvc.errors import FeedsvcError
-from feedsvc.ingest import ingest_document, open_store, prepare, store_all
+from feedsvc.ingest import ingest_document, open_filed_store, prepare, store_all
 from feedsvc.sources import Document, parse_document
 from feedsvc.static import build_site
 from feedsvc.store import Store
@@ -47,7 +47,7 @@ def test_batched_documents_make_the_same_store_as_one_at_a_time(
 ) -> None:
     documents = [Document(p.name, p.read_bytes(), "wire") for p in sorted(SAMPLES.glob("*.txt"))]
     documents.append(documents[0])  # again: unchanged
-    reference = open_store(tmp_path / "one-by-one.sqlite3", catalog, clock, create=True)
+    reference = open_filed_store(tmp_path / "one-by-one.sqlite3", catalog, clock, create=True)
     expected = [str(ingest_document(reference, catalog, d)) for d in documents]
 
     results = list(store_all(store, (prepare(d, catalog) for d in documents)))
@@ -64,8 +64,8 @@ def test_a_batch_is_seen_by_other_connections_only_once_it_commits(
     tmp_path, catalog, clock
 ) -> None:
     path = tmp_path / "store.sqlite3"
-    writer = open_store(path, catalog, clock, create=True)
-    reader = open_store(path, catalog, clock)
+    writer = open_filed_store(path, catalog, clock, create=True)
+    reader = open_filed_store(path, catalog, clock)
     with writer.batch():
         for n in range(3):
             ingest_document(writer, catalog, headlines(f"{n}.txt", 5, f"Pier{n}"))
@@ -74,7 +74,7 @@ def test_a_batch_is_seen_by_other_connections_only_once_it_commits(
 
 
 def test_an_exception_leaving_a_batch_undoes_all_of_it(tmp_path, catalog, clock) -> None:
-    store = open_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
+    store = open_filed_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
     generation = store.generation()
     with pytest.raises(KeyboardInterrupt), store.batch():
         ingest_document(store, catalog, headlines("a.txt", 5, "Quay"))
@@ -86,7 +86,7 @@ def test_an_exception_leaving_a_batch_undoes_all_of_it(tmp_path, catalog, clock)
 
 def test_a_document_that_fails_in_the_store_costs_only_itself(tmp_path, catalog, clock) -> None:
     """A real failure: SQLite's page limit is reached by the big document (a full disk)."""
-    store = open_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
+    store = open_filed_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages + 40}")
     documents = [
@@ -110,7 +110,7 @@ def test_a_batch_sqlite_undoes_whole_is_written_again_one_document_at_a_time(
 ) -> None:
     """RAISE(ROLLBACK) in a trigger makes SQLite undo the whole transaction, as a full disk
     can: the batch fails whole, and its documents are stored again one at a time."""
-    store = open_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
+    store = open_filed_store(tmp_path / "store.sqlite3", catalog, clock, create=True)
     store.db.execute(
         "CREATE TEMP TRIGGER poison BEFORE INSERT ON items WHEN NEW.title LIKE 'Poison%' "
         "BEGIN SELECT RAISE(ROLLBACK, 'poisoned item'); END"
@@ -137,7 +137,7 @@ def test_a_store_another_writer_holds_rejects_each_document_and_the_run_ends(
     """A batch that cannot begin (the write lock held past the busy timeout): each document is
     rejected in one line, and the run ends instead of trying the same batch forever."""
     path = tmp_path / "store.sqlite3"
-    store = open_store(path, catalog, clock, create=True)
+    store = open_filed_store(path, catalog, clock, create=True)
     store.db.execute("PRAGMA busy_timeout = 50")
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

@@ -86,3 +86,38 @@ def test_create_app_raises_the_named_error(settings, store, monkeypatch) -> None
     # Settings given outright are the settings: the environment is not read.
     app = create_app({"SETTINGS": settings, "TESTING": True})
     assert app.config["MAX_CONTENT_LENGTH"] == settings.max_body
+
+
+@pytest.mark.sqlite_only
+def test_a_setting_comes_from_the_option_else_the_environment_else_site_toml(
+    tmp_path, store
+) -> None:
+    """One precedence (README, Settings): `build --base-url` over FEEDSVC_BASE_URL over
+    base_url in site.toml; `--db` over FEEDSVC_DB."""
+    from click.testing import CliRunner
+
+    from .server import snapshot_feeds
+
+    feeds = snapshot_feeds(tmp_path / "feeds")
+    site_toml = feeds / "site.toml"
+    site_toml.write_text('base_url = "https://toml.example/"\n' + site_toml.read_text())
+
+    def links(env_url: str, *option: str) -> str:
+        env = {"FEEDSVC_DB": store.location, "FEEDSVC_FEEDS": str(feeds)}
+        result = CliRunner(env={**env, "FEEDSVC_BASE_URL": env_url}).invoke(
+            main, ["build", str(tmp_path / "site"), "--overwrite", *option]
+        )
+        assert result.exit_code == 0, result.output
+        return (tmp_path / "site" / "feeds.opml").read_text()
+
+    assert "https://option.example/" in links(
+        "https://env.example/", "--base-url", "https://option.example/"
+    )
+    assert "https://env.example/" in links("https://env.example/")
+    assert "https://toml.example/" in links("")
+
+    elsewhere = tmp_path / "nowhere.sqlite3"
+    runner = CliRunner(env={"FEEDSVC_DB": store.location, "FEEDSVC_FEEDS": str(feeds)})
+    result = runner.invoke(main, ["--db", str(elsewhere), "topics"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"feedsvc: error: {elsewhere}: no store here")

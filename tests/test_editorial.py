@@ -16,7 +16,7 @@ from lxml import etree
 from feedsvc.catalog import Catalog
 from feedsvc.cli import main
 from feedsvc.errors import StoreError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import item_id
 from feedsvc.render import TOMBSTONES_NS, entry_id
 from feedsvc.site import SiteMap
@@ -275,7 +275,7 @@ def test_copy_between_engines_keeps_kills_embargoes_corrections_and_the_log(
 ) -> None:
     clock = Clock()
     original = str(tmp_path / "original.sqlite3")
-    store = open_store(original, catalog, clock, create=True)
+    store = open_filed_store(original, catalog, clock, create=True)
     for path in sorted(SAMPLES.glob("*.txt")):  # 50 items: a full archive page of `all`
         ingest_document(store, catalog, Document(path.name, path.read_bytes(), "wire"))
         clock.advance(hours=1)
@@ -302,8 +302,8 @@ def test_copy_between_engines_keeps_kills_embargoes_corrections_and_the_log(
     assert out.startswith(f"copied 49 items, 2 held, 2 withdrawn and {logged} log entries "), out
     code, _, err = cli("copy", url, f"sqlite:///{back}")
     assert code == 0, err
-    stores = {"original": store, "postgresql": open_store(url, catalog, clock)}
-    stores["back"] = open_store(back, catalog, clock)
+    stores = {"original": store, "postgresql": open_filed_store(url, catalog, clock)}
+    stores["back"] = open_filed_store(back, catalog, clock)
 
     def same_everywhere(step: str) -> dict[str, bytes]:
         """The site, the log and what is held and withdrawn are the same in every store."""

@@ -15,15 +15,15 @@ from click.testing import CliRunner
 
 from feedsvc.catalog import Catalog
 from feedsvc.cli import main
-from feedsvc.config import parse_location
 from feedsvc.errors import StoreError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.query import FOLD_VERSION, FeedParameters, parse
 from feedsvc.sources import Document
 from feedsvc.static import build_site
 from feedsvc.store import Store
 from feedsvc.store import open_store as open_engine
 from feedsvc.store import postgres as backend
+from feedsvc.store.location import parse_location
 
 from .conftest import DATA, FEEDS, SAMPLES, Clock
 from .pg import PostgresServer, free_port
@@ -69,7 +69,7 @@ def test_same_input_and_clock_give_byte_identical_sites_on_both_engines(
     sites = {}
     for name, location in (("sqlite", tmp_path / "s.sqlite3"), ("pg", postgres.database())):
         clock = Clock()
-        store = open_store(location, catalog, clock, create=True)
+        store = open_filed_store(location, catalog, clock, create=True)
         fill(store, catalog, clock)
         sites[name] = site(store, catalog, tmp_path / name)
         store.close()
@@ -89,7 +89,7 @@ def test_copy_sqlite_to_postgresql_and_back_is_lossless(
 ) -> None:
     original = tmp_path / "original.sqlite3"
     clock = Clock()
-    store = open_store(original, catalog, clock, create=True)
+    store = open_filed_store(original, catalog, clock, create=True)
     fill(store, catalog, clock)
     count = store.counts()["all"]
     url = postgres.database()
@@ -127,7 +127,7 @@ def test_copy_refuses_a_destination_that_holds_items(
     postgres: PostgresServer, catalog: Catalog, tmp_path: Path
 ) -> None:
     source = tmp_path / "source.sqlite3"
-    store = open_store(source, catalog, Clock(), create=True)
+    store = open_filed_store(source, catalog, Clock(), create=True)
     ingest_document(store, catalog, Document("a.txt", b"-\nOne headline\n", "wire"))
     url = postgres.database()
     assert copy(str(source), url)[0] == 0

@@ -13,7 +13,7 @@ import pytest
 
 from feedsvc.catalog import ALL, load_catalog
 from feedsvc.config import Settings
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import item_id as item_id_of
 from feedsvc.render import FORMATS
 from feedsvc.sources import Document
@@ -56,7 +56,7 @@ def history(request, tmp_path):
     feeds = small_site(tmp_path)
     catalog = load_catalog(feeds)
     db = tmp_path / "store.sqlite3"
-    store = open_store(db, catalog, clock, create=True)
+    store = open_filed_store(db, catalog, clock, create=True)
     settings = Settings(db=str(db), feeds_dir=feeds, token=TOKEN)
     app = create_app(
         {
@@ -255,7 +255,7 @@ def test_hubs_are_advertised_and_pinged_after_an_api_ingest(tmp_path) -> None:
         feeds = small_site(tmp_path, hubs=[hub.url])
         catalog = load_catalog(feeds)
         db = tmp_path / "store.sqlite3"
-        open_store(db, catalog, clock, create=True).close()
+        open_filed_store(db, catalog, clock, create=True).close()
         settings = Settings(db=str(db), feeds_dir=feeds, token=TOKEN)
         client = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True}).test_client()
         response = client.get("/feeds/all.atom")

@@ -38,7 +38,7 @@ from lxml import etree
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.cli import main
 from feedsvc.errors import CatalogError, DocumentError, FeedsvcError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import Item, clean_text, html_to_text, item_id
 from feedsvc.pages import SCRIPT
 from feedsvc.render import FORMATS, load_feed, render_feed
@@ -236,7 +236,7 @@ class FreshStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.directory = tempfile.mkdtemp(prefix="feedsvc-hostile-")
-        self.store = open_store(
+        self.store = open_filed_store(
             Path(self.directory) / "store.sqlite3", catalog, Clock(), create=True
         )
 

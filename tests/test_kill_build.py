@@ -26,7 +26,7 @@ import pytest
 
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.directory import Directory
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.render import item_path
 from feedsvc.site import Rendered
 from feedsvc.sources import Document
@@ -268,7 +268,7 @@ def test_every_file_a_build_writes_after_a_kill_leaves_feeds_linking_live_pages(
     db: str, site_catalog: Catalog, clock: Clock, tmp_path: Path
 ) -> None:
     catalog = site_catalog
-    store = open_store(db, catalog, clock, create=True)
+    store = open_filed_store(db, catalog, clock, create=True)
     fill_samples(store, catalog, clock)
     victim = store.newest("sport", 1)[0]
     site = tmp_path / "site"
@@ -372,7 +372,7 @@ def test_a_kill_while_a_build_runs_never_leaves_a_feed_linking_a_withdrawn_page(
     db: str, feeds: Path, site_catalog: Catalog, clock: Clock, tmp_path: Path, request
 ) -> None:
     catalog = site_catalog
-    store = open_store(db, catalog, clock, create=True)
+    store = open_filed_store(db, catalog, clock, create=True)
     fill_samples(store, catalog, clock)
     victim = store.newest("sport", 1)[0]  # in the sport and all feeds, pages and archives
     old_site = tmp_path / "old-site"
@@ -388,7 +388,7 @@ def test_a_kill_while_a_build_runs_never_leaves_a_feed_linking_a_withdrawn_page(
 
     def reference(kill: bool) -> dict[str, bytes]:
         """A fresh build of the store before or after the kill."""
-        copy = open_store(templates.copy(), catalog, Clock(kill_time))
+        copy = open_filed_store(templates.copy(), catalog, Clock(kill_time))
         if kill:
             copy.kill([victim.id], "legal", "cli")
         outdir = tmp_path / f"fresh-{'after' if kill else 'before'}"
@@ -405,7 +405,7 @@ def test_a_kill_while_a_build_runs_never_leaves_a_feed_linking_a_withdrawn_page(
         location = templates.copy()
         site = tmp_path / f"site-{round_number}"
         shutil.copytree(old_site, site)
-        round_store = open_store(location, catalog, Clock(kill_time))
+        round_store = open_filed_store(location, catalog, Clock(kill_time))
         env = environment(location, feeds, FEEDSVC_BASE_URL=BASE)
         check = LinkCheck(site)
         signal, killed = make_signal(site), []

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import StoreError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import Item
 from feedsvc.query import FeedParameters, cut_off, parse, parse_filterout, tokens
 from feedsvc.sources import Document
@@ -209,7 +209,7 @@ def test_refiling_keeps_search_in_step_with_the_topics(store, catalog) -> None:
 
 def test_a_schema_3_store_gets_its_index_by_migration(tmp_path, catalog, clock) -> None:
     path = tmp_path / "old.sqlite3"
-    store = open_store(path, catalog, clock, create=True)
+    store = open_filed_store(path, catalog, clock, create=True)
     add(
         store, catalog, record("m1", "Volcano erupts near airport"), record("m2", "Airport reopens")
     )
@@ -219,7 +219,7 @@ def test_a_schema_3_store_gets_its_index_by_migration(tmp_path, catalog, clock) 
         db.executescript(
             "DROP TABLE items_search; DELETE FROM meta WHERE key = 'fold'; PRAGMA user_version = 3;"
         )
-    reopened = open_store(path, catalog, clock)
+    reopened = open_filed_store(path, catalog, clock)
     assert reopened.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert ids(reopened, "airport") == ["m1", "m2"]
     assert reopened.generation() > generation  # cached searches are made again
@@ -228,13 +228,13 @@ def test_a_schema_3_store_gets_its_index_by_migration(tmp_path, catalog, clock) 
 
 def test_an_index_made_with_other_folding_rules_is_rebuilt_at_open(tmp_path, catalog, clock):
     path = tmp_path / "s.sqlite3"
-    store = open_store(path, catalog, clock, create=True)
+    store = open_filed_store(path, catalog, clock, create=True)
     add(store, catalog, record("f1", "Glacier retreat measured"))
     store.close()
     with sqlite3.connect(path) as db:  # as a feedsvc with other rules would leave it
         db.execute("INSERT INTO items_search (items_search) VALUES ('delete-all')")
         db.execute("UPDATE meta SET value = '0' WHERE key = 'fold'")
-    reopened = open_store(path, catalog, clock)
+    reopened = open_filed_store(path, catalog, clock)
     assert ids(reopened, "glacier") == ["f1"]
 
 
@@ -272,7 +272,9 @@ QUERIES = ["storm", "the", "bank OR court", '"the port"', "the -storm", "mbappe"
 def test_after_any_changes_search_equals_the_plain_answer(
     tmp_path_factory, catalog, clock, steps, text, filterout
 ) -> None:
-    store = open_store(tmp_path_factory.mktemp("s") / "s.sqlite3", catalog, clock, create=True)
+    store = open_filed_store(
+        tmp_path_factory.mktemp("s") / "s.sqlite3", catalog, clock, create=True
+    )
     try:
         for action, number, title, body in steps:
             item_id = f"i{number}"

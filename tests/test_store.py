@@ -10,7 +10,7 @@ import pytest
 
 from feedsvc.catalog import load_catalog
 from feedsvc.errors import DocumentError, StoreError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document, parse_document
 from feedsvc.store import Counts
 from feedsvc.store import open_store as open_engine
@@ -201,12 +201,12 @@ def test_editing_topic_rules_refiles_stored_items(tmp_path, settings, clock) -> 
     (feeds / "site.toml").write_text((FEEDS / "site.toml").read_text().split("topic_order")[0])
     topic = feeds / "topics" / "weather.toml"
     topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["rain"]\n')
-    store = open_store(settings.db, load_catalog(feeds), clock, create=True)
+    store = open_filed_store(settings.db, load_catalog(feeds), clock, create=True)
     ingest(store, load_catalog(feeds), "-\nSnow closes mountain pass\n")
     assert store.counts().get("weather", 0) == 0
     topic.write_text('title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["snow"]\n')
     store.close()
-    store = open_store(settings.db, load_catalog(feeds), clock)
+    store = open_filed_store(settings.db, load_catalog(feeds), clock)
     assert store.counts()["weather"] == 1
     assert store.newest("weather", 5)[0].topics == ("weather",)
 
@@ -258,9 +258,9 @@ def test_an_explicit_store_in_a_missing_directory_is_never_made(tmp_path) -> Non
 
 
 def test_the_default_location_gets_its_directory(tmp_path) -> None:
-    from feedsvc.config import Settings
+    from feedsvc.store.location import location_of
 
-    location = Settings().store_location(tmp_path / "instance")
+    location = location_of(None, tmp_path / "instance")
     open_engine(location, create=True).close()
     assert (tmp_path / "instance" / "feedsvc.sqlite3").is_file()
 
