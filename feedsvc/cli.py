@@ -23,7 +23,7 @@ from .model import NO_BASE_URL, Item
 from .query import parse_feed_parameters
 from .render import FORMATS, feed_path, load_feed
 from .site import SiteMap
-from .sources import DOCUMENT_PATTERNS, Document, parse_document, read_documents
+from .sources import DOCUMENT_PATTERNS, Document, read_document, read_documents
 from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
@@ -133,14 +133,15 @@ def parse(
     failures = 0
     for document in documents(files, stdin_format):
         try:
-            items = _filed(catalog, document, explain)
+            filed = _filed(catalog, document, explain)
         except FeedsvcError as error:
             failures += 1
             UserError(str(error)).show()
             continue
+        form, items = filed
         for item, explanation in items:
             if as_json:
-                fields = item.as_dict()
+                fields = {**item.as_dict(), "format": form, **item.newsroom_dict()}
                 if explanation:
                     fields["explain"] = explanation.as_dict()
                 click.echo(json.dumps(fields, ensure_ascii=False))
@@ -605,18 +606,18 @@ def check_address(host: str, port: int) -> None:
 
 def _filed(
     catalog: Catalog, document: Document | FeedsvcError, explain: bool = False
-) -> list[tuple[Item, Explanation | None]]:
-    """The document's items with their topics, and why they got them when asked."""
+) -> tuple[str, list[tuple[Item, Explanation | None]]]:
+    """The document's format, its items with their topics, and why they got them when asked."""
     if isinstance(document, FeedsvcError):
         raise document
-    items = parse_document(document)
+    parsed = read_document(document)
     try:
-        return [
+        return parsed.format, [
             (
                 replace(item, topics=catalog.topics_for(item)),
                 catalog.explain(item) if explain else None,
             )
-            for item in items
+            for item in parsed.items
         ]
     except FeedsvcError as error:
         raise FeedsvcError(error.message, document.name) from None
