@@ -627,6 +627,9 @@ def _explained(explanation: Explanation) -> str:
     lines = []
     if explanation.pinned:
         lines.append(f"    topics pinned by the source: {', '.join(explanation.topics)}")
+    elif explanation.subjects:
+        codes = ", ".join(explanation.subjects)
+        lines.append(f"    filed by subject codes: {', '.join(explanation.topics)} ({codes})")
     for name in explanation.credits:
         lines.append(f"    credit  {name}  (a source credit: counts for no topic)")
     for topic in explanation.scores:

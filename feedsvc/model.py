@@ -209,6 +209,7 @@ class Topic:
     description: str
     match: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()  # IPTC codes that file an item here exactly
 
 
 @dataclass(frozen=True, slots=True)
