@@ -88,7 +88,7 @@ def _story(item: etree._Element, linked: list[etree._Element]) -> Story:
         title=_headline(content),
         author=text_of(child(content, "by")) or _names(children(content, "creator")),
         source=_names(children(content, "infoSource")) or _provider(meta),
-        dateline=text_of(child(content, "dateline")) or _names(children(content, "located")),
+        dateline=text_of(child(content, "dateline")),
     )
     status = child(meta, "pubStatus")
     story.status = status.get("qcode") if status is not None else None
@@ -106,6 +106,7 @@ def _story(item: etree._Element, linked: list[etree._Element]) -> Story:
         story.subjects.extend(b.get("qcode") or "" for b in children(subject, "broader"))
     story.images = [*_linked_images(meta), *(_picture(picture) for picture in linked)]
     _read_content(child(item, "contentSet"), story)
+    story.dateline = story.dateline or _names(children(content, "located"))
     return story
 
 
