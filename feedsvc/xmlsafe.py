@@ -45,7 +45,8 @@ def parse_xml(data: bytes, name: str) -> etree._Element:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
-        message = re.sub(r", line \d+, column \d+$", "", error.msg or "not well-formed")
+        message = " ".join((error.msg or "not well-formed").split())  # libxml2's may end in \n
+        message = re.sub(r", line \d+, column \d+$", "", message)
         raise DocumentError(f"not well-formed XML: {message}", name, error.lineno) from None
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None:
