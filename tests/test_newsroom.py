@@ -5,6 +5,7 @@ each format by its media type."""
 from __future__ import annotations
 
 import json
+import pickle
 from collections import Counter
 
 import feedparser
@@ -109,3 +110,16 @@ def test_the_api_refuses_a_document_of_another_format_than_its_media_type(client
     assert "the root element <nitf> is not a NewsML-G2 newsItem or newsMessage" in (
         response.get_data(as_text=True)
     )
+
+
+def test_items_keep_every_field_across_processes() -> None:
+    # ingest's worker processes send items back pickled (Item.__reduce__)
+    from feedsvc.sources import Document, read_document
+
+    data = (CORPUS / "g2-10-message.xml").read_bytes()
+    items = read_document(Document("m.xml", data, "xml")).items
+    items += read_document(
+        Document("c.xml", (CORPUS / "g2-02-item-nitf-v2-correction.xml").read_bytes(), "xml")
+    ).items
+    assert all(item.images or item.correction for item in items)
+    assert pickle.loads(pickle.dumps(items)) == items
