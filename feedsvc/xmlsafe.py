@@ -122,7 +122,11 @@ def strip_namespaces(element: etree._Element) -> etree._Element:
 
 
 def inner_html(element: etree._Element) -> str:
-    """The markup inside `element` (its text and children, serialised as HTML)."""
-    parts = [element.text or ""]
-    parts.extend(etree.tostring(node, method="html", encoding="unicode") for node in element)
-    return "".join(parts)
+    """The markup inside `element` (its text and children, serialised as HTML); the indentation
+    between its blocks becomes one line end, as in the HTML feedsvc writes itself."""
+    parts = [(element.text or "").strip()]
+    for node in element:
+        tail, node.tail = node.tail, None
+        parts.append(etree.tostring(node, method="html", encoding="unicode"))
+        parts.append("\n" if not tail or tail.isspace() else tail)
+    return "".join(parts).strip()
