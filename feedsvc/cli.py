@@ -121,7 +121,7 @@ STDIN_FORMAT = click.option(
 def parse(
     settings: Settings, files: tuple[str, ...], as_json: bool, explain: bool, stdin_format: str
 ) -> None:
-    """Print the items of FILES (wire text, *.jsonl; a directory; '-' for stdin).
+    """Print the items of FILES (wire, *.jsonl, NewsML-G2, NITF, ninjs; a dir; '-' for stdin).
 
     Items come in document order with the topics the catalogue files them under (the built-in
     'all' topic, which holds every item, is not listed). Nothing is stored. With --explain,
@@ -183,7 +183,7 @@ def init(settings: Settings) -> None:
 )
 @pass_settings
 def ingest(settings: Settings, files: tuple[str, ...], stdin_format: str, jobs: int | None) -> None:
-    """Parse FILES and store their items (wire text, *.jsonl; a directory; '-' for stdin).
+    """Store the items of FILES (wire, *.jsonl, NewsML-G2, NITF, ninjs; a dir; '-' for stdin).
 
     Each document is stored whole or not at all; storing the same document again changes
     nothing. Exits 1 if any document was rejected (the others are still stored).
