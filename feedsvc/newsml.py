@@ -47,7 +47,9 @@ def parse_newsml(root: etree._Element, name: str) -> list[Item]:
     for item in items:
         if _item_class(item) in (TEXT, None):
             linked = [*_links(item), *packaged.get(item.get("guid") or "", [])]
-            stories.append(_story(item, [by_guid[g] for g in linked if g in by_guid]))
+            pictures = [by_guid[g] for g in linked if g in by_guid]
+            pictures = [p for p in pictures if _item_class(p) in (PICTURE, GRAPHIC)]
+            stories.append(_story(item, pictures))
     return [to_item(story, name) for story in stories]
 
 
