@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from .errors import CatalogError, DocumentError
@@ -22,6 +23,7 @@ from .filing import (
     rule_words,
 )
 from .model import Item, Site, Topic
+from .subjects import CODE, lineage
 
 ALL = "all"  # built in: every item
 OTHER = "other"  # built in: the items no topic's rules matched
@@ -44,7 +46,7 @@ SITE_KEYS = {
     "tombstone_days": int,
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
-TOPIC_KEYS = {"title": str, "description": str, "rules": dict}
+TOPIC_KEYS = {"title": str, "description": str, "rules": dict, "subjects": list}
 SOURCES_FILE = "sources.toml"
 SOURCES_KEYS = {"names": list}
 TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
@@ -63,6 +65,8 @@ class Catalog:
     topics: tuple[Topic, ...]
     digest: str  # changes when any topic file changes, so stored items get re-filed
     rules: LazyRules
+    # IPTC subject code -> the topics that list it (`subjects` in their TOML)
+    by_subject: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def filer(self) -> CompiledRules:
@@ -96,17 +100,36 @@ class Catalog:
         return self.filer.file(title, body)
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
-        """An item's topics: the ones its source pinned (JSON Lines `topics`), else the rules';
-        `other` when neither gives one."""
+        """An item's topics: the ones its source pinned (JSON Lines `topics`), else the ones
+        listing its IPTC subject codes, else the word rules'; `other` when none gives one."""
         if item.topics:
             return self._pinned(item)
-        return self.file(item.title, item.body_text()) or (OTHER,)
+        by_codes, _ = self.subject_topics(item.subjects)
+        return by_codes or self.file(item.title, item.body_text()) or (OTHER,)
+
+    def subject_topics(self, codes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The topics that list one of `codes` or a broader code (for each code the nearest
+        listed one wins: a topic listing "technology" gets an IT story before one listing
+        "science and technology"), and how each code got there."""
+        topics: dict[str, None] = {}
+        reasons = []
+        for code in codes if self.by_subject else ():
+            for listed in lineage(code):
+                if listed in self.by_subject:
+                    topics.update(dict.fromkeys(self.by_subject[listed]))
+                    reasons.append(code if listed == code else f"{code} -> {listed}")
+                    break
+        order = [topic.slug for topic in self.topics]
+        return tuple(sorted(topics, key=order.index)), tuple(reasons)
 
     def explain(self, item: Item) -> Explanation:
         """Why `topics_for` files the item where it does: each topic's score and rules."""
         explanation = self.filer.explain(item.title, item.body_text())
         if item.topics:
             return replace(explanation, topics=self._pinned(item), pinned=True)
+        by_codes, reasons = self.subject_topics(item.subjects)
+        if by_codes:
+            return replace(explanation, topics=by_codes, subjects=reasons)
         return explanation
 
     def _pinned(self, item: Item) -> tuple[str, ...]:
@@ -144,8 +167,16 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
         names = _source_names(data, _Source(sources_file, source))
     order = _topic_order(site_data.get("topic_order", []), site_file, [t for t, _ in topics])
     topics.sort(key=lambda t: (order.get(t[0].slug, len(order)), t[0].slug))
+    by_subject: dict[str, tuple[str, ...]] = {}
+    for topic, _ in topics:
+        for code in topic.subjects:
+            by_subject[code] = (*by_subject.get(code, ()), topic.slug)
     return Catalog(
-        site, tuple(t for t, _ in topics), digest.hexdigest()[:16], _filer(topics, names)
+        site,
+        tuple(t for t, _ in topics),
+        digest.hexdigest()[:16],
+        _filer(topics, names),
+        MappingProxyType(by_subject),
     )
 
 
@@ -316,8 +347,21 @@ def _topic(data: dict, source: _Source) -> tuple[Topic, list[tuple[str, str, tup
         data["description"].strip(),
         match=tuple(rules.get("match", [])),
         exclude=tuple(rules.get("exclude", [])),
+        subjects=_subjects(data.get("subjects", []), source),
     )
     return topic, found
+
+
+def _subjects(codes: list, source: _Source) -> tuple[str, ...]:
+    for number, code in enumerate(codes, start=1):
+        if not isinstance(code, str) or not CODE.fullmatch(code):
+            raise source.error(
+                f"subjects[{number}] must be an IPTC code such as 'medtop:15000000' or "
+                f"'subj:15000000': {code!r}",
+                "subjects",
+                number,
+            )
+    return tuple(dict.fromkeys(codes))
 
 
 def _source_names(data: dict, source: _Source) -> list[str]:

@@ -172,7 +172,7 @@ STDIN_FORMAT = click.option(
 def parse(
     session: Session, files: tuple[str, ...], as_json: bool, explain: bool, stdin_format: str
 ) -> None:
-    """Print the items of FILES (wire text, *.jsonl; a directory; '-' for stdin).
+    """Print the items of FILES (wire, *.jsonl, NewsML-G2, NITF, ninjs; a dir; '-' for stdin).
 
     Items come in document order with the topics the catalogue files them under (the built-in
     'all' topic, which holds every item, is not listed). Nothing is stored. With --explain,
@@ -183,14 +183,15 @@ def parse(
     catalog = session.catalog
     failures = 0
     for document in documents(files, stdin_format):
-        items = filed_items(document, catalog, explain)
-        if isinstance(items, FeedsvcError):
+        filed = filed_items(document, catalog, explain)
+        if isinstance(filed, FeedsvcError):
             failures += 1
-            show_error(items)
+            show_error(filed)
             continue
+        form, items = filed
         for item, explanation in items:
             if as_json:
-                fields = item.as_dict()
+                fields = {**item.as_dict(), "format": form, **item.newsroom_dict()}
                 if explanation:
                     fields["explain"] = explanation.as_dict()
                 click.echo(json.dumps(fields, ensure_ascii=False))
@@ -222,7 +223,7 @@ def init(session: Session) -> None:
 )
 @pass_session
 def ingest(session: Session, files: tuple[str, ...], stdin_format: str, jobs: int | None) -> None:
-    """Parse FILES and store their items (wire text, *.jsonl; a directory; '-' for stdin).
+    """Store the items of FILES (wire, *.jsonl, NewsML-G2, NITF, ninjs; a dir; '-' for stdin).
 
     Each document is stored whole or not at all; storing the same document again changes
     nothing. Exits 1 if any document was rejected (the others are still stored).
@@ -716,6 +717,9 @@ def _explained(explanation: Explanation) -> str:
     lines = []
     if explanation.pinned:
         lines.append(f"    topics pinned by the source: {', '.join(explanation.topics)}")
+    elif explanation.subjects:
+        codes = ", ".join(explanation.subjects)
+        lines.append(f"    filed by subject codes: {', '.join(explanation.topics)} ({codes})")
     for name in explanation.credits:
         lines.append(f"    credit  {name}  (a source credit: counts for no topic)")
     for topic in explanation.scores:

@@ -254,10 +254,12 @@ class Explanation:
     scores: tuple[TopicScore, ...]
     credits: tuple[str, ...] = ()  # source names read as credits, counted for no topic
     pinned: bool = False  # the source named the topics (JSON Lines `topics`)
+    subjects: tuple[str, ...] = ()  # the item's codes that filed it ("code -> listed code")
 
     def as_dict(self) -> dict[str, object]:
         return {
             "pinned": self.pinned,
+            "subjects": list(self.subjects),
             "credits": list(self.credits),
             "topics": [
                 {

@@ -24,7 +24,7 @@ from .errors import FeedsvcError
 from .filing import Explanation
 from .model import Item
 from .plan import file_items, merge_duplicates
-from .sources import STDIN, Document, parse_document, read_documents
+from .sources import STDIN, Document, parse_document, read_document, read_documents
 from .store import Counts, Location, Store, utc_now
 from .store import open_store as open_engine
 
@@ -74,22 +74,22 @@ def read_all(
 
 def filed_items(
     document: Document | FeedsvcError, catalog: Catalog, explain: bool = False
-) -> list[tuple[Item, Explanation | None]] | FeedsvcError:
-    """A document's items with their topics, and why they got them when asked (`feedsvc
-    parse`); or the error that rejected the document, naming it."""
+) -> tuple[str, list[tuple[Item, Explanation | None]]] | FeedsvcError:
+    """A document's format and items with their topics, and why they got them when asked
+    (`feedsvc parse`); or the error that rejected the document, naming it."""
     if isinstance(document, FeedsvcError):
         return document
     try:
-        items = parse_document(document)
+        parsed = read_document(document)
     except FeedsvcError as error:
         return error
     try:
-        return [
+        return parsed.format, [
             (
                 replace(item, topics=catalog.topics_for(item)),
                 catalog.explain(item) if explain else None,
             )
-            for item in items
+            for item in parsed.items
         ]
     except FeedsvcError as error:  # a pinned topic the catalogue lacks: the document is named
         return FeedsvcError(error.message, document.name)

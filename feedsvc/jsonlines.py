@@ -80,9 +80,9 @@ def _item(line: str, name: str, number: int) -> Item:
         summary=text["summary"] or (first_paragraph(content) if content else None),
         author=text["author"],
         source=text["source"],
-        link=_link(record.get("link"), fail),
-        published=_date(record.get("published"), "published", fail),
-        updated=_date(record.get("updated"), "updated", fail),
+        link=check_link(record.get("link"), fail),
+        published=parse_date(record.get("published"), "published", fail),
+        updated=parse_date(record.get("updated"), "updated", fail),
         topics=_topics(record.get("topics"), fail),
     )
 
@@ -96,7 +96,7 @@ def _text(value: object, key: str, fail: Fail) -> str | None:
     return cleaned or None
 
 
-def _link(value: object, fail: Fail) -> str | None:
+def check_link(value: object, fail: Fail) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -111,7 +111,7 @@ def _link(value: object, fail: Fail) -> str | None:
     return value
 
 
-def _date(value: object, key: str, fail: Fail) -> datetime | None:
+def parse_date(value: object, key: str, fail: Fail) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):

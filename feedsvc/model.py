@@ -45,6 +45,15 @@ def item_id(title: str) -> str:
     return hashlib.sha256(normalise_title(title).encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
+GUID_ID_PREFIX = "guid\0"  # keeps guid ids apart from title ids, whatever a headline says
+
+
+def guid_id(guid: str) -> str:
+    """The feedsvc id of a provider's item: its guid hashed (guids are URIs, often long, with
+    characters ids may not hold); one guid gives one id everywhere, whatever its versions."""
+    return hashlib.sha256((GUID_ID_PREFIX + guid).encode("utf-8")).hexdigest()[:ID_LENGTH]
+
+
 def paragraphs_html(paragraphs: list[str]) -> str:
     """One escaped `<p>` per paragraph."""
     return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
@@ -78,6 +87,32 @@ def first_paragraph(fragment: str) -> str | None:
     return None
 
 
+USABLE, WITHHELD, CANCELED = "usable", "withheld", "canceled"  # IPTC publication status
+STATUSES = (USABLE, WITHHELD, CANCELED)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A picture a text item links to (linked, never fetched)."""
+
+    url: str
+    type: str | None = None  # media type, e.g. image/jpeg
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    credit: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "type": self.type,
+            "width": self.width,
+            "height": self.height,
+            "caption": self.caption,
+            "credit": self.credit,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """A news item: a headline (no content) or an article."""
@@ -92,6 +127,19 @@ class Item:
     published: datetime | None = None
     updated: datetime | None = None
     topics: tuple[str, ...] = ()
+    # From the newsroom formats (NewsML-G2, NITF, ninjs); wire and JSON Lines items keep these
+    # defaults. `correction`: None, not a correction; "" a correction without a note for
+    # readers; else that note. `ednote` is for editors only: never published.
+    guid: str | None = None
+    version: int | None = None
+    status: str = USABLE
+    embargo: datetime | None = None
+    language: str | None = None  # BCP 47
+    subjects: tuple[str, ...] = ()  # IPTC codes: medtop:NNNNNNNN, subj:NNNNNNNN
+    images: tuple[Image, ...] = ()
+    ednote: str | None = None
+    correction: str | None = None
+    dateline: str | None = None  # "PARIS, Nov 20", the place (and day) the story is filed from
 
     def __reduce__(self) -> tuple[type[Item], tuple[object, ...]]:
         # Pickled as its fields, not a state dict: ingest workers send every item back.
@@ -106,6 +154,16 @@ class Item:
             self.published,
             self.updated,
             self.topics,
+            self.guid,
+            self.version,
+            self.status,
+            self.embargo,
+            self.language,
+            self.subjects,
+            self.images,
+            self.ednote,
+            self.correction,
+            self.dateline,
         )
 
     def body_text(self) -> str:
@@ -129,6 +187,21 @@ class Item:
             "topics": list(self.topics),
         }
 
+    def newsroom_dict(self) -> dict[str, object]:
+        """The fields the newsroom formats add (`feedsvc parse --json` shows them)."""
+        return {
+            "guid": self.guid,
+            "version": self.version,
+            "status": self.status,
+            "embargo": self.embargo.isoformat() if self.embargo else None,
+            "language": self.language,
+            "subjects": list(self.subjects),
+            "images": [image.as_dict() for image in self.images],
+            "ednote": self.ednote,
+            "correction": self.correction,
+            "dateline": self.dateline,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Topic:
@@ -139,6 +212,7 @@ class Topic:
     description: str
     match: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()  # IPTC codes that file an item here exactly
 
 
 @dataclass(frozen=True, slots=True)

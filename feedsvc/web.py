@@ -22,17 +22,24 @@ from .model import ID_PATTERN, NO_BASE_URL
 from .publish import RECENT_CACHED, SEARCHES_CACHED, Resource, ResourceCache, query_pairs
 from .render import SEARCH
 from .site import HTML_TYPE, INDEX, ITEMS_PREFIX, ITEMS_SUFFIX
-from .sources import API_BODY_NAME, Document
+from .sources import API_BODY_NAME, JSON, JSONL, NEWSML, NINJS, NITF, WIRE, XML, Document
 from .store import utc_now
 from .store.location import location_of
 
 MAX_ERROR_CHARS = 160
 
 BODY_KINDS = {
-    "text/plain": "wire",
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
+    "text/plain": WIRE,
+    "application/x-ndjson": JSONL,
+    "application/jsonl": JSONL,
+    "application/json-lines": JSONL,
+    "application/vnd.iptc.g2.newsitem+xml": NEWSML,
+    "application/vnd.iptc.g2.newsmessage+xml": NEWSML,
+    "application/nitf+xml": NITF,
+    "application/ninjs+json": NINJS,
+    "application/xml": XML,  # NewsML-G2 or NITF, told by the root element
+    "text/xml": XML,
+    "application/json": JSON,  # one ninjs document
 }
 
 
@@ -186,7 +193,7 @@ def api_items() -> Response:
     _authorize(settings.token)
     kind = BODY_KINDS.get(request.mimetype)
     if kind is None:
-        abort(415, "send wire text as text/plain or JSON Lines as application/x-ndjson")
+        abort(415, f"send one document as one of: {', '.join(BODY_KINDS)}")
     document = Document(API_BODY_NAME, _body(settings.max_body), kind)
     store = resource_cache().store()
     before = store.generation()

@@ -179,7 +179,7 @@ def test_token_never_in_a_response_or_a_log_line(client, make_client, caplog) ->
         post(client, WIRE, headers={"Authorization": f"Basic {TOKEN}"}),
         post(client, bad_doc, content_type="application/x-ndjson"),
         post(client, b"-\nBad \xe9 bytes\n"),
-        post(client, WIRE, content_type="application/json"),
+        post(client, WIRE, content_type="text/csv"),
         post(make_client(max_body=10), WIRE),
         client.get("/api/items", headers=AUTH),
         client.get("/healthz", headers=AUTH),
@@ -301,7 +301,6 @@ def test_streamed_body_within_the_limit_is_stored(make_client) -> None:
 @pytest.mark.parametrize(
     "content_type",
     [
-        "application/json",
         "text/html",
         "application/octet-stream",
         "multipart/form-data; boundary=x",

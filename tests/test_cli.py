@@ -8,6 +8,7 @@ import feedparser
 import pytest
 
 from feedsvc.cli import main
+from feedsvc.sources import DOCUMENT_PATTERNS
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
@@ -33,8 +34,22 @@ def test_parse_json_prints_one_object_per_item(runner) -> None:
             "published",
             "updated",
             "topics",
+            # the newsroom formats' fields: wire items have none of them
+            "format",
+            "guid",
+            "version",
+            "status",
+            "embargo",
+            "language",
+            "subjects",
+            "images",
+            "ednote",
+            "correction",
+            "dateline",
         }
         assert isinstance(o["topics"], list)
+        assert o["format"] == "wire" and o["status"] == "usable" and o["guid"] is None
+        assert o["subjects"] == [] and o["images"] == []
     assert objects[2]["author"] == "M.Okonkwo" and objects[0]["content"] is None
 
 
@@ -254,13 +269,14 @@ def test_directory_without_documents_says_so_and_exits_0(runner, tmp_path) -> No
     empty.mkdir()
     other.mkdir()
     (other / "notes.md").write_text("-\nNot a document\n")
-    (other / "items.json").write_text('{"id": "a", "title": "t"}\n')
+    (other / "items.csv").write_text("id,title\na,t\n")
+    assert DOCUMENT_PATTERNS.endswith("*.jsonl, *.ndjson, *.xml, *.json")  # newsroom formats
     for command in ("parse", "ingest"):
         result = runner.invoke(main, [command, str(empty), str(other)])
         assert result.exit_code == 0, result.output
         assert result.stderr == (
-            f"{empty}: no documents (*.txt, *.wire, *.jsonl, *.ndjson)\n"
-            f"{other}: no documents (*.txt, *.wire, *.jsonl, *.ndjson)\n"
+            f"{empty}: no documents ({DOCUMENT_PATTERNS})\n"
+            f"{other}: no documents ({DOCUMENT_PATTERNS})\n"
         )
     (other / "one.txt").write_text("-\nNow there is one\n")
     result = runner.invoke(main, ["parse", str(other)])
