@@ -16,7 +16,7 @@ import click
 from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
 from .config import Location, Settings, parse_location
-from .errors import FeedsvcError
+from .errors import FeedsvcError, StoreError
 from .filing import Explanation
 from .ingest import changed_topics, open_store, prepare_all, store_all
 from .model import NO_BASE_URL, Item
@@ -422,6 +422,9 @@ def backup(settings: Settings, target: Path) -> None:
     """Copy the store to TARGET safely, even while the server and ingests run."""
     try:
         store = open_engine(settings.store_location())
+        if not store.features.backup:
+            advice = store.features.backup_advice.format(location=store.location, target=target)
+            raise StoreError(advice, store.location)
         click.echo(store.backup(target))
     except FeedsvcError as error:
         raise fail(error) from None

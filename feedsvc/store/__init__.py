@@ -23,6 +23,7 @@ __all__ = [
     "Copied",
     "Counts",
     "Export",
+    "Features",
     "Location",
     "Store",
     "StoreError",
@@ -88,11 +89,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(Protocol):
-    """A feedsvc store. One instance per thread; every method may raise `StoreError`."""
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What an engine can do beyond the `Store` interface, so callers need not probe."""
+
+    backup: bool  # `backup(target)`: a consistent copy while others read and write
+    batches: bool  # `batch()` shares one transaction between writes
+    integrity: bool  # `integrity()`: the engine's own check of its files
+    backup_advice: str = ""  # without `backup`: how to copy such a store ({location}, {target})
+
+
+class Reading(Protocol):
+    """What feeds, pages and builds read. Every method may raise `StoreError`."""
 
     location: str  # for messages: a path, or a URL without its password
     read_only: bool
+    features: Features
     # Called after this connection lifted embargoes, with the topics of the items published.
     lift_listener: Callable[[set[str]], None] | None
 
@@ -146,6 +158,26 @@ class Store(Protocol):
         """The newest `updated` in the store."""
         ...
 
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
+        ...
+
+    def killed_at(self, item_id: str) -> datetime | None:
+        """When the item was withdrawn, if it was."""
+        ...
+
+    def killed_ids(self) -> Iterator[str]: ...
+
+    def health(self) -> tuple[int, int]:
+        """Item count and generation."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Writing(Protocol):
+    """Storing documents and keeping their filing in step with the rules."""
+
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
         """Store one document's items in one transaction, all or nothing, idempotently; items
         dated in the future are held until then (an embargo)."""
@@ -158,8 +190,14 @@ class Store(Protocol):
         in a `StoreError` and none of it is stored."""
         ...
 
-    # Editorial control: each operation is one transaction that moves the generation and is
-    # written to the log with who did it (cli, api, server, build).
+    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
+        """Re-file every item if the rules (`digest`) changed; how many items moved."""
+        ...
+
+
+class Editorial(Protocol):
+    """Editorial control: each operation is one transaction that moves the generation and is
+    written to the log with who did it (cli, api, server, build)."""
 
     def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
         """Withdraw items everywhere at once; their ids stay withdrawn. Unknown ids: error."""
@@ -168,16 +206,6 @@ class Store(Protocol):
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
         """Publish withdrawn items again (held again if their embargo has not lifted)."""
         ...
-
-    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
-        """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
-        ...
-
-    def killed_at(self, item_id: str) -> datetime | None:
-        """When the item was withdrawn, if it was."""
-        ...
-
-    def killed_ids(self) -> Iterator[str]: ...
 
     def held(self) -> dict[str, int]:
         """Items under embargo per topic (`all` included)."""
@@ -195,17 +223,9 @@ class Store(Protocol):
         """The newest operations: when, who, what, detail."""
         ...
 
-    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
-        """Re-file every item if the rules (`digest`) changed; how many items moved."""
-        ...
 
-    def health(self) -> tuple[int, int]:
-        """Item count and generation."""
-        ...
-
-    def backup(self, target: Path) -> str:
-        """A consistent copy at `target`; what was done, in words."""
-        ...
+class Transfer(Protocol):
+    """Copying a store whole (`feedsvc copy`, `feedsvc backup`)."""
 
     def export(self) -> Export:
         """Everything the store holds: items with their archive places, held and withdrawn
@@ -216,7 +236,13 @@ class Store(Protocol):
         """Fill an empty store with another's `export`, losslessly, in one transaction."""
         ...
 
-    def close(self) -> None: ...
+    def backup(self, target: Path) -> str:
+        """With `features.backup` only: a consistent copy at `target`; what was done."""
+        ...
+
+
+class Store(Reading, Writing, Editorial, Transfer, Protocol):
+    """A feedsvc store, whatever the engine. One instance per thread."""
 
 
 def open_store(

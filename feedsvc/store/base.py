@@ -1,0 +1,787 @@
+"""The one SQL store: every rule of a feedsvc store, written once for both engines (ingest,
+kill and unkill, embargoes, archive places, export and import, the log, the generation,
+migrations, reads). An engine's module subclasses `SQLStore` with its dialect only: how to run
+SQL and move many rows, its transactions, its search index, how other processes learn of a
+commit, and how it opens. Decisions that need no SQL come from `plan`.
+
+Two shapes hold everything: `_write(work)` runs `work` in one transaction (again after a
+conflict with another writer), and `_bump()` moves the generation once per write; `_errors()`
+is the one place a driver's error becomes a one-line `StoreError`, on reads and writes.
+SQL here is written with `?` placeholders and the table names of `schema`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from itertools import islice
+from typing import Any, ClassVar, TypeVar
+
+from ..catalog import ALL
+from ..errors import StoreError
+from ..model import Item
+from ..plan import (
+    HELD,
+    KILLED,
+    Counts,
+    Filer,
+    IngestPlan,
+    Row,
+    Stored,
+    file_items,
+    from_micros,
+    merge_duplicates,
+    plan_ingest,
+    plan_kill,
+    plan_refile,
+    plan_unkill,
+    row_from_json,
+    to_micros,
+)
+from ..query import FOLD_VERSION, FeedParameters
+from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn, archive_places
+from .rows import held_values, item_of, killed_values, row_of, row_values, take_place, topics_of
+from .schema import BY_NAME, COLUMNS, ITEM_COLUMNS, SEARCH_SINCE, TABLES, VERSION
+from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
+
+T = TypeVar("T")
+ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
+CHUNK = 5000  # rows per statement when a whole store is read or copied
+KILLED_COLUMNS = ("id", "killed_at", "reason", "topics", "row", "generation")
+HELD_COLUMNS = ("id", "published", "row")
+FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
+# What an update of an item writes: not its seq, id, published (first seen) or ordinal.
+CHANGED = tuple(c for c in ITEM_COLUMNS[2:-1] if c != "published")
+
+
+class Conflict(StoreError):
+    """Another writer got in the way (a serialization failure, a deadlock, an id it stored
+    first): the write runs again on what the other left."""
+
+
+class SQLStore:
+    """A feedsvc store; one instance (one connection) per thread. See the module's docstring;
+    the engine's subclass supplies the methods that raise NotImplementedError here."""
+
+    Error: ClassVar[type[BaseException]]  # the driver's error class
+    features: ClassVar[Features]
+    FOR_UPDATE: ClassVar[str] = ""  # what locks the generation row for the transaction
+    FILED_ITEMS: ClassVar[str]  # filed joined to items, as the engine walks it fastest
+    GROUP_CONCAT: ClassVar[str]  # comma-joined values of a group: "...({})"
+
+    def __init__(
+        self, clock: Callable[[], datetime], location: str, read_only_reason: str | None
+    ) -> None:
+        self.clock = clock
+        self.location = location
+        self.read_only_reason = read_only_reason  # why it cannot be written, if it cannot
+        self.read_only = read_only_reason is not None
+        # Told the topics of items whose embargo this connection lifted (WebSub pings).
+        self.lift_listener: Callable[[set[str]], None] | None = None
+        self._generation = 0
+        self._reread = True  # the counter must be read again (this connection wrote)
+        self._snapshot: int | None = None  # inside snapshot(): its generation
+        self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
+        self._lift_read_at: int | None = None  # the generation `_next_lift` was read at
+        self._writing = False
+        self._latest: int | None = None  # in a write: the generation, locked
+        self._new: int | None = None  # in a write: the generation it moves to
+
+    # -- the dialect: what each engine's subclass supplies ----------------------------------
+    # Running SQL (no error conversion there: `_errors` does it): `_execute` one statement
+    # (a cursor), `_stream` a query's rows a batch at a time; many rows at once: `_insert`
+    # (`tail`: an ON CONFLICT clause; returns how many were inserted), `_update` (columns[1:]
+    # of the rows whose columns[0] is given), `_delete`; `_in(column, kind)` a condition
+    # "column is one of a list" given as one parameter, made by `_listed`. `_failure(error)`:
+    # a driver error as a one-line StoreError (a `Conflict` if running again may help).
+    # Transactions: `_transaction(big)` one write transaction (under the engine's write lock
+    # if it has one), `batch()`, `_begin_snapshot` / `_end_snapshot`; `_changed()` whether
+    # another connection may have moved the generation (cheap: no table read), `_notify` it.
+    # Search: `_index` / `_unindex` entries (seq, folded title, folded body), `_clear_index`,
+    # `_search` (the rows of `Store.search`'s answer, in feed order). The schema: `_version`
+    # (0: no store; StoreError for another program's database), `_set_version`, `_migration`
+    # (the transaction migrations run in, under a lock every opener takes), `_ddl(table)`
+    # (CREATE TABLE as at the version that added it), `_column_type`, `_create_search`.
+
+    def _notify(self, generation: int) -> None:
+        """Tell other connections, when this transaction commits (if the engine can)."""
+
+    def _unindex(self, entries: list[tuple[int, str, str]]) -> None:
+        """Take entries out of the search index (an index that keeps no text needs them)."""
+
+    def _clear_index(self) -> None:
+        """Empty the search index before it is filled again (if rows do not hold it)."""
+
+    # -- running SQL: the one place driver errors are converted -----------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self.Error as error:
+            raise self._failure(error) from None
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._errors():
+            return self._execute(sql, params).fetchall()
+
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self._rows(sql, params)
+        return found[0][0] if found else None
+
+    def _lazy(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        with self._errors():
+            yield from self._stream(sql, params)
+
+    def _meta(self, key: str) -> str | None:
+        return self._value("SELECT value FROM meta WHERE key = ?", (key,))
+
+    # -- writing: one transaction shape -----------------------------------------------------
+
+    def _write(self, work: Callable[[], T], big: bool = False) -> T:
+        """Run `work` in one transaction, all or nothing, again after a conflict with another
+        writer (a few times). Writes call `_lock()` before they change anything and `_bump()`
+        when they change what readers see."""
+        if self.read_only:
+            raise StoreError(f"the store is read-only: {self.read_only_reason}", self.location)
+        for attempt in range(1, ATTEMPTS + 1):
+            self._writing, self._latest, self._new = True, None, None
+            try:
+                with self._errors(), self._transaction(big):
+                    result = work()
+                    if self._new is not None:
+                        self._notify(self._new)
+            except Conflict:
+                if attempt == ATTEMPTS:
+                    raise StoreError(
+                        f"gave up after {ATTEMPTS} conflicts with other writers", self.location
+                    ) from None
+                time.sleep(0.01 * attempt)
+                continue
+            finally:
+                self._writing = False
+                self._reread = self._reread or self._new is not None
+            return result
+        raise AssertionError("unreachable")
+
+    def _lock(self) -> int:
+        """Take the write lock (the generation row) and read the latest generation: writers
+        queue here, and every change moves it, so the holder sees every commit before."""
+        if self._latest is None:
+            sql = "SELECT value FROM meta WHERE key = 'generation'" + self.FOR_UPDATE
+            self._latest = int(self._value(sql))
+        return self._latest
+
+    def _bump(self, to: int | None = None) -> int:
+        """The generation this write moves the store to (the next one, or `to`), set once."""
+        if self._new is None:
+            self._new = self._lock() + 1 if to is None else to
+            self._execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(self._new),))
+        return self._new
+
+    def _log(self, at: int, who: str, what: str, detail: str) -> None:
+        self._execute(
+            "INSERT INTO log (n, at, who, what, detail) "
+            "SELECT coalesce(max(n), 0) + 1, ?, ?, ?, ? FROM log",
+            (at, who, what, detail),
+        )
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
+        """Store one document's items, all or nothing; the same document twice changes nothing.
+
+        The plan is made on rows read before the write lock, and made again on fresh rows if
+        a commit came in between (every change moves the generation), so concurrent ingests
+        neither lose an update nor store an id twice; a document that changes nothing never
+        waits for the lock where the engine lets readers write (PostgreSQL)."""
+        items = merge_duplicates(items)
+        filed = file_items(items, topics_for)  # before the write lock: filing is slow
+        ids = [item.id for item in items]
+
+        def work() -> Counts:
+            now = to_micros(self.clock())
+            seen = int(self._value("SELECT value FROM meta WHERE key = 'generation'"))
+            plan = plan_ingest(items, filed, self._existing(ids), now)
+            if plan.changes and self._lock() != seen:  # another writer committed meanwhile
+                plan = plan_ingest(items, filed, self._existing(ids), now)
+            if plan.changes:
+                self._apply(plan, self._bump())
+                self._log(now, who, "ingest", str(plan.counts()))
+            return plan.counts()
+
+        return self._write(work, big=len(items) > 1000)
+
+    def _existing(self, ids: Sequence[str]) -> dict[str, Stored]:
+        listed = (self._listed(ids),)
+        found = {
+            row[0]: Stored(row[1], row[2], bool(row[3]), row[4], row[5])
+            for row in self._rows(
+                "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items "
+                f"WHERE {self._in('id', 'text')}",
+                listed,
+            )
+        }
+        for table, state in (("held", HELD), ("killed", KILLED)):
+            for (text,) in self._rows(
+                f"SELECT row FROM {table} WHERE {self._in('id', 'text')}", listed
+            ):
+                row = row_from_json(text)
+                has_content = row.content is not None
+                found[row.id] = Stored(
+                    0, row.digest, has_content, row.published, row.updated, state
+                )
+        return found
+
+    def _apply(self, plan: IngestPlan, generation: int) -> None:
+        """Write a plan (the caller holds the write lock, so the archive places are ours)."""
+        ordinals = self._ordinals()
+        if plan.inserts:
+            top = self._value("SELECT coalesce(max(seq), 0) FROM items")
+            numbered = list(enumerate(plan.inserts, start=top + 1))
+            inserted = self._insert(
+                "items",
+                ITEM_COLUMNS,
+                ((s, *row_values(r), generation, take_place(ordinals, ALL)) for s, r in numbered),
+                " ON CONFLICT (id) DO NOTHING",
+            )
+            if inserted != len(numbered):
+                raise Conflict("another writer stored one of these items first", self.location)
+            self._file(numbered, ordinals)
+            self._index(
+                [(seq, *indexed_text(r.title, r.content, r.summary)) for seq, r in numbered]
+            )
+        if plan.updates:
+            self._reindex_updates(plan.updates)
+            self._update(
+                "items",
+                ("seq", *CHANGED),
+                (
+                    (seq, *row_values(row)[1:7], *row_values(row)[8:], generation)
+                    for seq, row in plan.updates
+                ),
+            )
+            self._refile(plan.updates, ordinals)
+        self._save_ordinals(ordinals)
+        if plan.holds:
+            self._insert(
+                "held",
+                HELD_COLUMNS,
+                [held_values(row) for row in plan.holds],
+                on_conflict("held", ("published", "row")),
+            )
+
+    def _reindex_updates(self, updates: Sequence[tuple[int, Row]]) -> None:
+        """Index updated items by their new text (read the old first: an index may have to be
+        told the words it holds); items whose text is the same stay."""
+        old = {
+            seq: (title, content, summary)
+            for seq, title, content, summary in self._rows(
+                f"SELECT seq, title, content, summary FROM items WHERE {self._in('seq', 'int')}",
+                (self._listed([seq for seq, _ in updates]),),
+            )
+        }
+        changed = [(s, r) for s, r in updates if old[s] != (r.title, r.content, r.summary)]
+        if changed:
+            self._unindex([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
+            self._index([(seq, *indexed_text(r.title, r.content, r.summary)) for seq, r in changed])
+
+    def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int]) -> None:
+        self._insert(
+            "filed",
+            FILED_COLUMNS,
+            (
+                (slug, row.published, seq, take_place(ordinals, slug))
+                for seq, row in rows
+                for slug in row.topics
+            ),
+        )
+
+    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> None:
+        """File stored items under `row.topics`: a topic an item stays in keeps its archive
+        place; a new one gets the next place there."""
+        kept = set(
+            self._rows(
+                f"SELECT topic, seq FROM filed WHERE {self._in('seq', 'int')}",
+                (self._listed([seq for seq, _ in rows]),),
+            )
+        )
+        wanted = {(slug, seq) for seq, row in rows for slug in row.topics}
+        self._delete("filed", ("topic", "seq"), sorted(kept - wanted))
+        self._insert(
+            "filed",
+            FILED_COLUMNS,
+            [
+                (slug, row.published, seq, take_place(ordinals, slug))
+                for seq, row in rows
+                for slug in row.topics
+                if (slug, seq) not in kept
+            ],
+        )
+
+    def _ordinals(self) -> dict[str, int]:
+        return dict(self._rows("SELECT topic, next FROM ordinals"))
+
+    def _save_ordinals(self, ordinals: dict[str, int]) -> None:
+        """The next archive place of each topic, as counted on by `take_place`."""
+        self._insert(
+            "ordinals",
+            ("topic", "next"),
+            list(ordinals.items()),
+            on_conflict("ordinals", ("next",)),
+        )
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes inside may share one transaction (`features.batches`); see `Store.batch`."""
+        raise NotImplementedError
+
+    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
+        """Re-file every stored item if the topic rules changed; returns how many moved."""
+        if self.read_only or self._meta("catalog") == digest:
+            return 0
+
+        def work() -> int:
+            self._lock()
+            if self._meta("catalog") == digest:  # another process re-filed first
+                return 0
+            rows = self._rows(f"SELECT {COLUMNS} FROM items")
+            moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
+            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (digest,))
+            if moves:
+                generation = self._bump()
+                self._update(
+                    "items",
+                    ("seq", "topics", "generation"),
+                    [(seq, ",".join(row.topics), generation) for seq, row in moves],
+                )
+                ordinals = self._ordinals()
+                self._refile(moves, ordinals)
+                self._save_ordinals(ordinals)
+            return len(moves)
+
+        return self._write(work, big=True)
+
+    # -- editorial control: embargo, kill ---------------------------------------------------
+
+    def lift_due(self, who: str = "server") -> int:
+        """Publish the held items whose time has come; how many."""
+
+        def work() -> list[Row]:
+            self._lock()
+            now = to_micros(self.clock())
+            due = self._rows("SELECT row FROM held WHERE published <= ?", (now,))
+            rows = sorted(
+                (row_from_json(text) for (text,) in due), key=lambda r: (r.published, r.id)
+            )
+            if rows:
+                self._apply(IngestPlan(tuple(rows), (), 0), self._bump())
+                self._delete("held", ("id",), [(row.id,) for row in rows])
+                self._log(now, who, "lift", " ".join(row.id for row in rows))
+            return rows
+
+        lifted = self._write(work)
+        self._lift_read_at = None
+        if lifted and self.lift_listener:
+            self.lift_listener({slug for row in lifted for slug in row.topics})
+        return len(lifted)
+
+    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
+        """Withdraw items from every feed and page at once; the ids are remembered. Returns the
+        ids that were published or held (others were already withdrawn); unknown ids are an
+        error and nothing is done."""
+
+        def work() -> list[str]:
+            self._lock()
+            now = to_micros(self.clock())
+            kill = plan_kill(ids, self._existing(list(ids)))
+            if kill.unknown is not None:
+                raise StoreError(f"no item {kill.unknown!r} in the store", self.location)
+            if not kill.withdrawn:
+                return []
+            generation = self._bump()
+            held = self._rows(
+                f"SELECT row FROM held WHERE {self._in('id', 'text')}", (self._listed(kill.held),)
+            )
+            self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
+            live = self._rows(
+                f"SELECT {COLUMNS} FROM items WHERE {self._in('seq', 'int')}",
+                (self._listed(kill.live),),
+            )
+            self._unindex([(row[0], *indexed_text(row[2], row[3], row[4])) for row in live])
+            for table in ("filed", "items"):
+                self._delete(table, ("seq",), [(seq,) for seq in kill.live])
+            rows = [row_from_json(text) for (text,) in held] + [row_of(row) for row in live]
+            self._insert(
+                "killed",
+                KILLED_COLUMNS,
+                [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows],
+            )
+            self._log(
+                now, who, "kill", " ".join(kill.withdrawn) + (f": {reason}" if reason else "")
+            )
+            return list(kill.withdrawn)
+
+        return self._write(work)
+
+    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
+        """Publish withdrawn items again (or hold them, if their embargo has not lifted)."""
+
+        def work() -> list[str]:
+            self._lock()
+            now = to_micros(self.clock())
+            found = {
+                item_id: row_from_json(text)
+                for item_id, text in self._rows(
+                    f"SELECT id, row FROM killed WHERE {self._in('id', 'text')}",
+                    (self._listed(ids),),
+                )
+            }
+            unknown = [item_id for item_id in ids if item_id not in found]
+            if unknown:
+                raise StoreError(f"no withdrawn item {unknown[0]!r}", self.location)
+            self._apply(plan_unkill([found[i] for i in ids], now), self._bump())
+            self._delete("killed", ("id",), [(item_id,) for item_id in ids])
+            self._log(now, who, "unkill", " ".join(ids))
+            return list(ids)
+
+        return self._write(work)
+
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        """Withdrawn items (id, when, reason, topics it was filed under), newest first."""
+        rows = self._rows(
+            "SELECT id, killed_at, reason, topics FROM killed WHERE killed_at >= ?", (since,)
+        )
+        return [
+            (item_id, from_micros(at), reason, topics_of(topics))
+            for item_id, at, reason, topics in sorted(rows, key=lambda r: (-r[1], r[0]))
+        ]
+
+    def killed_at(self, item_id: str) -> datetime | None:
+        found = self._value("SELECT killed_at FROM killed WHERE id = ?", (item_id,))
+        return from_micros(found) if found is not None else None
+
+    def killed_ids(self) -> Iterator[str]:
+        yield from sorted(item_id for (item_id,) in self._rows("SELECT id FROM killed"))
+
+    def held(self) -> dict[str, int]:
+        """Items under embargo, per topic (`all` included)."""
+        counts: dict[str, int] = {ALL: 0}
+        for (text,) in self._rows("SELECT row FROM held"):
+            counts[ALL] += 1
+            for slug in row_from_json(text).topics:
+                counts[slug] = counts.get(slug, 0) + 1
+        return counts
+
+    def next_lift(self) -> datetime | None:
+        """When the next embargo lifts, if any item is held."""
+        value = self._value("SELECT min(published) FROM held")
+        return from_micros(value) if value is not None else None
+
+    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
+        """The newest operations: (when, who, what, detail), newest first."""
+        return [
+            (from_micros(at), who, what, detail)
+            for at, who, what, detail in self._rows(
+                "SELECT at, who, what, detail FROM log ORDER BY n DESC LIMIT ?", (limit,)
+            )
+        ]
+
+    # -- generation: how renderers know the store changed -----------------------------------
+
+    def generation(self) -> int:
+        """The store's generation: read again only when the engine says it may have moved;
+        publishes held items whose embargo lifted (a writable store, outside a snapshot)."""
+        if self._snapshot is not None:
+            return self._snapshot
+        with self._errors():
+            if self._changed() or self._reread:
+                self._reread = False
+                self._generation = int(
+                    self._value("SELECT value FROM meta WHERE key = 'generation'")
+                )
+            if self._lift_read_at != self._generation:
+                self._next_lift = self._value("SELECT min(published) FROM held")
+                self._lift_read_at = self._generation
+        due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
+        if due and not self.read_only:  # else one comparison a call
+            self.lift_due()
+            return self.generation()
+        return self._generation
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever others commit meanwhile."""
+        with self._errors():
+            self._begin_snapshot()
+            try:  # the first read fixes the snapshot: the generation of what is read
+                generation = int(self._value("SELECT value FROM meta WHERE key = 'generation'"))
+            except BaseException:
+                self._end_snapshot()
+                raise
+        self._snapshot = generation
+        try:
+            yield
+        finally:
+            self._snapshot = None
+            with self._errors():
+                self._end_snapshot()
+
+    def health(self) -> tuple[int, int]:
+        generation = self.generation()
+        return self._value("SELECT count(*) FROM items"), generation
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def newest(self, topic: str, limit: int) -> list[Item]:
+        if topic == ALL:
+            sql = f"SELECT {COLUMNS} FROM items ORDER BY published DESC, seq DESC LIMIT ?"
+            return [item_of(row) for row in self._rows(sql, (limit,))]
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
+            "ORDER BY filed.published DESC, filed.seq DESC LIMIT ?"
+        )
+        return [item_of(row) for row in self._rows(sql, (topic, limit))]
+
+    def search(
+        self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
+    ) -> list[Item]:
+        """The newest `limit` items of a topic (`all`: of the store) that match `q` and
+        `filterout`, published at or after `since`, newest first (rules: store/search.py)."""
+        check_cut_off(parameters, since)
+        check_fold(self._meta(FOLD_KEY), self.location)
+        floor = None if since is None else to_micros(since)
+        with self._errors():
+            rows = self._search(None if topic == ALL else topic, parameters, limit, floor)
+        return [item_of(row) for row in rows]
+
+    def item(self, item_id: str) -> Item | None:
+        found = self._rows(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,))
+        return item_of(found[0]) if found else None
+
+    def archive_pages(self, topic: str, size: int) -> int:
+        """How many full archive pages of `size` a topic has (places ever given / size)."""
+        return (self._value("SELECT next FROM ordinals WHERE topic = ?", (topic,)) or 0) // size
+
+    def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
+        """Archive page `page` of a topic: the items at places page*size to page*size+size-1
+        in first-seen order (fewer if some were withdrawn), newest first."""
+        bounds = (page * size, page * size + size)
+        if topic == ALL:
+            sql = f"SELECT {COLUMNS} FROM items WHERE ordinal >= ? AND ordinal < ? "
+            sql += " ORDER BY ordinal DESC"
+            return [item_of(row) for row in self._rows(sql, bounds)]
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
+            "AND filed.ordinal >= ? AND filed.ordinal < ? ORDER BY filed.ordinal DESC"
+        )
+        return [item_of(row) for row in self._rows(sql, (topic, *bounds))]
+
+    def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
+        """The archive pages (topic, page) whose items changed after generation `since`; a kill
+        since then counts as a change of every page of the topics it was filed under."""
+        sql = "SELECT ordinal FROM items WHERE generation > ?"
+        changed = {(ALL, ordinal // size) for (ordinal,) in self._rows(sql, (since,))}
+        sql = (
+            "SELECT filed.topic, filed.ordinal FROM items JOIN filed ON filed.seq = items.seq "
+            "WHERE items.generation > ?"
+        )
+        changed.update((topic, ordinal // size) for topic, ordinal in self._rows(sql, (since,)))
+        for (topics,) in self._rows("SELECT topics FROM killed WHERE generation > ?", (since,)):
+            for topic in (ALL, *topics_of(topics)):
+                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
+        return changed
+
+    def counts(self) -> dict[str, int]:
+        """Items per topic, `all` included."""
+        counts = dict(sorted(self._rows("SELECT topic, count(*) FROM filed GROUP BY topic")))
+        counts[ALL] = self._value("SELECT count(*) FROM items")
+        return counts
+
+    def changed_since(self, generation: int) -> Iterator[Item]:
+        sql = f"SELECT {COLUMNS} FROM items WHERE generation > ? ORDER BY seq"
+        return (item_of(row) for row in self._lazy(sql, (generation,)))
+
+    def last_updated(self) -> datetime | None:
+        value = self._value("SELECT max(updated) FROM items")
+        return from_micros(value) if value is not None else None
+
+    def item_ids(self) -> Iterator[str]:
+        return (item_id for (item_id,) in self._lazy("SELECT id FROM items ORDER BY seq"))
+
+    # -- copying between stores -------------------------------------------------------------
+
+    def export(self) -> Export:
+        """Everything the store holds, for `feedsvc copy`; call inside `snapshot()` for one
+        consistent state."""
+        places = self.GROUP_CONCAT.format("topic || '=' || ordinal")
+        rows: Iterator[Exported] = (
+            (row[0], row[13], row_of(row), archive_places(row[14], row[15]))
+            for row in self._lazy(
+                f"SELECT {COLUMNS}, generation, ordinal, (SELECT {places} FROM filed "
+                "WHERE filed.seq = items.seq) FROM items ORDER BY seq"
+            )
+        )
+        held = sorted(
+            (row_from_json(text) for (text,) in self._rows("SELECT row FROM held")),
+            key=lambda row: (row.published, row.id),
+        )
+        withdrawn = tuple(
+            Withdrawn(row_from_json(text), at, reason, topics_of(topics), generation)
+            for _, text, at, reason, topics, generation in sorted(
+                self._rows("SELECT id, row, killed_at, reason, topics, generation FROM killed")
+            )
+        )
+        log: Iterator[LogEntry] = (
+            tuple(entry) for entry in self._lazy("SELECT at, who, what, detail FROM log ORDER BY n")
+        )
+        generation = int(self._meta("generation") or 0)
+        catalog = self._meta("catalog") or ""
+        return Export(generation, catalog, rows, self._ordinals(), tuple(held), withdrawn, log)
+
+    def import_store(self, export: Export) -> Copied:
+        """Fill an empty store with another store's `export`: items with their seq, dates,
+        digests, filing, archive places and generations; held and withdrawn items; the log.
+        One transaction. A store with items (held or withdrawn ones too) refuses."""
+
+        def work() -> Copied:
+            latest = self._lock()
+            found = self._value(
+                "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM held) "
+                "OR EXISTS (SELECT 1 FROM killed)"
+            )
+            if found:
+                raise StoreError("already holds items; copy into an empty store", self.location)
+            ordinals: dict[str, int] = {}  # the next archive place of each topic
+            count = 0
+            while batch := list(islice(export.rows, CHUNK)):
+                self._import_rows(batch, ordinals)
+                count += len(batch)
+            for topic, following in export.ordinals.items():  # withdrawn items' places too
+                ordinals[topic] = max(ordinals.get(topic, 0), following)
+            self._save_ordinals(ordinals)
+            self._insert("held", HELD_COLUMNS, [held_values(row) for row in export.held])
+            self._insert("killed", KILLED_COLUMNS, [killed_values(w) for w in export.withdrawn])
+            last = self._value("SELECT coalesce(max(n), 0) FROM log")
+            logged = 0
+            while entries := list(islice(export.log, CHUNK)):
+                numbered = [(last + logged + n, *e) for n, e in enumerate(entries, start=1)]
+                self._insert("log", ("n", "at", "who", "what", "detail"), numbered)
+                logged += len(entries)
+            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (export.catalog,))
+            self._bump(max(export.generation, latest))
+            return Copied(count, len(export.held), len(export.withdrawn), logged)
+
+        return self._write(work, big=True)
+
+    def _import_rows(self, batch: list[Exported], ordinals: dict[str, int]) -> None:
+        """Rows with their archive places and generations, as the other store had them."""
+        self._insert(
+            "items",
+            ITEM_COLUMNS,
+            [(seq, *row_values(row), gen, places[ALL]) for seq, gen, row, places in batch],
+        )
+        self._insert(
+            "filed",
+            FILED_COLUMNS,
+            [
+                (slug, row.published, seq, p[slug])
+                for seq, _, row, p in batch
+                for slug in row.topics
+            ],
+        )
+        self._index([(seq, *indexed_text(r.title, r.content, r.summary)) for seq, _, r, _ in batch])
+        for _, _, _, places in batch:
+            for topic, place in places.items():
+                ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
+
+    # -- opening: the schema, made and migrated from `schema.TABLES` -------------------------
+
+    def _prepare(self, create: bool) -> None:
+        """Check the store's schema version; migrate it (a writable store) and rebuild its
+        search index if made with other folding rules. Run once, by the engine's `open`."""
+        version = self._version()
+        if version == 0 and not create:
+            raise StoreError(NO_STORE, self.location)
+        if version > VERSION:
+            raise StoreError(
+                f"the store has schema {version}, newer than this feedsvc knows ({VERSION}); "
+                "upgrade feedsvc",
+                self.location,
+            )
+        if self.read_only:
+            if version < VERSION:
+                raise StoreError("the store needs an upgrade, and it is read-only", self.location)
+            return
+        if version < VERSION:
+            with self._migration():
+                self._migrate(self._version())  # again: another process may have done it
+        if self._meta(FOLD_KEY) != str(FOLD_VERSION):  # again under the lock: done meanwhile?
+            self._write(lambda: self._meta(FOLD_KEY) != str(FOLD_VERSION) and self._refold())
+
+    def _migrate(self, version: int) -> None:
+        """From `version` to `VERSION`, each step's tables, columns and indexes from the
+        schema, then its data step."""
+        for number in range(version + 1, VERSION + 1):
+            for table in TABLES:
+                if table.since == number:
+                    self._execute(self._ddl(table))
+                elif table.since < number:
+                    for column in table.columns:
+                        if column.since == number:
+                            kind = self._column_type(column.kind)
+                            self._execute(
+                                f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                            )
+                for index in table.indexes:
+                    if index.since == number:
+                        columns = ", ".join(index.columns)
+                        self._execute(f"CREATE INDEX {index.name} ON {table.name} ({columns})")
+            for statement in DATA_STEPS.get(number, ()):
+                self._execute(statement)
+            if number == SEARCH_SINCE:
+                self._create_search()
+                self._refold()
+        self._set_version(VERSION)
+
+    def _refold(self) -> None:
+        """Fill the search index anew from every live item, with this feedsvc's folding; with
+        items, move the generation (search answers may change; a new store's stays 0)."""
+        self._clear_index()
+        indexed = 0
+        rows = self._stream("SELECT seq, title, content, summary FROM items")
+        while chunk := list(islice(rows, CHUNK)):
+            self._index([(seq, *indexed_text(*text)) for seq, *text in chunk])
+            indexed += len(chunk)
+        self._execute(
+            "INSERT INTO meta VALUES (?, ?)" + on_conflict("meta", ("value",)),
+            (FOLD_KEY, str(FOLD_VERSION)),
+        )
+        if indexed:
+            self._execute(
+                "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                "WHERE key = 'generation'"
+            )
+            self._reread = True
+
+
+def on_conflict(table: str, update: Sequence[str]) -> str:
+    """An upsert's clause on the table's key (the same words in both engines)."""
+    sets = ", ".join(f"{column} = excluded.{column}" for column in update)
+    return f" ON CONFLICT ({', '.join(BY_NAME[table].key)}) DO UPDATE SET {sets}"
+
+
+# What each schema version does to the rows (after its tables, columns and indexes).
+DATA_STEPS: dict[int, tuple[str, ...]] = {
+    1: ("INSERT INTO meta VALUES ('generation', '0'), ('catalog', '')",),
+    # Archive places: first-seen order, in `all` and in each topic.
+    3: (
+        "UPDATE items SET ordinal = numbered.n FROM (SELECT seq, row_number() OVER "
+        "(ORDER BY seq) - 1 AS n FROM items) AS numbered WHERE numbered.seq = items.seq",
+        "UPDATE filed SET ordinal = numbered.n FROM (SELECT topic, seq, row_number() OVER "
+        "(PARTITION BY topic ORDER BY seq) - 1 AS n FROM filed) AS numbered "
+        "WHERE numbered.topic = filed.topic AND numbered.seq = filed.seq",
+        "INSERT INTO ordinals SELECT 'all', count(*) FROM items",
+        "INSERT INTO ordinals SELECT topic, count(*) FROM filed GROUP BY topic",
+    ),
+}
