@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from itertools import islice
-from typing import Any, ClassVar, TypeVar
+from operator import attrgetter
+from typing import Any, ClassVar, Self, TypeVar
 
 from ..catalog import ALL
 from ..errors import StoreError
@@ -37,12 +38,12 @@ from ..plan import (
     plan_refile,
     plan_unkill,
     row_from_json,
+    row_to_json,
     to_micros,
 )
 from ..query import FOLD_VERSION, FeedParameters
-from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn, archive_places
-from .rows import held_values, item_of, killed_values, row_of, row_values, take_place, topics_of
-from .schema import BY_NAME, COLUMNS, ITEM_COLUMNS, SEARCH_SINCE, TABLES, VERSION
+from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
+from .schema import BY_NAME, COLUMNS, ITEM_COLUMNS, KEY, SEARCH_SINCE, TABLES, VERSION, Table
 from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
 
 T = TypeVar("T")
@@ -69,6 +70,8 @@ class SQLStore:
     FOR_UPDATE: ClassVar[str] = ""  # what locks the generation row for the transaction
     FILED_ITEMS: ClassVar[str]  # filed joined to items, as the engine walks it fastest
     GROUP_CONCAT: ClassVar[str]  # comma-joined values of a group: "...({})"
+    INLINE_KEY: ClassVar[bool] = False  # an integer key said in its column, not apart
+    KEYED_TABLE: ClassVar[str] = ""  # after CREATE TABLE (...) of a table keyed apart
 
     def __init__(
         self, clock: Callable[[], datetime], location: str, read_only_reason: str | None
@@ -101,8 +104,8 @@ class SQLStore:
     # Search: `_index` / `_unindex` entries (seq, folded title, folded body), `_clear_index`,
     # `_search` (the rows of `Store.search`'s answer, in feed order). The schema: `_version`
     # (0: no store; StoreError for another program's database), `_set_version`, `_migration`
-    # (the transaction migrations run in, under a lock every opener takes), `_ddl(table)`
-    # (CREATE TABLE as at the version that added it), `_column_type`, `_create_search`.
+    # (the transaction migrations run in, under a lock every opener takes), `_setup`
+    # (a new connection's settings), `_column_type`, `_create_search`.
 
     def _notify(self, generation: int) -> None:
         """Tell other connections, when this transaction commits (if the engine can)."""
@@ -133,6 +136,11 @@ class SQLStore:
     def _lazy(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         with self._errors():
             yield from self._stream(sql, params)
+
+    def _among(self, sql: str, column: str, values: Sequence[Any]) -> list[tuple]:
+        """The rows of `sql` (up to its WHERE) whose `column` is one of `values`."""
+        kind = "int" if column == "seq" else "text"
+        return self._rows(f"{sql} WHERE {self._in(column, kind)}", (self._listed(values),))
 
     def _meta(self, key: str) -> str | None:
         return self._value("SELECT value FROM meta WHERE key = ?", (key,))
@@ -190,19 +198,17 @@ class SQLStore:
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
-        """Store one document's items, all or nothing; the same document twice changes nothing.
-
-        The plan is made on rows read before the write lock, and made again on fresh rows if
-        a commit came in between (every change moves the generation), so concurrent ingests
-        neither lose an update nor store an id twice; a document that changes nothing never
-        waits for the lock where the engine lets readers write (PostgreSQL)."""
+        # Planned on rows read before the write lock, again on fresh rows if a commit came in
+        # between (every change moves the generation): concurrent ingests neither lose an
+        # update nor store an id twice, and one that changes nothing waits for no lock where
+        # the engine lets readers write (PostgreSQL).
         items = merge_duplicates(items)
         filed = file_items(items, topics_for)  # before the write lock: filing is slow
         ids = [item.id for item in items]
 
         def work() -> Counts:
             now = to_micros(self.clock())
-            seen = int(self._value("SELECT value FROM meta WHERE key = 'generation'"))
+            seen = int(self._meta("generation") or 0)
             plan = plan_ingest(items, filed, self._existing(ids), now)
             if plan.changes and self._lock() != seen:  # another writer committed meanwhile
                 plan = plan_ingest(items, filed, self._existing(ids), now)
@@ -214,24 +220,13 @@ class SQLStore:
         return self._write(work, big=len(items) > 1000)
 
     def _existing(self, ids: Sequence[str]) -> dict[str, Stored]:
-        listed = (self._listed(ids),)
-        found = {
-            row[0]: Stored(row[1], row[2], bool(row[3]), row[4], row[5])
-            for row in self._rows(
-                "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items "
-                f"WHERE {self._in('id', 'text')}",
-                listed,
-            )
-        }
+        sql = "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items"
+        found = {r[0]: Stored(r[1], r[2], bool(r[3]), *r[4:]) for r in self._among(sql, "id", ids)}
         for table, state in (("held", HELD), ("killed", KILLED)):
-            for (text,) in self._rows(
-                f"SELECT row FROM {table} WHERE {self._in('id', 'text')}", listed
-            ):
+            for (text,) in self._among(f"SELECT row FROM {table}", "id", ids):
                 row = row_from_json(text)
-                has_content = row.content is not None
-                found[row.id] = Stored(
-                    0, row.digest, has_content, row.published, row.updated, state
-                )
+                has_text = row.content is not None
+                found[row.id] = Stored(0, row.digest, has_text, row.published, row.updated, state)
         return found
 
     def _apply(self, plan: IngestPlan, generation: int) -> None:
@@ -249,9 +244,7 @@ class SQLStore:
             if inserted != len(numbered):
                 raise Conflict("another writer stored one of these items first", self.location)
             self._file(numbered, ordinals)
-            self._index(
-                [(seq, *indexed_text(r.title, r.content, r.summary)) for seq, r in numbered]
-            )
+            self._index([entry(seq, row) for seq, row in numbered])
         if plan.updates:
             self._reindex_updates(plan.updates)
             self._update(
@@ -275,19 +268,15 @@ class SQLStore:
     def _reindex_updates(self, updates: Sequence[tuple[int, Row]]) -> None:
         """Index updated items by their new text (read the old first: an index may have to be
         told the words it holds); items whose text is the same stay."""
-        old = {
-            seq: (title, content, summary)
-            for seq, title, content, summary in self._rows(
-                f"SELECT seq, title, content, summary FROM items WHERE {self._in('seq', 'int')}",
-                (self._listed([seq for seq, _ in updates]),),
-            )
-        }
+        sql = "SELECT seq, title, content, summary FROM items"
+        old = {seq: tuple(text) for seq, *text in self._among(sql, "seq", [s for s, _ in updates])}
         changed = [(s, r) for s, r in updates if old[s] != (r.title, r.content, r.summary)]
         if changed:
             self._unindex([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
-            self._index([(seq, *indexed_text(r.title, r.content, r.summary)) for seq, r in changed])
+            self._index([entry(seq, row) for seq, row in changed])
 
-    def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int]) -> None:
+    def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int], kept=()) -> None:
+        """File rows under their topics (but those `kept`), each at the next archive place."""
         self._insert(
             "filed",
             FILED_COLUMNS,
@@ -295,30 +284,17 @@ class SQLStore:
                 (slug, row.published, seq, take_place(ordinals, slug))
                 for seq, row in rows
                 for slug in row.topics
+                if (slug, seq) not in kept
             ),
         )
 
     def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> None:
         """File stored items under `row.topics`: a topic an item stays in keeps its archive
         place; a new one gets the next place there."""
-        kept = set(
-            self._rows(
-                f"SELECT topic, seq FROM filed WHERE {self._in('seq', 'int')}",
-                (self._listed([seq for seq, _ in rows]),),
-            )
-        )
+        kept = set(self._among("SELECT topic, seq FROM filed", "seq", [s for s, _ in rows]))
         wanted = {(slug, seq) for seq, row in rows for slug in row.topics}
         self._delete("filed", ("topic", "seq"), sorted(kept - wanted))
-        self._insert(
-            "filed",
-            FILED_COLUMNS,
-            [
-                (slug, row.published, seq, take_place(ordinals, slug))
-                for seq, row in rows
-                for slug in row.topics
-                if (slug, seq) not in kept
-            ],
-        )
+        self._file(rows, ordinals, kept)
 
     def _ordinals(self) -> dict[str, int]:
         return dict(self._rows("SELECT topic, next FROM ordinals"))
@@ -337,7 +313,6 @@ class SQLStore:
         raise NotImplementedError
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:
-        """Re-file every stored item if the topic rules changed; returns how many moved."""
         if self.read_only or self._meta("catalog") == digest:
             return 0
 
@@ -365,7 +340,6 @@ class SQLStore:
     # -- editorial control: embargo, kill ---------------------------------------------------
 
     def lift_due(self, who: str = "server") -> int:
-        """Publish the held items whose time has come; how many."""
 
         def work() -> list[Row]:
             self._lock()
@@ -387,9 +361,6 @@ class SQLStore:
         return len(lifted)
 
     def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
-        """Withdraw items from every feed and page at once; the ids are remembered. Returns the
-        ids that were published or held (others were already withdrawn); unknown ids are an
-        error and nothing is done."""
 
         def work() -> list[str]:
             self._lock()
@@ -400,15 +371,10 @@ class SQLStore:
             if not kill.withdrawn:
                 return []
             generation = self._bump()
-            held = self._rows(
-                f"SELECT row FROM held WHERE {self._in('id', 'text')}", (self._listed(kill.held),)
-            )
+            held = self._among("SELECT row FROM held", "id", kill.held)
             self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
-            live = self._rows(
-                f"SELECT {COLUMNS} FROM items WHERE {self._in('seq', 'int')}",
-                (self._listed(kill.live),),
-            )
-            self._unindex([(row[0], *indexed_text(row[2], row[3], row[4])) for row in live])
+            live = self._among(f"SELECT {COLUMNS} FROM items", "seq", kill.live)
+            self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
             for table in ("filed", "items"):
                 self._delete(table, ("seq",), [(seq,) for seq in kill.live])
             rows = [row_from_json(text) for (text,) in held] + [row_of(row) for row in live]
@@ -425,18 +391,12 @@ class SQLStore:
         return self._write(work)
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
-        """Publish withdrawn items again (or hold them, if their embargo has not lifted)."""
 
         def work() -> list[str]:
             self._lock()
             now = to_micros(self.clock())
-            found = {
-                item_id: row_from_json(text)
-                for item_id, text in self._rows(
-                    f"SELECT id, row FROM killed WHERE {self._in('id', 'text')}",
-                    (self._listed(ids),),
-                )
-            }
+            rows = self._among("SELECT id, row FROM killed", "id", ids)
+            found = {item_id: row_from_json(text) for item_id, text in rows}
             unknown = [item_id for item_id in ids if item_id not in found]
             if unknown:
                 raise StoreError(f"no withdrawn item {unknown[0]!r}", self.location)
@@ -448,7 +408,6 @@ class SQLStore:
         return self._write(work)
 
     def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
-        """Withdrawn items (id, when, reason, topics it was filed under), newest first."""
         rows = self._rows(
             "SELECT id, killed_at, reason, topics FROM killed WHERE killed_at >= ?", (since,)
         )
@@ -465,7 +424,6 @@ class SQLStore:
         yield from sorted(item_id for (item_id,) in self._rows("SELECT id FROM killed"))
 
     def held(self) -> dict[str, int]:
-        """Items under embargo, per topic (`all` included)."""
         counts: dict[str, int] = {ALL: 0}
         for (text,) in self._rows("SELECT row FROM held"):
             counts[ALL] += 1
@@ -474,12 +432,10 @@ class SQLStore:
         return counts
 
     def next_lift(self) -> datetime | None:
-        """When the next embargo lifts, if any item is held."""
         value = self._value("SELECT min(published) FROM held")
         return from_micros(value) if value is not None else None
 
     def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
-        """The newest operations: (when, who, what, detail), newest first."""
         return [
             (from_micros(at), who, what, detail)
             for at, who, what, detail in self._rows(
@@ -490,16 +446,12 @@ class SQLStore:
     # -- generation: how renderers know the store changed -----------------------------------
 
     def generation(self) -> int:
-        """The store's generation: read again only when the engine says it may have moved;
-        publishes held items whose embargo lifted (a writable store, outside a snapshot)."""
         if self._snapshot is not None:
             return self._snapshot
         with self._errors():
             if self._changed() or self._reread:
                 self._reread = False
-                self._generation = int(
-                    self._value("SELECT value FROM meta WHERE key = 'generation'")
-                )
+                self._generation = int(self._meta("generation") or 0)
             if self._lift_read_at != self._generation:
                 self._next_lift = self._value("SELECT min(published) FROM held")
                 self._lift_read_at = self._generation
@@ -511,11 +463,10 @@ class SQLStore:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Reads inside see one state of the store, whatever others commit meanwhile."""
         with self._errors():
             self._begin_snapshot()
             try:  # the first read fixes the snapshot: the generation of what is read
-                generation = int(self._value("SELECT value FROM meta WHERE key = 'generation'"))
+                generation = int(self._meta("generation") or 0)
             except BaseException:
                 self._end_snapshot()
                 raise
@@ -546,8 +497,6 @@ class SQLStore:
     def search(
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
     ) -> list[Item]:
-        """The newest `limit` items of a topic (`all`: of the store) that match `q` and
-        `filterout`, published at or after `since`, newest first (rules: store/search.py)."""
         check_cut_off(parameters, since)
         check_fold(self._meta(FOLD_KEY), self.location)
         floor = None if since is None else to_micros(since)
@@ -560,12 +509,9 @@ class SQLStore:
         return item_of(found[0]) if found else None
 
     def archive_pages(self, topic: str, size: int) -> int:
-        """How many full archive pages of `size` a topic has (places ever given / size)."""
         return (self._value("SELECT next FROM ordinals WHERE topic = ?", (topic,)) or 0) // size
 
     def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
-        """Archive page `page` of a topic: the items at places page*size to page*size+size-1
-        in first-seen order (fewer if some were withdrawn), newest first."""
         bounds = (page * size, page * size + size)
         if topic == ALL:
             sql = f"SELECT {COLUMNS} FROM items WHERE ordinal >= ? AND ordinal < ? "
@@ -578,8 +524,6 @@ class SQLStore:
         return [item_of(row) for row in self._rows(sql, (topic, *bounds))]
 
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
-        """The archive pages (topic, page) whose items changed after generation `since`; a kill
-        since then counts as a change of every page of the topics it was filed under."""
         sql = "SELECT ordinal FROM items WHERE generation > ?"
         changed = {(ALL, ordinal // size) for (ordinal,) in self._rows(sql, (since,))}
         sql = (
@@ -593,7 +537,6 @@ class SQLStore:
         return changed
 
     def counts(self) -> dict[str, int]:
-        """Items per topic, `all` included."""
         counts = dict(sorted(self._rows("SELECT topic, count(*) FROM filed GROUP BY topic")))
         counts[ALL] = self._value("SELECT count(*) FROM items")
         return counts
@@ -612,8 +555,6 @@ class SQLStore:
     # -- copying between stores -------------------------------------------------------------
 
     def export(self) -> Export:
-        """Everything the store holds, for `feedsvc copy`; call inside `snapshot()` for one
-        consistent state."""
         places = self.GROUP_CONCAT.format("topic || '=' || ordinal")
         rows: Iterator[Exported] = (
             (row[0], row[13], row_of(row), archive_places(row[14], row[15]))
@@ -640,9 +581,6 @@ class SQLStore:
         return Export(generation, catalog, rows, self._ordinals(), tuple(held), withdrawn, log)
 
     def import_store(self, export: Export) -> Copied:
-        """Fill an empty store with another store's `export`: items with their seq, dates,
-        digests, filing, archive places and generations; held and withdrawn items; the log.
-        One transaction. A store with items (held or withdrawn ones too) refuses."""
 
         def work() -> Copied:
             latest = self._lock()
@@ -675,7 +613,6 @@ class SQLStore:
         return self._write(work, big=True)
 
     def _import_rows(self, batch: list[Exported], ordinals: dict[str, int]) -> None:
-        """Rows with their archive places and generations, as the other store had them."""
         self._insert(
             "items",
             ITEM_COLUMNS,
@@ -690,12 +627,42 @@ class SQLStore:
                 for slug in row.topics
             ],
         )
-        self._index([(seq, *indexed_text(r.title, r.content, r.summary)) for seq, _, r, _ in batch])
+        self._index([entry(seq, row) for seq, _, row, _ in batch])
         for _, _, _, places in batch:
             for topic, place in places.items():
                 ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
 
     # -- opening: the schema, made and migrated from `schema.TABLES` -------------------------
+
+    def _open(self, create: bool) -> Self:
+        """Set up a store just connected to (the engine's `_setup`), check its schema,
+        migrate it; closed again if any of that fails."""
+        try:
+            with self._errors():
+                self._setup()
+                self._prepare(create)
+        except StoreError:
+            self.close()
+            raise
+        return self
+
+    def _ddl(self, table: Table) -> str:
+        """CREATE TABLE for `table` as it was at the version that added it."""
+        inline = self.INLINE_KEY and table.key == tuple(
+            c.name for c in table.columns if c.kind == KEY
+        )
+        columns = [
+            f"{c.name} {self._column_type(c.kind)}"
+            + (" PRIMARY KEY" if inline and c.kind == KEY else "" if c.null else " NOT NULL")
+            + (" UNIQUE" if c.unique else "")
+            for c in table.columns
+            if c.since <= table.since
+        ]
+        if not inline:
+            columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
+        return f"CREATE TABLE {table.name} ({', '.join(columns)})" + (
+            "" if inline else self.KEYED_TABLE
+        )
 
     def _prepare(self, create: bool) -> None:
         """Check the store's schema version; migrate it (a writable store) and rebuild its
@@ -769,6 +736,63 @@ def on_conflict(table: str, update: Sequence[str]) -> str:
     """An upsert's clause on the table's key (the same words in both engines)."""
     sets = ", ".join(f"{column} = excluded.{column}" for column in update)
     return f" ON CONFLICT ({', '.join(BY_NAME[table].key)}) DO UPDATE SET {sets}"
+
+
+def entry(seq: int, row: Row) -> tuple[int, str, str]:
+    """A row's search index entry: seq, folded title, folded body."""
+    return (seq, *indexed_text(row.title, row.content, row.summary))
+
+
+# -- rows as the tables keep them ------------------------------------------------------------
+
+_FIELDS = attrgetter(*Row.__slots__)  # id, title, ..., pinned, topics, digest
+
+
+def row_values(row: Row) -> tuple:
+    """A row's columns after seq, in COLUMNS order (topics comma-separated)."""
+    values = _FIELDS(row)
+    return (*values[:10], ",".join(values[10]), values[11])
+
+
+def row_of(row: tuple) -> Row:
+    """The Row of a tuple of COLUMNS (seq first)."""
+    return Row(*row[1:11], topics_of(row[11]), row[12])
+
+
+def item_of(row: tuple) -> Item:
+    return row_of(row).item()
+
+
+def topics_of(text: str | None) -> tuple[str, ...]:
+    """Slugs as a column keeps them, comma-separated ("" or NULL: none)."""
+    return tuple(text.split(",")) if text else ()
+
+
+def held_values(row: Row) -> tuple[str, int, str]:
+    """A `held` row: id, the moment its embargo lifts, the whole row."""
+    return row.id, row.published, row_to_json(row)
+
+
+def killed_values(withdrawn: Withdrawn) -> tuple[str, int, str | None, str, str, int]:
+    """A `killed` row: id, when, reason, where it was filed, the whole row, the generation."""
+    w = withdrawn
+    return w.row.id, w.killed_at, w.reason, ",".join(w.topics), row_to_json(w.row), w.generation
+
+
+def take_place(ordinals: dict[str, int], topic: str) -> int:
+    """The next archive place of `topic`, counted on."""
+    place = ordinals.get(topic, 0)
+    ordinals[topic] = place + 1
+    return place
+
+
+def archive_places(ordinal: int, filed: str | None) -> dict[str, int]:
+    """An item's archive places by topic (`all` included), from `topic=place,...`."""
+    places = {"all": ordinal}
+    for pair in filed.split(",") if filed else ():
+        topic, _, place = pair.rpartition("=")
+        places[topic] = int(place)
+    return places
 
 
 # What each schema version does to the rows (after its tables, columns and indexes).

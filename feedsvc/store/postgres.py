@@ -24,8 +24,9 @@ from ..errors import StoreError
 from ..query import FeedParameters
 from . import Features, Location
 from .base import Conflict, SQLStore
+from .postgres_search import CREATE as SEARCH_INDEX
 from .postgres_search import REINDEX_ROWS, search_sql
-from .schema import COLUMNS, TEXT, VERSION, Table, kind
+from .schema import COLUMNS, TEXT, VERSION, kind
 
 SCHEMA_VERSION = VERSION
 # Before one schema description, PostgreSQL stores numbered their versions apart: 2 was
@@ -75,25 +76,18 @@ class PostgresStore(SQLStore):
         self._checked = float("-inf")  # when the counter was last read (monotonic)
         self._heard = False  # a notification came since
         self._cursors = itertools.count()
-        self._listen()
 
     @classmethod
     def open(cls, location: Location, clock: Callable[[], datetime], create: bool) -> PostgresStore:
         """Open the store in the database at `location`; make its schema only if `create`."""
         name = str(location)
         connection = _connect(location.address, name)
-        try:
-            standby = connection.execute("SELECT pg_is_in_recovery()").fetchone()[0]
-            reason = "a standby server (read-only)" if standby else None
-            store = cls(location.address, clock, name, connection, reason)
-            store._prepare(create)
-        except psycopg.Error as error:
-            connection.close()
-            raise StoreError(f"cannot open the store: {_one_line(error)}", name) from None
-        except StoreError:
-            connection.close()
-            raise
-        return store
+        return cls(location.address, clock, name, connection)._open(create)
+
+    def _setup(self) -> None:
+        if self.db.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+            self.read_only_reason, self.read_only = "a standby server (read-only)", True
+        self._listen()
 
     def close(self) -> None:
         if self._connection is not None:
@@ -283,20 +277,9 @@ class PostgresStore(SQLStore):
     def _column_type(self, kind: str) -> str:
         return _type(kind).upper()
 
-    def _ddl(self, table: Table) -> str:
-        columns = [
-            f"{c.name} {self._column_type(c.kind)}"
-            + ("" if c.null else " NOT NULL")
-            + (" UNIQUE" if c.unique else "")
-            for c in table.columns
-            if c.since <= table.since
-        ]
-        columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
-        return f"CREATE TABLE {table.name} ({', '.join(columns)})"
-
     def _create_search(self) -> None:
-        self.db.execute("ALTER TABLE items ADD COLUMN search tsvector")
-        self.db.execute("CREATE INDEX items_search ON items USING gin (search)")
+        for statement in SEARCH_INDEX:
+            self.db.execute(statement)
 
 
 def _type(kind: str) -> str:

@@ -18,7 +18,7 @@ from ..errors import StoreError
 from ..query import FeedParameters
 from . import NO_STORE, Features, Location
 from .base import SQLStore
-from .schema import COLUMNS, INT, KEY, VERSION, Table
+from .schema import COLUMNS, INT, KEY, VERSION
 from .sqlite_search import CREATE_TABLE, DELETE_ALL, DELETE_ROW, INSERT_ROW, newest_matches
 
 BATCH_UNDONE = "cannot write the store: a write failed and SQLite undid its whole batch"
@@ -37,6 +37,7 @@ class SQLiteStore(SQLStore):
     # CROSS JOIN: SQLite walks filed's (topic, published, seq) key, then looks each item up.
     FILED_ITEMS = "filed CROSS JOIN items USING (seq, published)"
     GROUP_CONCAT = "group_concat({})"
+    INLINE_KEY, KEYED_TABLE = True, " WITHOUT ROWID"  # rowid tables for an integer key only
 
     def __init__(
         self,
@@ -70,23 +71,20 @@ class SQLiteStore(SQLStore):
             db = _connect(path, read_only=bool(problem))
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the store: {problem or error}", name) from None
-        store = cls(db, clock, name, problem)
+        return cls(db, clock, name, problem)._open(create)
+
+    def _setup(self) -> None:
         try:
-            store._version()  # another program's database is left as it is
-            if not problem:
-                db.execute("PRAGMA busy_timeout = 30000")
-                db.execute("PRAGMA journal_mode = WAL")
-                # WAL with synchronous=NORMAL survives a killed process; only power loss can
-                # drop the last commits, never corrupt the file.
-                db.execute("PRAGMA synchronous = NORMAL")
-            store._prepare(create)
+            self._version()  # another program's database is left as it is
         except sqlite3.DatabaseError as error:
-            db.close()
-            raise StoreError(f"not a feedsvc store: {problem or error}", name) from None
-        except StoreError:
-            db.close()
-            raise
-        return store
+            reason = self.read_only_reason or error
+            raise StoreError(f"not a feedsvc store: {reason}", self.location) from None
+        if not self.read_only:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            # WAL with synchronous=NORMAL survives a killed process; only power loss can
+            # drop the last commits, never corrupt the file.
+            self.db.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
         self.db.close()
@@ -266,22 +264,6 @@ class SQLiteStore(SQLStore):
 
     def _column_type(self, kind: str) -> str:
         return "INTEGER" if kind in (INT, KEY) else "TEXT"
-
-    def _ddl(self, table: Table) -> str:
-        columns = [
-            f"{c.name} {self._column_type(c.kind)}"
-            + (" PRIMARY KEY" if c.kind == KEY else "")
-            + ("" if c.null or c.kind == KEY else " NOT NULL")
-            + (" UNIQUE" if c.unique else "")
-            for c in table.columns
-            if c.since <= table.since
-        ]
-        keyed = table.key != tuple(c.name for c in table.columns if c.kind == KEY)
-        if keyed:
-            columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
-        return f"CREATE TABLE {table.name} ({', '.join(columns)})" + (
-            " WITHOUT ROWID" if keyed else ""
-        )
 
     def _create_search(self) -> None:
         self.db.execute(CREATE_TABLE)
