@@ -107,6 +107,9 @@ class SQLStore:
     # (the transaction migrations run in, under a lock every opener takes), `_setup`
     # (a new connection's settings), `_column_type`, `_create_search`.
 
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        return self._execute(sql, params)
+
     def _notify(self, generation: int) -> None:
         """Tell other connections, when this transaction commits (if the engine can)."""
 

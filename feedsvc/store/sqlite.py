@@ -25,8 +25,8 @@ BATCH_UNDONE = "cannot write the store: a write failed and SQLite undid its whol
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
 # readers (the server's threads, one connection each) keep SQLite's small default.
 INGEST_CACHE_KIB = 16384
-SCHEMA_VERSION = VERSION
 READER_CACHE_KIB = 2000
+SCHEMA_VERSION = VERSION
 
 
 class SQLiteStore(SQLStore):
@@ -118,9 +118,6 @@ class SQLiteStore(SQLStore):
     # -- running SQL ------------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, params)
-
-    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         return self.db.execute(sql, params)
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], tail="") -> int:
@@ -238,8 +235,7 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        """One state of the store for a read of several statements: the caller's snapshot,
-        or one of its own."""
+        """One state of the store for several statements: the caller's snapshot, or its own."""
         if self.db.in_transaction:
             yield
         else:

@@ -135,34 +135,26 @@ def _by_match(
         size *= 4
 
 
+def _of(topic: str | None) -> tuple[str, tuple[str, ...]]:
+    """Where a feed's rows are read, up to a condition: items (all), or filed for a topic."""
+    return ("items WHERE", ()) if topic is None else ("filed WHERE topic = ? AND", (topic,))
+
+
 def _dated(
     db: sqlite3.Connection, seqs: list[int], topic: str | None, floor: int
 ) -> list[tuple[int, int]]:
     """(published, seq) of those of `seqs` in `topic` and published at or after `floor`."""
-    if not seqs:
-        return []
+    source, given = _of(topic)
     # One JSON parameter, whatever the number of seqs (SQLite caps `?` marks at 32766).
-    listed = json.dumps(seqs)
-    if topic is None:
-        sql = (
-            "SELECT published, seq FROM items WHERE seq IN (SELECT value FROM json_each(?)) "
-            "AND published >= ?"
-        )
-        return db.execute(sql, (listed, floor)).fetchall()
-    sql = (
-        "SELECT published, seq FROM filed WHERE seq IN (SELECT value FROM json_each(?)) "
-        "AND topic = ? AND published >= ?"
-    )
-    return db.execute(sql, (listed, topic, floor)).fetchall()
+    sql = f"SELECT published, seq FROM {source} seq IN (SELECT value FROM json_each(?)) AND "
+    return db.execute(sql + "published >= ?", (*given, json.dumps(seqs), floor)).fetchall()
 
 
 def _newer_below(db: sqlite3.Connection, topic: str | None, published: int, below: int) -> bool:
     """Whether an item (of `topic`) with a seq under `below` is published after `published`."""
-    if topic is None:
-        sql = "SELECT 1 FROM items WHERE published > ? AND seq < ? LIMIT 1"
-        return db.execute(sql, (published, below)).fetchone() is not None
-    sql = "SELECT 1 FROM filed WHERE topic = ? AND published > ? AND seq < ? LIMIT 1"
-    return db.execute(sql, (topic, published, below)).fetchone() is not None
+    source, given = _of(topic)
+    sql = f"SELECT 1 FROM {source} published > ? AND seq < ? LIMIT 1"
+    return db.execute(sql, (*given, published, below)).fetchone() is not None
 
 
 def _without(
@@ -187,14 +179,6 @@ def _newest(
     db: sqlite3.Connection, topic: str | None, floor: int, count: int
 ) -> list[tuple[int, int]]:
     """(seq, published) of the newest `count` items (of `topic`), in feed order."""
-    if topic is None:
-        sql = (
-            "SELECT seq, published FROM items WHERE published >= ? "
-            "ORDER BY published DESC, seq DESC LIMIT ?"
-        )
-        return db.execute(sql, (floor, count)).fetchall()
-    sql = (
-        "SELECT seq, published FROM filed WHERE topic = ? AND published >= ? "
-        "ORDER BY published DESC, seq DESC LIMIT ?"
-    )
-    return db.execute(sql, (topic, floor, count)).fetchall()
+    source, given = _of(topic)
+    sql = f"SELECT seq, published FROM {source} published >= ? ORDER BY published DESC, seq DESC"
+    return db.execute(sql + " LIMIT ?", (*given, floor, count)).fetchall()
