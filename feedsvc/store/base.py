@@ -43,7 +43,7 @@ from ..plan import (
 )
 from ..query import FOLD_VERSION, FeedParameters
 from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
-from .schema import BY_NAME, COLUMNS, ITEM_COLUMNS, KEY, SEARCH_SINCE, TABLES, VERSION, Table
+from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, VERSION, Table
 from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
 
 T = TypeVar("T")
@@ -53,7 +53,12 @@ KILLED_COLUMNS = ("id", "killed_at", "reason", "topics", "row", "generation")
 HELD_COLUMNS = ("id", "published", "row")
 FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
 # What an update of an item writes: not its seq, id, published (first seen) or ordinal.
-CHANGED = tuple(c for c in ITEM_COLUMNS[2:-1] if c != "published")
+# Item columns by name, so a field added to `Row` and to `schema` is read and written here.
+READ = ("seq", *Row.__slots__)  # what a feed reads of an item (`row_of`)
+COLUMNS = ", ".join(READ)
+ITEM_COLUMNS = (*READ, "generation", "ordinal")  # what an insert writes
+KEPT = ("seq", "id", "published", "ordinal")  # what an update leaves (published: first seen)
+CHANGED = tuple(c for c in ITEM_COLUMNS if c not in KEPT)
 
 
 class Conflict(StoreError):
@@ -253,10 +258,7 @@ class SQLStore:
             self._update(
                 "items",
                 ("seq", *CHANGED),
-                (
-                    (seq, *row_values(row)[1:7], *row_values(row)[8:], generation)
-                    for seq, row in plan.updates
-                ),
+                ((seq, *updated_values(row), generation) for seq, row in plan.updates),
             )
             self._refile(plan.updates, ordinals)
         self._save_ordinals(ordinals)
@@ -560,7 +562,7 @@ class SQLStore:
     def export(self) -> Export:
         places = self.GROUP_CONCAT.format("topic || '=' || ordinal")
         rows: Iterator[Exported] = (
-            (row[0], row[13], row_of(row), archive_places(row[14], row[15]))
+            (row[0], row[len(READ)], row_of(row), archive_places(*row[len(READ) + 1 :]))
             for row in self._lazy(
                 f"SELECT {COLUMNS}, generation, ordinal, (SELECT {places} FROM filed "
                 "WHERE filed.seq = items.seq) FROM items ORDER BY seq"
@@ -748,18 +750,27 @@ def entry(seq: int, row: Row) -> tuple[int, str, str]:
 
 # -- rows as the tables keep them ------------------------------------------------------------
 
-_FIELDS = attrgetter(*Row.__slots__)  # id, title, ..., pinned, topics, digest
+_FIELDS = attrgetter(*Row.__slots__)
+_TOPICS = Row.__slots__.index("topics")  # kept comma-separated
 
 
 def row_values(row: Row) -> tuple:
-    """A row's columns after seq, in COLUMNS order (topics comma-separated)."""
+    """A row's columns after seq, in READ order (topics comma-separated)."""
     values = _FIELDS(row)
-    return (*values[:10], ",".join(values[10]), values[11])
+    return (*values[:_TOPICS], ",".join(values[_TOPICS]), *values[_TOPICS + 1 :])
+
+
+def updated_values(row: Row) -> tuple:
+    """What an update writes of a row (CHANGED but the generation)."""
+    return tuple(
+        v for name, v in zip(Row.__slots__, row_values(row), strict=True) if name not in KEPT
+    )
 
 
 def row_of(row: tuple) -> Row:
-    """The Row of a tuple of COLUMNS (seq first)."""
-    return Row(*row[1:11], topics_of(row[11]), row[12])
+    """The Row of a tuple of READ columns (seq first)."""
+    values = row[1 : len(READ)]
+    return Row(*values[:_TOPICS], topics_of(values[_TOPICS]), *values[_TOPICS + 1 :])
 
 
 def item_of(row: tuple) -> Item:

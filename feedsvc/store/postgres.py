@@ -23,10 +23,10 @@ from psycopg import errors as pg_errors
 from ..errors import StoreError
 from ..query import FeedParameters
 from . import Features, Location
-from .base import Conflict, SQLStore
+from .base import COLUMNS, Conflict, SQLStore
 from .postgres_search import CREATE as SEARCH_INDEX
 from .postgres_search import REINDEX_ROWS, search_sql
-from .schema import COLUMNS, TEXT, VERSION, kind
+from .schema import TEXT, VERSION, kind
 
 SCHEMA_VERSION = VERSION
 # Before one schema description, PostgreSQL stores numbered their versions apart: 2 was

@@ -104,9 +104,6 @@ TABLES = (
     Table("ordinals", _columns("topic:text next:int"), ("topic",), since=3),  # next places
 )
 BY_NAME = {table.name: table for table in TABLES}
-ITEM_COLUMNS = tuple(c.name for c in BY_NAME["items"].columns)
-# What a feed reads of an item (`rows.row_of`): every column but generation and ordinal.
-COLUMNS = ", ".join(ITEM_COLUMNS[:-2])
 
 
 def kind(table: str, column: str) -> str:

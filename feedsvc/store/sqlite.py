@@ -17,8 +17,8 @@ from typing import Any
 from ..errors import StoreError
 from ..query import FeedParameters
 from . import NO_STORE, Features, Location
-from .base import SQLStore
-from .schema import COLUMNS, INT, KEY, VERSION
+from .base import COLUMNS, SQLStore
+from .schema import INT, KEY, VERSION
 from .sqlite_search import CREATE_TABLE, DELETE_ALL, DELETE_ROW, INSERT_ROW, newest_matches
 
 BATCH_UNDONE = "cannot write the store: a write failed and SQLite undid its whole batch"
