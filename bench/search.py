@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feedsvc.config import Settings
-from feedsvc.query import FeedParameters, parse, parse_filterout, to_fts5, tokens
+from feedsvc.query import FeedParameters, parse, parse_filterout, tokens
 from feedsvc.store import open_store
 from feedsvc.store.sqlite_search import (
     CREATE_TABLE,
@@ -44,6 +44,7 @@ from feedsvc.store.sqlite_search import (
     index_row,
     newest_matches,
     search_condition,
+    to_fts5,
 )
 
 from .gen import WireGenerator, copy_feeds

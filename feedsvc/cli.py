@@ -18,7 +18,7 @@ import click
 from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
 from .config import Settings
-from .errors import FeedsvcError
+from .errors import FeedsvcError, StoreError
 from .filing import Explanation
 from .ingest import changed_topics, filed_items, open_filed_store, prepare_all, read_all, store_all
 from .model import NO_BASE_URL, Item
@@ -534,7 +534,11 @@ def refile(session: Session) -> None:
 @pass_session
 def backup(session: Session, target: Path) -> None:
     """Copy the store to TARGET safely, even while the server and ingests run."""
-    click.echo(session.engine().backup(target))
+    store = session.engine()
+    if not store.features.backup:
+        advice = store.features.backup_advice.format(location=store.location, target=target)
+        raise StoreError(advice, store.location)
+    click.echo(store.backup(target))
 
 
 @main.command()

@@ -15,16 +15,6 @@ from .errors import SettingsError
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 
 
-def __getattr__(name: str) -> object:
-    """`Location` and `parse_location` moved to `store/location.py`; this keeps
-    `from feedsvc.config import Location` working for code not yet moved (store/__init__.py)."""
-    if name in ("Location", "parse_location"):
-        from .store import location  # deferred: the store sits above this floor
-
-        return getattr(location, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where the store and the catalogue are, and the few knobs of the live service."""

@@ -243,3 +243,32 @@ def plan_refile(rows: Iterable[tuple[int, Row]], topics_for: Filer) -> list[tupl
         if topics != row.topics:
             moves.append((seq, replace(row, topics=topics)))
     return moves
+
+
+@dataclass(frozen=True, slots=True)
+class KillPlan:
+    """What a kill does: the ids it withdraws, from the feeds (by seq) or from the held."""
+
+    unknown: str | None  # an id the store does not know: the kill is refused
+    withdrawn: tuple[str, ...] = ()  # published or held (killed ones stay as they are)
+    live: tuple[int, ...] = ()  # seqs of the published ones
+    held: tuple[str, ...] = ()
+
+
+def plan_kill(ids: Sequence[str], existing: Mapping[str, Stored]) -> KillPlan:
+    unknown = next((item_id for item_id in ids if item_id not in existing), None)
+    if unknown is not None:
+        return KillPlan(unknown)
+    withdrawn = [item_id for item_id in dict.fromkeys(ids) if existing[item_id].state != KILLED]
+    return KillPlan(
+        None,
+        tuple(withdrawn),
+        tuple(existing[i].seq for i in withdrawn if existing[i].state == LIVE),
+        tuple(i for i in withdrawn if existing[i].state == HELD),
+    )
+
+
+def plan_unkill(rows: Sequence[Row], now: int) -> IngestPlan:
+    """Withdrawn rows back: published (oldest first) if their time has come, else held."""
+    live = sorted((row for row in rows if row.published <= now), key=lambda row: row.published)
+    return IngestPlan(tuple(live), (), 0, tuple(row for row in rows if row.published > now))

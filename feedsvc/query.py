@@ -1,6 +1,7 @@
 """The search language of `?q=` and the feed filter parameters: parsed by our code into plain
-data, then rebuilt for each engine (SQLite FTS5, PostgreSQL tsquery), so user text is never
-query syntax. Pure: no SQL is run here, no I/O.
+data, which each engine's search module turns into its own query (store/sqlite_search.py:
+FTS5; store/postgres_search.py: tsquery), so user text is never query syntax. Pure: no SQL,
+no I/O.
 
 The language is web search's: words (all must match), `"quoted phrases"`, `-word` and
 `-"phrase"` to exclude, `OR` (in capitals) between two terms. OR binds tighter than the
@@ -192,59 +193,6 @@ def canonical(query: Query) -> str:
 def excluding(query: Query, terms: Iterable[Term]) -> Query:
     """The query with more excluded terms (a feed's `filterout=`)."""
     return Query(query.clauses, tuple(dict.fromkeys((*query.excluded, *terms))))
-
-
-# -- SQLite FTS5 -------------------------------------------------------------------------------
-
-
-def _fts5_term(term: Term) -> str:
-    # Every token a string: inside "..." nothing is syntax (a quote would be doubled; tokens
-    # hold only letters and digits anyway). `+` joins the strings of a phrase.
-    return " + ".join('"' + token.replace('"', '""') + '"' for token in term.tokens)
-
-
-def to_fts5_any(terms: Sequence[Term]) -> str:
-    """An FTS5 MATCH expression true when any of `terms` is present."""
-    if not terms:
-        raise ValueError("no terms")
-    return " OR ".join(_fts5_term(term) for term in terms)
-
-
-def to_fts5(query: Query) -> str:
-    """The FTS5 MATCH expression of `query`, for a table whose text is `fold`ed and whose
-    tokenizer splits at spaces only (see store/sqlite_search.py)."""
-    wanted = " AND ".join(f"({to_fts5_any(clause)})" for clause in query.clauses)
-    if not query.excluded:
-        return wanted
-    return f"({wanted}) NOT ({to_fts5_any(query.excluded)})"
-
-
-# -- PostgreSQL tsquery ------------------------------------------------------------------------
-
-
-def _tsquery_any(terms: Sequence[Term], parameters: list[str]) -> str:
-    if not terms:
-        raise ValueError("no terms")
-    parameters.extend(" ".join(term.tokens) for term in terms)
-    return "(" + " || ".join("phraseto_tsquery('simple', %s)" for _ in terms) + ")"
-
-
-def to_tsquery_any_sql(terms: Sequence[Term]) -> tuple[str, list[str]]:
-    """A parenthesised tsquery SQL expression true when any of `terms` is present, and its
-    parameters (psycopg `%s` placeholders)."""
-    parameters: list[str] = []
-    return _tsquery_any(terms, parameters), parameters
-
-
-def to_tsquery_sql(query: Query) -> tuple[str, list[str]]:
-    """A parenthesised SQL expression of type tsquery for `query`, made only of
-    `phraseto_tsquery('simple', %s)` calls, `&&`, `||`, `!!` and parentheses, and its
-    parameters: the folded words, the only place user text goes."""
-    parameters: list[str] = []
-    wanted = " && ".join(_tsquery_any(clause, parameters) for clause in query.clauses)
-    if not query.excluded:
-        return f"({wanted})", parameters
-    return f"({wanted} && !! {_tsquery_any(query.excluded, parameters)})", parameters
 
 
 # -- feed parameters ---------------------------------------------------------------------------

@@ -490,8 +490,8 @@ def writing(url: str):
     def ready() -> bool:
         row = admin.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
-            "(query LIKE 'INSERT INTO feedsvc.items%%' OR query LIKE 'UPDATE feedsvc.%%' "
-            "OR query LIKE '%%pg_notify%%')",
+            "(query LIKE 'INSERT INTO items%%' OR query LIKE 'UPDATE items%%' "
+            "OR query LIKE 'UPDATE meta%%' OR query LIKE '%%pg_notify%%')",
             (name,),
         ).fetchone()
         return row[0] > 0

@@ -18,13 +18,7 @@ from hypothesis import strategies as st
 
 from feedsvc.errors import QueryError
 from feedsvc.query import FeedParameters, parse, parse_filterout
-from feedsvc.store.postgres_search import (
-    DOCUMENT,
-    MIGRATION,
-    MIGRATION_AFTER,
-    REINDEX_ROWS,
-    search_sql,
-)
+from feedsvc.store.postgres_search import CREATE, DOCUMENT, REINDEX_ROWS, search_sql
 from feedsvc.store.search import indexed_text
 from feedsvc.store.sqlite_search import CREATE_TABLE, INSERT_ROW, newest_matches
 
@@ -67,8 +61,8 @@ def server(postgres) -> Iterator[psycopg.Connection]:
     try:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute(TABLES)
-            connection.execute(MIGRATION)
-            connection.execute(MIGRATION_AFTER)
+            for statement in CREATE:
+                connection.execute(statement)
             yield connection
     finally:
         postgres.drop(url)

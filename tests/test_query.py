@@ -27,10 +27,10 @@ from feedsvc.query import (
     parse,
     parse_feed_parameters,
     parse_filterout,
-    to_fts5,
-    to_tsquery_sql,
     tokens,
 )
+from feedsvc.store.postgres_search import to_tsquery_sql
+from feedsvc.store.sqlite_search import to_fts5
 
 ENTRIES = 50
 QUERY_TEXT = st.text(max_size=MAX_QUERY_CHARS)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import QueryError
-from feedsvc.query import FeedParameters, Query, parse, parse_filterout, to_fts5, tokens
+from feedsvc.query import FeedParameters, Query, parse, parse_filterout, tokens
 from feedsvc.store.sqlite_search import (
     CREATE_TABLE,
     DELETE_ALL,
@@ -22,6 +22,7 @@ from feedsvc.store.sqlite_search import (
     index_row,
     newest_matches,
     search_condition,
+    to_fts5,
 )
 
 ITEMS = [

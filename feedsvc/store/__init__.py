@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..config import Location, parse_location
 from ..errors import StoreError
 from ..model import Item
 from ..plan import Counts, Filer, Row
 from ..query import FeedParameters
+from .location import Location, parse_location
 
 __all__ = [
     "Copied",
     "Counts",
     "Export",
+    "Features",
     "Location",
     "Store",
     "StoreError",
@@ -75,148 +76,134 @@ class Copied:
     log: int
 
 
-def archive_places(ordinal: int, filed: str | None) -> dict[str, int]:
-    """An item's archive places by topic (`all` included), from `topic=place,...`."""
-    places = {"all": ordinal}
-    for pair in filed.split(",") if filed else ():
-        topic, _, place = pair.rpartition("=")
-        places[topic] = int(place)
-    return places
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(Protocol):
-    """A feedsvc store. One instance per thread; every method may raise `StoreError`."""
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What an engine can do beyond the `Store` interface, so callers need not probe."""
+
+    backup: bool  # `backup(target)`: a consistent copy while others read and write
+    batches: bool  # `batch()` shares one transaction between writes
+    integrity: bool  # `integrity()`: the engine's own check of its files
+    backup_advice: str = ""  # without `backup`: how to copy such a store ({location}, {target})
+
+
+class Reading(Protocol):
+    """What feeds, pages and builds read. Every method may raise `StoreError`."""
 
     location: str  # for messages: a path, or a URL without its password
     read_only: bool
+    features: Features
     # Called after this connection lifted embargoes, with the topics of the items published.
     lift_listener: Callable[[set[str]], None] | None
 
     def generation(self) -> int:
         """A number that changes whenever the store's content changes (in any process)."""
-        ...
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads inside see one state of the store, whatever others commit meanwhile."""
-        ...
 
     def newest(self, topic: str, limit: int) -> list[Item]:
         """The newest `limit` items of a topic (`all`: of the store), newest first."""
-        ...
 
     def search(
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
     ) -> list[Item]:
-        """The newest `limit` items of a topic (`all`: of the store) that match the search `q`
-        and none of `filterout`, published at or after `since` (required with `filter_time`:
-        the caller's `query.cut_off`), newest first, as `newest` orders them. Live items only
-        (never held or killed ones). The rules every engine follows: `store/search.py`."""
-        ...
+        """`newest`'s items that match `q` and none of `filterout`, published at or after
+        `since` (with `filter_time`: the caller's `query.cut_off`); rules: `store/search.py`."""
 
     def item(self, item_id: str) -> Item | None: ...
 
     def archive_pages(self, topic: str, size: int) -> int:
         """How many full archive pages of `size` items a topic has (RFC 5005 archives)."""
-        ...
 
     def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
-        """A topic's archive page: the items at places page*size to page*size+size-1 in
-        first-seen order (fewer when some were withdrawn), newest first."""
-        ...
+        """The items at places page*size to page*size+size-1 (first-seen order), newest first."""
 
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         """(topic, page) of the archive pages whose items changed after generation `since`."""
-        ...
 
     def counts(self) -> dict[str, int]:
         """Items per topic, `all` included."""
-        ...
 
     def changed_since(self, generation: int) -> Iterator[Item]:
         """Items added or changed after `generation` (0: every item), oldest first."""
-        ...
 
     def item_ids(self) -> Iterator[str]: ...
 
     def last_updated(self) -> datetime | None:
         """The newest `updated` in the store."""
-        ...
+
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
+
+    def killed_at(self, item_id: str) -> datetime | None:
+        """When the item was withdrawn, if it was."""
+
+    def killed_ids(self) -> Iterator[str]: ...
+
+    def health(self) -> tuple[int, int]:
+        """Item count and generation."""
+
+    def close(self) -> None: ...
+
+
+class Writing(Protocol):
+    """Storing documents and keeping their filing in step with the rules."""
 
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
         """Store one document's items in one transaction, all or nothing, idempotently; items
         dated in the future are held until then (an embargo)."""
-        ...
 
     def batch(self) -> AbstractContextManager[None]:
-        """Writes inside may share one transaction, committed when the block ends: for runs of
-        many documents. Other connections see none of them until then. Each write is still all
-        or nothing on its own; if the batch cannot be kept whole (a full disk), the block ends
-        in a `StoreError` and none of it is stored."""
-        ...
-
-    # Editorial control: each operation is one transaction that moves the generation and is
-    # written to the log with who did it (cli, api, server, build).
-
-    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
-        """Withdraw items everywhere at once; their ids stay withdrawn. Unknown ids: error."""
-        ...
-
-    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
-        """Publish withdrawn items again (held again if their embargo has not lifted)."""
-        ...
-
-    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
-        """Withdrawn items killed at or after `since` (microseconds): id, when, reason, topics."""
-        ...
-
-    def killed_at(self, item_id: str) -> datetime | None:
-        """When the item was withdrawn, if it was."""
-        ...
-
-    def killed_ids(self) -> Iterator[str]: ...
-
-    def held(self) -> dict[str, int]:
-        """Items under embargo per topic (`all` included)."""
-        ...
-
-    def next_lift(self) -> datetime | None:
-        """When the next embargo lifts (None: nothing is held)."""
-        ...
-
-    def lift_due(self, who: str = "server") -> int:
-        """Publish held items whose time has come (`generation` does this by itself)."""
-        ...
-
-    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
-        """The newest operations: when, who, what, detail."""
-        ...
+        """Writes inside may share one transaction (`features.batches`), seen by others when it
+        ends; each is still all or nothing, and a batch that cannot be kept whole ends in a
+        `StoreError` with none of it stored."""
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:
         """Re-file every item if the rules (`digest`) changed; how many items moved."""
-        ...
 
-    def health(self) -> tuple[int, int]:
-        """Item count and generation."""
-        ...
 
-    def backup(self, target: Path) -> str:
-        """A consistent copy at `target`; what was done, in words."""
-        ...
+class Editorial(Protocol):
+    """Editorial control: each operation is one transaction that moves the generation and is
+    written to the log with who did it (cli, api, server, build)."""
+
+    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
+        """Withdraw items everywhere at once; their ids stay withdrawn. Unknown ids: error."""
+
+    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
+        """Publish withdrawn items again (held again if their embargo has not lifted)."""
+
+    def held(self) -> dict[str, int]:
+        """Items under embargo per topic (`all` included)."""
+
+    def next_lift(self) -> datetime | None:
+        """When the next embargo lifts (None: nothing is held)."""
+
+    def lift_due(self, who: str = "server") -> int:
+        """Publish held items whose time has come (`generation` does this by itself)."""
+
+    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
+        """The newest operations: when, who, what, detail."""
+
+
+class Transfer(Protocol):
+    """Copying a store whole (`feedsvc copy`, `feedsvc backup`)."""
 
     def export(self) -> Export:
-        """Everything the store holds: items with their archive places, held and withdrawn
-        items, the log (for `feedsvc copy`; inside `snapshot()`)."""
-        ...
+        """Everything the store holds (for `feedsvc copy`; inside `snapshot()`)."""
 
     def import_store(self, export: Export) -> Copied:
         """Fill an empty store with another's `export`, losslessly, in one transaction."""
-        ...
 
-    def close(self) -> None: ...
+    def backup(self, target: Path) -> str:
+        """With `features.backup` only: a consistent copy at `target`; what was done."""
+
+
+class Store(Reading, Writing, Editorial, Transfer, Protocol):
+    """A feedsvc store, whatever the engine. One instance per thread."""
 
 
 def open_store(

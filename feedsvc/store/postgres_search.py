@@ -1,36 +1,25 @@
-"""The PostgreSQL search index's SQL, for the PostgreSQL backend (postgres.py) to own and run:
-nothing here runs by itself. The rules are those of `search.py`, the same as SQLite's.
+"""The PostgreSQL search index's SQL, for postgres.py to own and run; the rules are those
+of `search.py`, the same as SQLite's.
 
 A `tsvector` column `items.search` (GIN-indexed) holds each item's two folded fields
-(`search.indexed_text`), title and body apart by a `_` lexeme that no query can hold (folded
-words have no `_`; the parser drops it), so a phrase cannot run from the title into the body.
-The text is folded in Python, not by a PostgreSQL dictionary, so both engines index the same
-words; the `simple` configuration only splits at the spaces and keeps each word as it is.
-
-Keeping it in step: every statement that inserts an item or changes its title, content or
-summary sets `search` to `DOCUMENT` over that item's `indexed_text` in the same statement (the
-column is NOT NULL, so an insert that forgets fails); a killed item's row is deleted, and its
-index entry with it. A store whose meta `fold` differs from `query.FOLD_VERSION` is rebuilt
-with `REINDEX_ROWS` over every row.
-
-Reading: `search_sql` is one statement: the newest `limit` matches in feed order; the GIN index
-finds the matches, and PostgreSQL sorts them (no windowed walk as on SQLite).
+(`search.indexed_text`), title and body apart by a `_` lexeme no query can hold, so a phrase
+cannot run from one into the other; the `simple` configuration only splits at the spaces.
+Rows are indexed by `REINDEX_ROWS` in the transaction that writes them; a killed item's row
+goes, and its entry with it. `search_sql` is one statement: the GIN index finds the matches,
+PostgreSQL sorts them.
 """
 
 from __future__ import annotations
 
-from ..query import FeedParameters, to_tsquery_any_sql, to_tsquery_sql
+from collections.abc import Sequence
 
-# Migration: the column, then (in the same transaction, under the migration lock) every row's
-# document set with `REINDEX_ROWS` and the meta row written, then `MIGRATION_AFTER`.
-MIGRATION = """
-ALTER TABLE feedsvc.items ADD COLUMN search tsvector;
-INSERT INTO feedsvc.meta VALUES ('fold', '0') ON CONFLICT (key) DO NOTHING;
-"""
-MIGRATION_AFTER = """
-ALTER TABLE feedsvc.items ALTER COLUMN search SET NOT NULL;
-CREATE INDEX items_search ON feedsvc.items USING gin (search);
-"""
+from ..query import FeedParameters, Query, Term
+
+# The index (schema version 4): the column, then its GIN index.
+CREATE = (
+    "ALTER TABLE feedsvc.items ADD COLUMN search tsvector",
+    "CREATE INDEX items_search ON feedsvc.items USING gin (search)",
+)
 
 # An item's document from its two folded fields (two text parameters).
 DOCUMENT = "to_tsvector('simple', %s) || '_:1'::tsvector || to_tsvector('simple', %s)"
@@ -81,3 +70,28 @@ def search_sql(
         "ORDER BY filed.published DESC, filed.seq DESC LIMIT %s"
     )
     return sql, [topic, *values, limit]
+
+
+def _tsquery_any(terms: Sequence[Term], parameters: list[str]) -> str:
+    if not terms:
+        raise ValueError("no terms")
+    parameters.extend(" ".join(term.tokens) for term in terms)
+    return "(" + " || ".join("phraseto_tsquery('simple', %s)" for _ in terms) + ")"
+
+
+def to_tsquery_any_sql(terms: Sequence[Term]) -> tuple[str, list[str]]:
+    """A parenthesised tsquery SQL expression true when any of `terms` is present, and its
+    parameters (psycopg `%s` placeholders)."""
+    parameters: list[str] = []
+    return _tsquery_any(terms, parameters), parameters
+
+
+def to_tsquery_sql(query: Query) -> tuple[str, list[str]]:
+    """A parenthesised SQL expression of type tsquery for `query`, made only of
+    `phraseto_tsquery('simple', %s)` calls, `&&`, `||`, `!!` and parentheses, and its
+    parameters: the folded words, the only place user text goes."""
+    parameters: list[str] = []
+    wanted = " && ".join(_tsquery_any(clause, parameters) for clause in query.clauses)
+    if not query.excluded:
+        return f"({wanted})", parameters
+    return f"({wanted} && !! {_tsquery_any(query.excluded, parameters)})", parameters

@@ -1,36 +1,25 @@
-"""The SQLite search index: its SQL, and `newest_matches`, which reads it for a feed. The
-SQLite backend (sqlite.py) owns the table and runs these statements; the rules every engine
+"""The SQLite search index (FTS5), for sqlite.py to own and run; the rules every engine
 follows are in `search.py`.
 
-An FTS5 table over each item's title and body, fed with our own folded text (`query.fold`),
-not the raw columns. FTS5's `unicode61 remove_diacritics 2` folds Nguyễn and Mbappé, but not ø,
-ł, đ, ß, Greek tonos, Cyrillic ё or ligatures, and it splits words differently from
-PostgreSQL; folding in Python gives both engines the same words. The table is contentless
-(`content=''`): the folded text is not stored twice, the index only. Its tokenizer, `ascii`,
-splits folded text at the spaces and nowhere else (folded text holds ASCII letters and digits,
-any non-ASCII letter, and single spaces), so the index's words are exactly `query.tokens`;
-title and body are two columns, so no phrase spans them. Its rowid is `items.seq`.
+A contentless FTS5 table (`content=''`: the index only) over each item's title and body as
+folded in Python (`query.fold`, so both engines index the same words), with the `ascii`
+tokenizer, which splits folded text at its spaces only; rowid is `items.seq`. A new item is
+`INSERT_ROW`; a changed or withdrawn one is first `DELETE_ROW` with the text it was indexed
+with (a contentless table must be told the old words); `DELETE_ALL` empties it for a rebuild.
 
-Keeping it in step (in the transaction that changes the items): a new item is `INSERT_ROW`;
-a changed item is `DELETE_ROW` with the text it was indexed with (a contentless table must be
-told the old words: recompute them from the old row with `index_row`) then `INSERT_ROW`; a
-withdrawn item is `DELETE_ROW`. A store whose fold version (meta `fold`) differs from
-`query.FOLD_VERSION` is rebuilt: `DELETE_ALL`, then `INSERT_ROW` for every item (the migration
-that adds the table does the same for existing stores).
-
-Reading: `newest_matches` gives the newest items that match, in feed order, without reading
-every match: FTS5 returns matches by rowid (seq) from the newest down, cheaply; seq order is
-nearly feed order (published, seq), and a check on the `items_newest` / `filed` indexes proves
-no older-seq item could still rank higher. It relies on the store's `items (seq, published)`,
-`items_newest (published, seq)` and `filed (topic, published, seq)`.
+`newest_matches` gives the newest matches in feed order without reading every match: FTS5
+returns them by rowid (seq) from the newest down, and seq order is nearly feed order
+(published, seq); a check on the `items_newest` / `filed` indexes proves no older-seq item
+could still rank higher.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 
-from ..query import FeedParameters, fold, to_fts5, to_fts5_any
+from ..query import FeedParameters, Query, Term, fold
 
 TABLE = "items_search"
 
@@ -49,6 +38,28 @@ _FROM_SEQ = f"{MATCHING} AND rowid >= ?"
 FIRST_WINDOW = 200  # matches read at first; each further read is four times larger
 _TOP_SEQ = 2**63 - 1
 _NO_CUT_OFF = -(2**63) + 1  # `floor - 1` stays a 64-bit integer
+
+
+def _fts5_term(term: Term) -> str:
+    # Every token a string: inside "..." nothing is syntax (a quote would be doubled; tokens
+    # hold only letters and digits anyway). `+` joins the strings of a phrase.
+    return " + ".join('"' + token.replace('"', '""') + '"' for token in term.tokens)
+
+
+def to_fts5_any(terms: Sequence[Term]) -> str:
+    """An FTS5 MATCH expression true when any of `terms` is present."""
+    if not terms:
+        raise ValueError("no terms")
+    return " OR ".join(_fts5_term(term) for term in terms)
+
+
+def to_fts5(query: Query) -> str:
+    """The FTS5 MATCH expression of `query`, for a table whose text is `fold`ed and whose
+    tokenizer splits at spaces only (see store/sqlite_search.py)."""
+    wanted = " AND ".join(f"({to_fts5_any(clause)})" for clause in query.clauses)
+    if not query.excluded:
+        return wanted
+    return f"({wanted}) NOT ({to_fts5_any(query.excluded)})"
 
 
 def index_row(seq: int, title: str, body: str) -> tuple[int, str, str]:
@@ -124,34 +135,26 @@ def _by_match(
         size *= 4
 
 
+def _of(topic: str | None) -> tuple[str, tuple[str, ...]]:
+    """Where a feed's rows are read, up to a condition: items (all), or filed for a topic."""
+    return ("items WHERE", ()) if topic is None else ("filed WHERE topic = ? AND", (topic,))
+
+
 def _dated(
     db: sqlite3.Connection, seqs: list[int], topic: str | None, floor: int
 ) -> list[tuple[int, int]]:
     """(published, seq) of those of `seqs` in `topic` and published at or after `floor`."""
-    if not seqs:
-        return []
+    source, given = _of(topic)
     # One JSON parameter, whatever the number of seqs (SQLite caps `?` marks at 32766).
-    listed = json.dumps(seqs)
-    if topic is None:
-        sql = (
-            "SELECT published, seq FROM items WHERE seq IN (SELECT value FROM json_each(?)) "
-            "AND published >= ?"
-        )
-        return db.execute(sql, (listed, floor)).fetchall()
-    sql = (
-        "SELECT published, seq FROM filed WHERE seq IN (SELECT value FROM json_each(?)) "
-        "AND topic = ? AND published >= ?"
-    )
-    return db.execute(sql, (listed, topic, floor)).fetchall()
+    sql = f"SELECT published, seq FROM {source} seq IN (SELECT value FROM json_each(?)) AND "
+    return db.execute(sql + "published >= ?", (*given, json.dumps(seqs), floor)).fetchall()
 
 
 def _newer_below(db: sqlite3.Connection, topic: str | None, published: int, below: int) -> bool:
     """Whether an item (of `topic`) with a seq under `below` is published after `published`."""
-    if topic is None:
-        sql = "SELECT 1 FROM items WHERE published > ? AND seq < ? LIMIT 1"
-        return db.execute(sql, (published, below)).fetchone() is not None
-    sql = "SELECT 1 FROM filed WHERE topic = ? AND published > ? AND seq < ? LIMIT 1"
-    return db.execute(sql, (topic, published, below)).fetchone() is not None
+    source, given = _of(topic)
+    sql = f"SELECT 1 FROM {source} published > ? AND seq < ? LIMIT 1"
+    return db.execute(sql, (*given, published, below)).fetchone() is not None
 
 
 def _without(
@@ -176,14 +179,6 @@ def _newest(
     db: sqlite3.Connection, topic: str | None, floor: int, count: int
 ) -> list[tuple[int, int]]:
     """(seq, published) of the newest `count` items (of `topic`), in feed order."""
-    if topic is None:
-        sql = (
-            "SELECT seq, published FROM items WHERE published >= ? "
-            "ORDER BY published DESC, seq DESC LIMIT ?"
-        )
-        return db.execute(sql, (floor, count)).fetchall()
-    sql = (
-        "SELECT seq, published FROM filed WHERE topic = ? AND published >= ? "
-        "ORDER BY published DESC, seq DESC LIMIT ?"
-    )
-    return db.execute(sql, (topic, floor, count)).fetchall()
+    source, given = _of(topic)
+    sql = f"SELECT seq, published FROM {source} published >= ? ORDER BY published DESC, seq DESC"
+    return db.execute(sql + " LIMIT ?", (*given, floor, count)).fetchall()

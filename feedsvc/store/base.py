@@ -1,0 +1,825 @@
+"""The one SQL store: every rule of a feedsvc store, written once for both engines (ingest,
+kill and unkill, embargoes, archive places, export and import, the log, the generation,
+migrations, reads). An engine's module subclasses `SQLStore` with its dialect only: how to run
+SQL and move many rows, its transactions, its search index, how other processes learn of a
+commit, and how it opens. Decisions that need no SQL come from `plan`.
+
+Two shapes hold everything: `_write(work)` runs `work` in one transaction (again after a
+conflict with another writer), and `_bump()` moves the generation once per write; `_errors()`
+is the one place a driver's error becomes a one-line `StoreError`, on reads and writes.
+SQL here is written with `?` placeholders and the table names of `schema`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from itertools import islice
+from operator import attrgetter
+from typing import Any, ClassVar, Self, TypeVar
+
+from ..catalog import ALL
+from ..errors import StoreError
+from ..model import Item
+from ..plan import (
+    HELD,
+    KILLED,
+    Counts,
+    Filer,
+    IngestPlan,
+    Row,
+    Stored,
+    file_items,
+    from_micros,
+    merge_duplicates,
+    plan_ingest,
+    plan_kill,
+    plan_refile,
+    plan_unkill,
+    row_from_json,
+    row_to_json,
+    to_micros,
+)
+from ..query import FOLD_VERSION, FeedParameters
+from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
+from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, VERSION, Table
+from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
+
+T = TypeVar("T")
+ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
+CHUNK = 5000  # rows per statement when a whole store is read or copied
+KILLED_COLUMNS = ("id", "killed_at", "reason", "topics", "row", "generation")
+HELD_COLUMNS = ("id", "published", "row")
+FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
+# What an update of an item writes: not its seq, id, published (first seen) or ordinal.
+# Item columns by name, so a field added to `Row` and to `schema` is read and written here.
+READ = ("seq", *Row.__slots__)  # what a feed reads of an item (`row_of`)
+COLUMNS = ", ".join(READ)
+ITEM_COLUMNS = (*READ, "generation", "ordinal")  # what an insert writes
+KEPT = ("seq", "id", "published", "ordinal")  # what an update leaves (published: first seen)
+CHANGED = tuple(c for c in ITEM_COLUMNS if c not in KEPT)
+
+
+class Conflict(StoreError):
+    """Another writer got in the way (a serialization failure, a deadlock, an id it stored
+    first): the write runs again on what the other left."""
+
+
+class SQLStore:
+    """A feedsvc store; one instance (one connection) per thread. See the module's docstring;
+    the engine's subclass supplies the methods that raise NotImplementedError here."""
+
+    Error: ClassVar[type[BaseException]]  # the driver's error class
+    features: ClassVar[Features]
+    FOR_UPDATE: ClassVar[str] = ""  # what locks the generation row for the transaction
+    FILED_ITEMS: ClassVar[str]  # filed joined to items, as the engine walks it fastest
+    GROUP_CONCAT: ClassVar[str]  # comma-joined values of a group: "...({})"
+    INLINE_KEY: ClassVar[bool] = False  # an integer key said in its column, not apart
+    KEYED_TABLE: ClassVar[str] = ""  # after CREATE TABLE (...) of a table keyed apart
+
+    def __init__(
+        self, clock: Callable[[], datetime], location: str, read_only_reason: str | None
+    ) -> None:
+        self.clock = clock
+        self.location = location
+        self.read_only_reason = read_only_reason  # why it cannot be written, if it cannot
+        self.read_only = read_only_reason is not None
+        # Told the topics of items whose embargo this connection lifted (WebSub pings).
+        self.lift_listener: Callable[[set[str]], None] | None = None
+        self._generation = 0
+        self._reread = True  # the counter must be read again (this connection wrote)
+        self._snapshot: int | None = None  # inside snapshot(): its generation
+        self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
+        self._lift_read_at: int | None = None  # the generation `_next_lift` was read at
+        self._writing = False
+        self._latest: int | None = None  # in a write: the generation, locked
+        self._new: int | None = None  # in a write: the generation it moves to
+
+    # -- the dialect: what each engine's subclass supplies ----------------------------------
+    # Running SQL (no error conversion there: `_errors` does it): `_execute` one statement
+    # (a cursor), `_stream` a query's rows a batch at a time; many rows at once: `_insert`
+    # (`tail`: an ON CONFLICT clause; returns how many were inserted), `_update` (columns[1:]
+    # of the rows whose columns[0] is given), `_delete`; `_in(column, kind)` a condition
+    # "column is one of a list" given as one parameter, made by `_listed`. `_failure(error)`:
+    # a driver error as a one-line StoreError (a `Conflict` if running again may help).
+    # Transactions: `_transaction(big)` one write transaction (under the engine's write lock
+    # if it has one), `batch()`, `_begin_snapshot` / `_end_snapshot`; `_changed()` whether
+    # another connection may have moved the generation (cheap: no table read), `_notify` it.
+    # Search: `_index` / `_unindex` entries (seq, folded title, folded body), `_clear_index`,
+    # `_search` (the rows of `Store.search`'s answer, in feed order). The schema: `_version`
+    # (0: no store; StoreError for another program's database), `_set_version`, `_migration`
+    # (the transaction migrations run in, under a lock every opener takes), `_setup`
+    # (a new connection's settings), `_column_type`, `_create_search`.
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        return self._execute(sql, params)
+
+    def _notify(self, generation: int) -> None:
+        """Tell other connections, when this transaction commits (if the engine can)."""
+
+    def _unindex(self, entries: list[tuple[int, str, str]]) -> None:
+        """Take entries out of the search index (an index that keeps no text needs them)."""
+
+    def _clear_index(self) -> None:
+        """Empty the search index before it is filled again (if rows do not hold it)."""
+
+    # -- running SQL: the one place driver errors are converted -----------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self.Error as error:
+            raise self._failure(error) from None
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._errors():
+            return self._execute(sql, params).fetchall()
+
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self._rows(sql, params)
+        return found[0][0] if found else None
+
+    def _lazy(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        with self._errors():
+            yield from self._stream(sql, params)
+
+    def _among(self, sql: str, column: str, values: Sequence[Any]) -> list[tuple]:
+        """The rows of `sql` (up to its WHERE) whose `column` is one of `values`."""
+        kind = "int" if column == "seq" else "text"
+        return self._rows(f"{sql} WHERE {self._in(column, kind)}", (self._listed(values),))
+
+    def _meta(self, key: str) -> str | None:
+        return self._value("SELECT value FROM meta WHERE key = ?", (key,))
+
+    # -- writing: one transaction shape -----------------------------------------------------
+
+    def _write(self, work: Callable[[], T], big: bool = False) -> T:
+        """Run `work` in one transaction, all or nothing, again after a conflict with another
+        writer (a few times). Writes call `_lock()` before they change anything and `_bump()`
+        when they change what readers see."""
+        if self.read_only:
+            raise StoreError(f"the store is read-only: {self.read_only_reason}", self.location)
+        for attempt in range(1, ATTEMPTS + 1):
+            self._writing, self._latest, self._new = True, None, None
+            try:
+                with self._errors(), self._transaction(big):
+                    result = work()
+                    if self._new is not None:
+                        self._notify(self._new)
+            except Conflict:
+                if attempt == ATTEMPTS:
+                    raise StoreError(
+                        f"gave up after {ATTEMPTS} conflicts with other writers", self.location
+                    ) from None
+                time.sleep(0.01 * attempt)
+                continue
+            finally:
+                self._writing = False
+                self._reread = self._reread or self._new is not None
+            return result
+        raise AssertionError("unreachable")
+
+    def _lock(self) -> int:
+        """Take the write lock (the generation row) and read the latest generation: writers
+        queue here, and every change moves it, so the holder sees every commit before."""
+        if self._latest is None:
+            sql = "SELECT value FROM meta WHERE key = 'generation'" + self.FOR_UPDATE
+            self._latest = int(self._value(sql))
+        return self._latest
+
+    def _bump(self, to: int | None = None) -> int:
+        """The generation this write moves the store to (the next one, or `to`), set once."""
+        if self._new is None:
+            self._new = self._lock() + 1 if to is None else to
+            self._execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(self._new),))
+        return self._new
+
+    def _log(self, at: int, who: str, what: str, detail: str) -> None:
+        self._execute(
+            "INSERT INTO log (n, at, who, what, detail) "
+            "SELECT coalesce(max(n), 0) + 1, ?, ?, ?, ? FROM log",
+            (at, who, what, detail),
+        )
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
+        # Planned on rows read before the write lock, again on fresh rows if a commit came in
+        # between (every change moves the generation): concurrent ingests neither lose an
+        # update nor store an id twice, and one that changes nothing waits for no lock where
+        # the engine lets readers write (PostgreSQL).
+        items = merge_duplicates(items)
+        filed = file_items(items, topics_for)  # before the write lock: filing is slow
+        ids = [item.id for item in items]
+
+        def work() -> Counts:
+            now = to_micros(self.clock())
+            seen = int(self._meta("generation") or 0)
+            plan = plan_ingest(items, filed, self._existing(ids), now)
+            if plan.changes and self._lock() != seen:  # another writer committed meanwhile
+                plan = plan_ingest(items, filed, self._existing(ids), now)
+            if plan.changes:
+                self._apply(plan, self._bump())
+                self._log(now, who, "ingest", str(plan.counts()))
+            return plan.counts()
+
+        return self._write(work, big=len(items) > 1000)
+
+    def _existing(self, ids: Sequence[str]) -> dict[str, Stored]:
+        sql = "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items"
+        found = {r[0]: Stored(r[1], r[2], bool(r[3]), *r[4:]) for r in self._among(sql, "id", ids)}
+        for table, state in (("held", HELD), ("killed", KILLED)):
+            for (text,) in self._among(f"SELECT row FROM {table}", "id", ids):
+                row = row_from_json(text)
+                has_text = row.content is not None
+                found[row.id] = Stored(0, row.digest, has_text, row.published, row.updated, state)
+        return found
+
+    def _apply(self, plan: IngestPlan, generation: int) -> None:
+        """Write a plan (the caller holds the write lock, so the archive places are ours)."""
+        ordinals = self._ordinals()
+        if plan.inserts:
+            top = self._value("SELECT coalesce(max(seq), 0) FROM items")
+            numbered = list(enumerate(plan.inserts, start=top + 1))
+            inserted = self._insert(
+                "items",
+                ITEM_COLUMNS,
+                ((s, *row_values(r), generation, take_place(ordinals, ALL)) for s, r in numbered),
+                " ON CONFLICT (id) DO NOTHING",
+            )
+            if inserted != len(numbered):
+                raise Conflict("another writer stored one of these items first", self.location)
+            self._file(numbered, ordinals)
+            self._index([entry(seq, row) for seq, row in numbered])
+        if plan.updates:
+            self._reindex_updates(plan.updates)
+            self._update(
+                "items",
+                ("seq", *CHANGED),
+                ((seq, *updated_values(row), generation) for seq, row in plan.updates),
+            )
+            self._refile(plan.updates, ordinals)
+        self._save_ordinals(ordinals)
+        if plan.holds:
+            self._insert(
+                "held",
+                HELD_COLUMNS,
+                [held_values(row) for row in plan.holds],
+                on_conflict("held", ("published", "row")),
+            )
+
+    def _reindex_updates(self, updates: Sequence[tuple[int, Row]]) -> None:
+        """Index updated items by their new text (read the old first: an index may have to be
+        told the words it holds); items whose text is the same stay."""
+        sql = "SELECT seq, title, content, summary FROM items"
+        old = {seq: tuple(text) for seq, *text in self._among(sql, "seq", [s for s, _ in updates])}
+        changed = [(s, r) for s, r in updates if old[s] != (r.title, r.content, r.summary)]
+        if changed:
+            self._unindex([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
+            self._index([entry(seq, row) for seq, row in changed])
+
+    def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int], kept=()) -> None:
+        """File rows under their topics (but those `kept`), each at the next archive place."""
+        self._insert(
+            "filed",
+            FILED_COLUMNS,
+            (
+                (slug, row.published, seq, take_place(ordinals, slug))
+                for seq, row in rows
+                for slug in row.topics
+                if (slug, seq) not in kept
+            ),
+        )
+
+    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> None:
+        """File stored items under `row.topics`: a topic an item stays in keeps its archive
+        place; a new one gets the next place there."""
+        kept = set(self._among("SELECT topic, seq FROM filed", "seq", [s for s, _ in rows]))
+        wanted = {(slug, seq) for seq, row in rows for slug in row.topics}
+        self._delete("filed", ("topic", "seq"), sorted(kept - wanted))
+        self._file(rows, ordinals, kept)
+
+    def _ordinals(self) -> dict[str, int]:
+        return dict(self._rows("SELECT topic, next FROM ordinals"))
+
+    def _save_ordinals(self, ordinals: dict[str, int]) -> None:
+        """The next archive place of each topic, as counted on by `take_place`."""
+        self._insert(
+            "ordinals",
+            ("topic", "next"),
+            list(ordinals.items()),
+            on_conflict("ordinals", ("next",)),
+        )
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes inside may share one transaction (`features.batches`); see `Store.batch`."""
+        raise NotImplementedError
+
+    def sync_catalog(self, digest: str, topics_for: Filer) -> int:
+        if self.read_only or self._meta("catalog") == digest:
+            return 0
+
+        def work() -> int:
+            self._lock()
+            if self._meta("catalog") == digest:  # another process re-filed first
+                return 0
+            rows = self._rows(f"SELECT {COLUMNS} FROM items")
+            moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
+            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (digest,))
+            if moves:
+                generation = self._bump()
+                self._update(
+                    "items",
+                    ("seq", "topics", "generation"),
+                    [(seq, ",".join(row.topics), generation) for seq, row in moves],
+                )
+                ordinals = self._ordinals()
+                self._refile(moves, ordinals)
+                self._save_ordinals(ordinals)
+            return len(moves)
+
+        return self._write(work, big=True)
+
+    # -- editorial control: embargo, kill ---------------------------------------------------
+
+    def lift_due(self, who: str = "server") -> int:
+
+        def work() -> list[Row]:
+            self._lock()
+            now = to_micros(self.clock())
+            due = self._rows("SELECT row FROM held WHERE published <= ?", (now,))
+            rows = sorted(
+                (row_from_json(text) for (text,) in due), key=lambda r: (r.published, r.id)
+            )
+            if rows:
+                self._apply(IngestPlan(tuple(rows), (), 0), self._bump())
+                self._delete("held", ("id",), [(row.id,) for row in rows])
+                self._log(now, who, "lift", " ".join(row.id for row in rows))
+            return rows
+
+        lifted = self._write(work)
+        self._lift_read_at = None
+        if lifted and self.lift_listener:
+            self.lift_listener({slug for row in lifted for slug in row.topics})
+        return len(lifted)
+
+    def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
+
+        def work() -> list[str]:
+            self._lock()
+            now = to_micros(self.clock())
+            kill = plan_kill(ids, self._existing(list(ids)))
+            if kill.unknown is not None:
+                raise StoreError(f"no item {kill.unknown!r} in the store", self.location)
+            if not kill.withdrawn:
+                return []
+            generation = self._bump()
+            held = self._among("SELECT row FROM held", "id", kill.held)
+            self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
+            live = self._among(f"SELECT {COLUMNS} FROM items", "seq", kill.live)
+            self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
+            for table in ("filed", "items"):
+                self._delete(table, ("seq",), [(seq,) for seq in kill.live])
+            rows = [row_from_json(text) for (text,) in held] + [row_of(row) for row in live]
+            self._insert(
+                "killed",
+                KILLED_COLUMNS,
+                [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows],
+            )
+            self._log(
+                now, who, "kill", " ".join(kill.withdrawn) + (f": {reason}" if reason else "")
+            )
+            return list(kill.withdrawn)
+
+        return self._write(work)
+
+    def unkill(self, ids: Sequence[str], who: str) -> list[str]:
+
+        def work() -> list[str]:
+            self._lock()
+            now = to_micros(self.clock())
+            rows = self._among("SELECT id, row FROM killed", "id", ids)
+            found = {item_id: row_from_json(text) for item_id, text in rows}
+            unknown = [item_id for item_id in ids if item_id not in found]
+            if unknown:
+                raise StoreError(f"no withdrawn item {unknown[0]!r}", self.location)
+            self._apply(plan_unkill([found[i] for i in ids], now), self._bump())
+            self._delete("killed", ("id",), [(item_id,) for item_id in ids])
+            self._log(now, who, "unkill", " ".join(ids))
+            return list(ids)
+
+        return self._write(work)
+
+    def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
+        rows = self._rows(
+            "SELECT id, killed_at, reason, topics FROM killed WHERE killed_at >= ?", (since,)
+        )
+        return [
+            (item_id, from_micros(at), reason, topics_of(topics))
+            for item_id, at, reason, topics in sorted(rows, key=lambda r: (-r[1], r[0]))
+        ]
+
+    def killed_at(self, item_id: str) -> datetime | None:
+        found = self._value("SELECT killed_at FROM killed WHERE id = ?", (item_id,))
+        return from_micros(found) if found is not None else None
+
+    def killed_ids(self) -> Iterator[str]:
+        yield from sorted(item_id for (item_id,) in self._rows("SELECT id FROM killed"))
+
+    def held(self) -> dict[str, int]:
+        counts: dict[str, int] = {ALL: 0}
+        for (text,) in self._rows("SELECT row FROM held"):
+            counts[ALL] += 1
+            for slug in row_from_json(text).topics:
+                counts[slug] = counts.get(slug, 0) + 1
+        return counts
+
+    def next_lift(self) -> datetime | None:
+        value = self._value("SELECT min(published) FROM held")
+        return from_micros(value) if value is not None else None
+
+    def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
+        return [
+            (from_micros(at), who, what, detail)
+            for at, who, what, detail in self._rows(
+                "SELECT at, who, what, detail FROM log ORDER BY n DESC LIMIT ?", (limit,)
+            )
+        ]
+
+    # -- generation: how renderers know the store changed -----------------------------------
+
+    def generation(self) -> int:
+        if self._snapshot is not None:
+            return self._snapshot
+        with self._errors():
+            if self._changed() or self._reread:
+                self._reread = False
+                self._generation = int(self._meta("generation") or 0)
+            if self._lift_read_at != self._generation:
+                self._next_lift = self._value("SELECT min(published) FROM held")
+                self._lift_read_at = self._generation
+        due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
+        if due and not self.read_only:  # else one comparison a call
+            self.lift_due()
+            return self.generation()
+        return self._generation
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self._errors():
+            self._begin_snapshot()
+            try:  # the first read fixes the snapshot: the generation of what is read
+                generation = int(self._meta("generation") or 0)
+            except BaseException:
+                self._end_snapshot()
+                raise
+        self._snapshot = generation
+        try:
+            yield
+        finally:
+            self._snapshot = None
+            with self._errors():
+                self._end_snapshot()
+
+    def health(self) -> tuple[int, int]:
+        generation = self.generation()
+        return self._value("SELECT count(*) FROM items"), generation
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def newest(self, topic: str, limit: int) -> list[Item]:
+        if topic == ALL:
+            sql = f"SELECT {COLUMNS} FROM items ORDER BY published DESC, seq DESC LIMIT ?"
+            return [item_of(row) for row in self._rows(sql, (limit,))]
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
+            "ORDER BY filed.published DESC, filed.seq DESC LIMIT ?"
+        )
+        return [item_of(row) for row in self._rows(sql, (topic, limit))]
+
+    def search(
+        self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
+    ) -> list[Item]:
+        check_cut_off(parameters, since)
+        check_fold(self._meta(FOLD_KEY), self.location)
+        floor = None if since is None else to_micros(since)
+        with self._errors():
+            rows = self._search(None if topic == ALL else topic, parameters, limit, floor)
+        return [item_of(row) for row in rows]
+
+    def item(self, item_id: str) -> Item | None:
+        found = self._rows(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,))
+        return item_of(found[0]) if found else None
+
+    def archive_pages(self, topic: str, size: int) -> int:
+        return (self._value("SELECT next FROM ordinals WHERE topic = ?", (topic,)) or 0) // size
+
+    def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
+        bounds = (page * size, page * size + size)
+        if topic == ALL:
+            sql = f"SELECT {COLUMNS} FROM items WHERE ordinal >= ? AND ordinal < ? "
+            sql += " ORDER BY ordinal DESC"
+            return [item_of(row) for row in self._rows(sql, bounds)]
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
+            "AND filed.ordinal >= ? AND filed.ordinal < ? ORDER BY filed.ordinal DESC"
+        )
+        return [item_of(row) for row in self._rows(sql, (topic, *bounds))]
+
+    def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
+        sql = "SELECT ordinal FROM items WHERE generation > ?"
+        changed = {(ALL, ordinal // size) for (ordinal,) in self._rows(sql, (since,))}
+        sql = (
+            "SELECT filed.topic, filed.ordinal FROM items JOIN filed ON filed.seq = items.seq "
+            "WHERE items.generation > ?"
+        )
+        changed.update((topic, ordinal // size) for topic, ordinal in self._rows(sql, (since,)))
+        for (topics,) in self._rows("SELECT topics FROM killed WHERE generation > ?", (since,)):
+            for topic in (ALL, *topics_of(topics)):
+                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
+        return changed
+
+    def counts(self) -> dict[str, int]:
+        counts = dict(sorted(self._rows("SELECT topic, count(*) FROM filed GROUP BY topic")))
+        counts[ALL] = self._value("SELECT count(*) FROM items")
+        return counts
+
+    def changed_since(self, generation: int) -> Iterator[Item]:
+        sql = f"SELECT {COLUMNS} FROM items WHERE generation > ? ORDER BY seq"
+        return (item_of(row) for row in self._lazy(sql, (generation,)))
+
+    def last_updated(self) -> datetime | None:
+        value = self._value("SELECT max(updated) FROM items")
+        return from_micros(value) if value is not None else None
+
+    def item_ids(self) -> Iterator[str]:
+        return (item_id for (item_id,) in self._lazy("SELECT id FROM items ORDER BY seq"))
+
+    # -- copying between stores -------------------------------------------------------------
+
+    def export(self) -> Export:
+        places = self.GROUP_CONCAT.format("topic || '=' || ordinal")
+        rows: Iterator[Exported] = (
+            (row[0], row[len(READ)], row_of(row), archive_places(*row[len(READ) + 1 :]))
+            for row in self._lazy(
+                f"SELECT {COLUMNS}, generation, ordinal, (SELECT {places} FROM filed "
+                "WHERE filed.seq = items.seq) FROM items ORDER BY seq"
+            )
+        )
+        held = sorted(
+            (row_from_json(text) for (text,) in self._rows("SELECT row FROM held")),
+            key=lambda row: (row.published, row.id),
+        )
+        withdrawn = tuple(
+            Withdrawn(row_from_json(text), at, reason, topics_of(topics), generation)
+            for _, text, at, reason, topics, generation in sorted(
+                self._rows("SELECT id, row, killed_at, reason, topics, generation FROM killed")
+            )
+        )
+        log: Iterator[LogEntry] = (
+            tuple(entry) for entry in self._lazy("SELECT at, who, what, detail FROM log ORDER BY n")
+        )
+        generation = int(self._meta("generation") or 0)
+        catalog = self._meta("catalog") or ""
+        return Export(generation, catalog, rows, self._ordinals(), tuple(held), withdrawn, log)
+
+    def import_store(self, export: Export) -> Copied:
+
+        def work() -> Copied:
+            latest = self._lock()
+            found = self._value(
+                "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM held) "
+                "OR EXISTS (SELECT 1 FROM killed)"
+            )
+            if found:
+                raise StoreError("already holds items; copy into an empty store", self.location)
+            ordinals: dict[str, int] = {}  # the next archive place of each topic
+            count = 0
+            while batch := list(islice(export.rows, CHUNK)):
+                self._import_rows(batch, ordinals)
+                count += len(batch)
+            for topic, following in export.ordinals.items():  # withdrawn items' places too
+                ordinals[topic] = max(ordinals.get(topic, 0), following)
+            self._save_ordinals(ordinals)
+            self._insert("held", HELD_COLUMNS, [held_values(row) for row in export.held])
+            self._insert("killed", KILLED_COLUMNS, [killed_values(w) for w in export.withdrawn])
+            last = self._value("SELECT coalesce(max(n), 0) FROM log")
+            logged = 0
+            while entries := list(islice(export.log, CHUNK)):
+                numbered = [(last + logged + n, *e) for n, e in enumerate(entries, start=1)]
+                self._insert("log", ("n", "at", "who", "what", "detail"), numbered)
+                logged += len(entries)
+            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (export.catalog,))
+            self._bump(max(export.generation, latest))
+            return Copied(count, len(export.held), len(export.withdrawn), logged)
+
+        return self._write(work, big=True)
+
+    def _import_rows(self, batch: list[Exported], ordinals: dict[str, int]) -> None:
+        self._insert(
+            "items",
+            ITEM_COLUMNS,
+            [(seq, *row_values(row), gen, places[ALL]) for seq, gen, row, places in batch],
+        )
+        self._insert(
+            "filed",
+            FILED_COLUMNS,
+            [
+                (slug, row.published, seq, p[slug])
+                for seq, _, row, p in batch
+                for slug in row.topics
+            ],
+        )
+        self._index([entry(seq, row) for seq, _, row, _ in batch])
+        for _, _, _, places in batch:
+            for topic, place in places.items():
+                ordinals[topic] = max(ordinals.get(topic, 0), place + 1)
+
+    # -- opening: the schema, made and migrated from `schema.TABLES` -------------------------
+
+    def _open(self, create: bool) -> Self:
+        """Set up a store just connected to (the engine's `_setup`), check its schema,
+        migrate it; closed again if any of that fails."""
+        try:
+            with self._errors():
+                self._setup()
+                self._prepare(create)
+        except StoreError:
+            self.close()
+            raise
+        return self
+
+    def _ddl(self, table: Table) -> str:
+        """CREATE TABLE for `table` as it was at the version that added it."""
+        inline = self.INLINE_KEY and table.key == tuple(
+            c.name for c in table.columns if c.kind == KEY
+        )
+        columns = [
+            f"{c.name} {self._column_type(c.kind)}"
+            + (" PRIMARY KEY" if inline and c.kind == KEY else "" if c.null else " NOT NULL")
+            + (" UNIQUE" if c.unique else "")
+            for c in table.columns
+            if c.since <= table.since
+        ]
+        if not inline:
+            columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
+        return f"CREATE TABLE {table.name} ({', '.join(columns)})" + (
+            "" if inline else self.KEYED_TABLE
+        )
+
+    def _prepare(self, create: bool) -> None:
+        """Check the store's schema version; migrate it (a writable store) and rebuild its
+        search index if made with other folding rules. Run once, by the engine's `open`."""
+        version = self._version()
+        if version == 0 and not create:
+            raise StoreError(NO_STORE, self.location)
+        if version > VERSION:
+            raise StoreError(
+                f"the store has schema {version}, newer than this feedsvc knows ({VERSION}); "
+                "upgrade feedsvc",
+                self.location,
+            )
+        if self.read_only:
+            if version < VERSION:
+                raise StoreError("the store needs an upgrade, and it is read-only", self.location)
+            return
+        if version < VERSION:
+            with self._migration():
+                self._migrate(self._version())  # again: another process may have done it
+        if self._meta(FOLD_KEY) != str(FOLD_VERSION):  # again under the lock: done meanwhile?
+            self._write(lambda: self._meta(FOLD_KEY) != str(FOLD_VERSION) and self._refold())
+
+    def _migrate(self, version: int) -> None:
+        """From `version` to `VERSION`, each step's tables, columns and indexes from the
+        schema, then its data step."""
+        for number in range(version + 1, VERSION + 1):
+            for table in TABLES:
+                if table.since == number:
+                    self._execute(self._ddl(table))
+                elif table.since < number:
+                    for column in table.columns:
+                        if column.since == number:
+                            kind = self._column_type(column.kind)
+                            self._execute(
+                                f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                            )
+                for index in table.indexes:
+                    if index.since == number:
+                        columns = ", ".join(index.columns)
+                        self._execute(f"CREATE INDEX {index.name} ON {table.name} ({columns})")
+            for statement in DATA_STEPS.get(number, ()):
+                self._execute(statement)
+            if number == SEARCH_SINCE:
+                self._create_search()
+                self._refold()
+        self._set_version(VERSION)
+
+    def _refold(self) -> None:
+        """Fill the search index anew from every live item, with this feedsvc's folding; with
+        items, move the generation (search answers may change; a new store's stays 0)."""
+        self._clear_index()
+        indexed = 0
+        rows = self._stream("SELECT seq, title, content, summary FROM items")
+        while chunk := list(islice(rows, CHUNK)):
+            self._index([(seq, *indexed_text(*text)) for seq, *text in chunk])
+            indexed += len(chunk)
+        self._execute(
+            "INSERT INTO meta VALUES (?, ?)" + on_conflict("meta", ("value",)),
+            (FOLD_KEY, str(FOLD_VERSION)),
+        )
+        if indexed:
+            self._execute(
+                "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                "WHERE key = 'generation'"
+            )
+            self._reread = True
+
+
+def on_conflict(table: str, update: Sequence[str]) -> str:
+    """An upsert's clause on the table's key (the same words in both engines)."""
+    sets = ", ".join(f"{column} = excluded.{column}" for column in update)
+    return f" ON CONFLICT ({', '.join(BY_NAME[table].key)}) DO UPDATE SET {sets}"
+
+
+def entry(seq: int, row: Row) -> tuple[int, str, str]:
+    """A row's search index entry: seq, folded title, folded body."""
+    return (seq, *indexed_text(row.title, row.content, row.summary))
+
+
+# -- rows as the tables keep them ------------------------------------------------------------
+
+_FIELDS = attrgetter(*Row.__slots__)
+_TOPICS = Row.__slots__.index("topics")  # kept comma-separated
+
+
+def row_values(row: Row) -> tuple:
+    """A row's columns after seq, in READ order (topics comma-separated)."""
+    values = _FIELDS(row)
+    return (*values[:_TOPICS], ",".join(values[_TOPICS]), *values[_TOPICS + 1 :])
+
+
+def updated_values(row: Row) -> tuple:
+    """What an update writes of a row (CHANGED but the generation)."""
+    return tuple(
+        v for name, v in zip(Row.__slots__, row_values(row), strict=True) if name not in KEPT
+    )
+
+
+def row_of(row: tuple) -> Row:
+    """The Row of a tuple of READ columns (seq first)."""
+    values = row[1 : len(READ)]
+    return Row(*values[:_TOPICS], topics_of(values[_TOPICS]), *values[_TOPICS + 1 :])
+
+
+def item_of(row: tuple) -> Item:
+    return row_of(row).item()
+
+
+def topics_of(text: str | None) -> tuple[str, ...]:
+    """Slugs as a column keeps them, comma-separated ("" or NULL: none)."""
+    return tuple(text.split(",")) if text else ()
+
+
+def held_values(row: Row) -> tuple[str, int, str]:
+    """A `held` row: id, the moment its embargo lifts, the whole row."""
+    return row.id, row.published, row_to_json(row)
+
+
+def killed_values(withdrawn: Withdrawn) -> tuple[str, int, str | None, str, str, int]:
+    """A `killed` row: id, when, reason, where it was filed, the whole row, the generation."""
+    w = withdrawn
+    return w.row.id, w.killed_at, w.reason, ",".join(w.topics), row_to_json(w.row), w.generation
+
+
+def take_place(ordinals: dict[str, int], topic: str) -> int:
+    """The next archive place of `topic`, counted on."""
+    place = ordinals.get(topic, 0)
+    ordinals[topic] = place + 1
+    return place
+
+
+def archive_places(ordinal: int, filed: str | None) -> dict[str, int]:
+    """An item's archive places by topic (`all` included), from `topic=place,...`."""
+    places = {"all": ordinal}
+    for pair in filed.split(",") if filed else ():
+        topic, _, place = pair.rpartition("=")
+        places[topic] = int(place)
+    return places
+
+
+# What each schema version does to the rows (after its tables, columns and indexes).
+DATA_STEPS: dict[int, tuple[str, ...]] = {
+    1: ("INSERT INTO meta VALUES ('generation', '0'), ('catalog', '')",),
+    # Archive places: first-seen order, in `all` and in each topic.
+    3: (
+        "UPDATE items SET ordinal = numbered.n FROM (SELECT seq, row_number() OVER "
+        "(ORDER BY seq) - 1 AS n FROM items) AS numbered WHERE numbered.seq = items.seq",
+        "UPDATE filed SET ordinal = numbered.n FROM (SELECT topic, seq, row_number() OVER "
+        "(PARTITION BY topic ORDER BY seq) - 1 AS n FROM filed) AS numbered "
+        "WHERE numbered.topic = filed.topic AND numbered.seq = filed.seq",
+        "INSERT INTO ordinals SELECT 'all', count(*) FROM items",
+        "INSERT INTO ordinals SELECT topic, count(*) FROM filed GROUP BY topic",
+    ),
+}
