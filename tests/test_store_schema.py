@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from feedsvc.errors import StoreError
-from feedsvc.ingest import ingest_document, open_store
+from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.query import FeedParameters, parse
 from feedsvc.sources import Document
 from feedsvc.store import open_store as open_engine
@@ -164,7 +164,7 @@ def test_a_version_1_store_is_migrated_to_the_described_schema(settings, store, 
             else "PRAGMA user_version = 1",
         ],
     )
-    reopened = open_store(settings.db, catalog, clock)
+    reopened = open_filed_store(settings.db, catalog, clock)
     assert live(settings.db) == expected()
     assert reopened.archive_pages("all", 1) == 3
     assert [i.title for i in reopened.archive_page("all", 0, 1)] == ["Harbour crane 0 repaired"]
@@ -244,7 +244,7 @@ def test_a_truncated_store_file_is_a_store_error(settings, filled, catalog, cloc
     path = Path(settings.db)
     os.truncate(path, path.stat().st_size // 3)
     try:
-        store = open_store(settings.db, catalog, clock)
+        store = open_filed_store(settings.db, catalog, clock)
     except StoreError as error:  # found at once: fine too
         assert "\n" not in str(error)
         return
@@ -256,7 +256,7 @@ def test_a_connection_cut_in_the_middle_of_a_write_writes_nothing(postgres, cata
     """The server ends the writer's session while it inserts the filing rows: one line, the
     transaction is gone whole, and the next call works on a new connection."""
     url = postgres.database()
-    store = open_store(url, catalog, clock, create=True)
+    store = open_filed_store(url, catalog, clock, create=True)
     ingest_document(store, catalog, wire("-\nCanal lock reopens\n"))
     before = row_counts(url)
     run_sql(
@@ -282,7 +282,7 @@ def test_a_postgresql_server_stopped_mid_run_is_a_store_error(catalog, clock) ->
         pytest.skip("PostgreSQL server binaries not found")
     server = PostgresServer(bin_dir).start()
     try:
-        store = open_store(server.database(), catalog, clock, create=True)
+        store = open_filed_store(server.database(), catalog, clock, create=True)
         ingest_document(store, catalog, wire("-\nBridge survey done\n"))
     finally:
         server.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from feedsvc.catalog import load_catalog
-from feedsvc.ingest import open_store
+from feedsvc.ingest import open_filed_store
 
 from .conftest import BASE_URL
 from .server import environment, feedsvc_command, run_cli, snapshot_feeds, stop_group
@@ -127,7 +127,7 @@ def drop(folder: Path, name: str, data: bytes) -> None:
 
 def stored_titles(env: dict[str, str]) -> collections.Counter[str]:
     catalog = load_catalog(Path(env["FEEDSVC_FEEDS"]), BASE_URL)
-    store = open_store(env["FEEDSVC_DB"], catalog)
+    store = open_filed_store(env["FEEDSVC_DB"], catalog)
     try:
         assert store.counts()["all"] == len(store.newest("all", 100_000))
         return collections.Counter(item.title for item in store.newest("all", 100_000))
@@ -204,7 +204,7 @@ def test_a_file_written_slowly_in_place_is_taken_only_when_complete(setup) -> No
     wait_for(lambda: names(folder / "done") == {"slow.txt"}, "the complete file", watcher)
     assert watcher.stop() == 0, watcher.stderr
     catalog = load_catalog(Path(env["FEEDSVC_FEEDS"]), BASE_URL)
-    store = open_store(env["FEEDSVC_DB"], catalog)
+    store = open_filed_store(env["FEEDSVC_DB"], catalog)
     [item] = store.newest("all", 10)
     store.close()
     assert item.title == "Harbour report arrives in pieces"

@@ -11,6 +11,7 @@ SQL here is written with `?` placeholders and the table names of `schema`."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -142,6 +143,13 @@ class SQLStore:
         return found[0][0] if found else None
 
     def _lazy(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
+        """The rows of `sql` as they are read; the query runs now, so a store that cannot
+        answer it fails here, before the caller acts (`copy` makes DST only after this)."""
+        rows = self._streamed(sql, params)
+        first = next(rows, None)
+        return iter(()) if first is None else itertools.chain((first,), rows)
+
+    def _streamed(self, sql: str, params: Sequence[Any]) -> Iterator[tuple]:
         with self._errors():
             yield from self._stream(sql, params)
 
