@@ -71,7 +71,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (dropped if on_postgres and item.get_closest_marker("sqlite_only") else keep).append(item)
         if on_postgres or "postgres" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
-        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SYSTEM_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        if module == "test_browser":
+            item.add_marker(pytest.mark.browser)
+        if module in SYSTEM_MODULES:
             item.add_marker(pytest.mark.system)
         if item.get_closest_marker("browser") or "spawn" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.system)
@@ -128,7 +131,17 @@ def postgres():
         if os.environ.get("FEEDSVC_CI"):
             pytest.fail(f"{reason}; FEEDSVC_CI is set, so PostgreSQL may not be skipped")
         pytest.skip(reason)
-    server = PostgresServer(bin_dir).start()
+    # Under xdist each worker starts its own server; a free port found by one may be taken by
+    # another before its server binds it: then try another port.
+    for attempt in range(3):
+        server = PostgresServer(bin_dir)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 

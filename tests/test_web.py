@@ -260,7 +260,11 @@ def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, sett
     unmatched = b"-\nZorblat quuxes the blue vexillum at dawn\n"
     ingest_document(writer, load_catalog(FEEDS, BASE_URL), Document("odd.txt", unmatched, "wire"))
     writer.close()
-    time.sleep(0.05 if settings.db.startswith("postgres") else 0)  # NOTIFY's moment
+    # PostgreSQL tells the app of the commit by NOTIFY: wait until its feeds show it.
+    deadline = time.monotonic() + 5
+    while b"Zorblat" not in client.get("/feeds/other.rss").data:
+        assert time.monotonic() < deadline, "the app never saw the other process's ingest"
+        time.sleep(0.01)
     root = ElementTree.fromstring(client.get("/feeds.opml").data)
     seen: list[str] = []
     filed: set[str] = set()
