@@ -47,7 +47,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI app. Settings come from the environment (`Settings.from_env`) unless
     `test_config` gives them: SETTINGS (a `Settings`), CLOCK, FASTPATH (default on),
     RECENT_CACHED (how many item pages and `?limit=` feeds the cache keeps), SEARCHES_CACHED
-    (how many search feeds and pages)."""
+    (how many search feeds and pages), CATALOG (a loaded `Catalog` of `feeds_dir`, so that
+    tests need not read the same topic files again for every app)."""
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         CLOCK=utc_now, FASTPATH=True, RECENT_CACHED=RECENT_CACHED, SEARCHES_CACHED=SEARCHES_CACHED
@@ -58,7 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["SETTINGS"] = Settings.from_env()  # a bad value raises SettingsError, named
     settings: Settings = app.config["SETTINGS"]
     location = location_of(settings.db, Path(app.instance_path))
-    catalog = load_catalog(settings.feeds_dir, settings.base_url)
+    catalog = app.config.get("CATALOG") or load_catalog(settings.feeds_dir, settings.base_url)
     if catalog.site.base_url is None:  # `feedsvc serve` gives the address it serves
         raise CatalogError(NO_BASE_URL, str(settings.feeds_dir / "site.toml"))
     # Fails on a place that holds no store (create one with `feedsvc init`); re-files once here

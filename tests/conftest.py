@@ -29,22 +29,55 @@ BASE_URL = "http://127.0.0.1:8000/"  # feeds/site.toml sets none: tests give one
 ENGINES = ["sqlite", "postgresql"]
 
 
+# Whole modules of system tests: real processes killed, servers, browsers, readers, mounts.
+SYSTEM_MODULES = {
+    "test_browser",
+    "test_bucket_crash",
+    "test_concurrency",
+    "test_crash",
+    "test_freshness",
+    "test_kill_build",
+    "test_nginx",
+    "test_readers",
+    "test_readonly",
+    "test_serve",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)"
-    )
-    config.addinivalue_line(
-        "markers", "system: real processes, signals, kill -9 (leave out with -m 'not system')"
-    )
+    for line in (
+        "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)",
+        "system: runs real processes (serve, kill -9, crash, nginx, readers, Chromium, mounts)",
+        "browser: runs headless Chromium (also system)",
+        "postgres: runs on the session's PostgreSQL server (given to every [postgresql] test)",
+        "both_paths: runs the web app twice, with the fast path and through Flask alone, where "
+        "the two answer differently (HTTP semantics, errors); elsewhere once, as served",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "app" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_paths"):
+        metafunc.parametrize("app", ["fastpath", "flask"], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked sqlite_only are not collected on PostgreSQL (rather than skipped)."""
+    """Tests marked sqlite_only are not collected on PostgreSQL (rather than skipped); the
+    markers `postgres`, `system` and `browser` are given where they follow from the test."""
     keep, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         on_postgres = params.get("engine") == "postgresql"
         (dropped if on_postgres and item.get_closest_marker("sqlite_only") else keep).append(item)
+        if on_postgres or "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        if module == "test_browser":
+            item.add_marker(pytest.mark.browser)
+        if module in SYSTEM_MODULES:
+            item.add_marker(pytest.mark.system)
+        if item.get_closest_marker("browser") or "spawn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.system)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -69,9 +102,24 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def catalog() -> Catalog:
+@pytest.fixture(scope="session")
+def repo_catalog() -> Catalog:
+    """The repository's catalogue, read once: a `Catalog` is frozen, and tests that edit topic
+    files edit a copy of feeds/ and load that copy themselves."""
     return load_catalog(FEEDS, BASE_URL)
+
+
+@pytest.fixture
+def catalog(repo_catalog: Catalog) -> Catalog:
+    return repo_catalog
+
+
+def app_config(settings: Settings, catalog: Catalog, **config: object) -> dict[str, object]:
+    """`create_app`'s test config: the session's catalogue where the settings name feeds/."""
+    given: dict[str, object] = {"SETTINGS": settings, **config}
+    if settings.feeds_dir == FEEDS and settings.base_url == catalog.site.base_url:
+        given["CATALOG"] = catalog
+    return given
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +131,17 @@ def postgres():
         if os.environ.get("FEEDSVC_CI"):
             pytest.fail(f"{reason}; FEEDSVC_CI is set, so PostgreSQL may not be skipped")
         pytest.skip(reason)
-    server = PostgresServer(bin_dir).start()
+    # Under xdist each worker starts its own server; a free port found by one may be taken by
+    # another before its server binds it: then try another port.
+    for attempt in range(3):
+        server = PostgresServer(bin_dir)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 
@@ -95,14 +153,12 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def db(engine: str, tmp_path: Path, request: pytest.FixtureRequest):
-    """Where a new, empty store goes: an SQLite file, or a new PostgreSQL database's URL."""
+    """Where a new, empty store goes: an SQLite file, or an empty PostgreSQL database's URL
+    (the session's one, emptied for each test; `postgres.database()` makes a new one)."""
     if engine == "sqlite":
-        yield str(tmp_path / "store.sqlite3")
-        return
+        return str(tmp_path / "store.sqlite3")
     server: PostgresServer = request.getfixturevalue("postgres")
-    url = server.database()
-    yield url
-    server.drop(url)
+    return server.scratch()
 
 
 @pytest.fixture
@@ -126,17 +182,15 @@ def filled(store: Store, catalog: Catalog, clock: Clock) -> Store:
     return store
 
 
-@pytest.fixture(params=["fastpath", "flask"])
-def app(request: pytest.FixtureRequest, settings: Settings, clock: Clock):
-    """The app twice: with the WSGI fast path in front, and Flask alone (on a new empty store)."""
-    open_filed_store(settings.db, load_catalog(FEEDS), clock, create=True).close()
+@pytest.fixture
+def app(request: pytest.FixtureRequest, settings: Settings, catalog: Catalog, clock: Clock):
+    """The app as served, the WSGI fast path in front of Flask (on a new empty store); under
+    `both_paths`, twice: that and Flask alone. test_paths.py checks that the two give the same
+    bytes and headers for every resource, so other tests need not run on both."""
+    open_filed_store(settings.db, catalog, clock, create=True).close()
+    path = getattr(request, "param", "fastpath")
     return create_app(
-        {
-            "SETTINGS": settings,
-            "CLOCK": clock,
-            "TESTING": True,
-            "FASTPATH": request.param == "fastpath",
-        }
+        app_config(settings, catalog, CLOCK=clock, TESTING=True, FASTPATH=path == "fastpath")
     )
 
 

@@ -18,7 +18,7 @@ from feedsvc.sources import Document, parse_document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, FEEDS, TOKEN
+from .conftest import BASE_URL, FEEDS, TOKEN, app_config
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WIRE = (
@@ -79,18 +79,13 @@ def state(settings: Settings) -> tuple[dict[str, int], int, list[str]]:
 
 
 @pytest.fixture
-def make_client(app, settings, clock):
+def make_client(app, settings, catalog, clock):
     """A client on an app of the same variant as `app`, with changed settings."""
 
     def make(**changes):
         changed = replace(settings, **changes)
         return create_app(
-            {
-                "SETTINGS": changed,
-                "CLOCK": clock,
-                "TESTING": True,
-                "FASTPATH": app.config["FASTPATH"],
-            }
+            app_config(changed, catalog, CLOCK=clock, TESTING=True, FASTPATH=app.config["FASTPATH"])
         ).test_client()
 
     return make
@@ -417,6 +412,7 @@ def test_json_lines_counts_and_repeat_is_unchanged(client, settings, content_typ
     store.close()
 
 
+@pytest.mark.both_paths
 def test_get_on_the_api_is_405(client) -> None:
     response = client.get("/api/items", headers=AUTH)
     assert response.status_code == 405 and b"Traceback" not in response.data

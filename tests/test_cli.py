@@ -244,6 +244,7 @@ def test_ingest_in_worker_processes_stores_the_same_items_and_names_bad_files(
     assert stores["1"] == stores["3"] and len(stores["1"]) == 30
 
 
+@pytest.mark.system
 def test_serve_without_a_base_url_links_to_the_address_it_serves(tmp_path, request) -> None:
     feeds = snapshot_feeds(tmp_path / "feeds")  # the shipped site.toml: no base_url
     env = environment(tmp_path / "store.sqlite3", feeds)

@@ -50,8 +50,10 @@ def fill(store, catalog, clock, documents: int, per_document: int) -> None:
         clock.advance(minutes=3)
 
 
-@pytest.fixture(params=["fastpath", "flask"])
+@pytest.fixture
 def history(request, tmp_path):
+    """A small site's store, catalogue, clock and a client of the app as served (fast path in
+    front; a test parametrizes `history` indirectly to run on Flask alone too)."""
     clock = Clock()
     feeds = small_site(tmp_path)
     catalog = load_catalog(feeds)
@@ -62,8 +64,9 @@ def history(request, tmp_path):
         {
             "SETTINGS": settings,
             "CLOCK": clock,
+            "CATALOG": catalog,
             "TESTING": True,
-            "FASTPATH": request.param == "fastpath",
+            "FASTPATH": getattr(request, "param", "fastpath") == "fastpath",
         }
     )
     return store, catalog, clock, app.test_client()
@@ -193,6 +196,7 @@ def test_a_build_reports_rewritten_archive_pages_for_a_kill_not_for_a_page_filli
     assert killed.archives_rewritten == len(FORMATS) * 2  # page 0 of sport and of all
 
 
+@pytest.mark.parametrize("history", ["fastpath", "flask"], indirect=True)
 def test_a_killed_item_gives_410_a_tombstone_and_a_static_withdrawn_page(history, tmp_path):
     store, catalog, clock, client = history
     fill(store, catalog, clock, documents=1, per_document=5)

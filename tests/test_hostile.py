@@ -996,6 +996,7 @@ def probe(problems: list[str], label: str, statuses: tuple[int, ...], request, *
     return response
 
 
+@pytest.mark.both_paths
 def test_traversal_and_overlong_paths_are_404_never_a_file(hostile_client) -> None:
     problems: list[str] = []
     for path in TRAVERSALS:
@@ -1039,6 +1040,7 @@ NOT_FOUND = [
 ]
 
 
+@pytest.mark.both_paths
 def test_unknown_topic_format_or_page_is_a_plain_404(hostile_client) -> None:
     problems: list[str] = []
     for path in NOT_FOUND:
@@ -1065,6 +1067,7 @@ BAD_LIMITS = [
 ]
 
 
+@pytest.mark.both_paths
 def test_bad_limit_is_a_plain_400(hostile_client) -> None:
     problems: list[str] = []
     for limit in BAD_LIMITS:
@@ -1094,6 +1097,7 @@ WRONG_METHODS = [
 ]
 
 
+@pytest.mark.both_paths
 def test_wrong_method_is_a_plain_405_with_allow(hostile_client) -> None:
     problems: list[str] = []
     for method, path in WRONG_METHODS:

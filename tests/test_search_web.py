@@ -24,7 +24,7 @@ from feedsvc.static import build_site
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, SAMPLES
+from .conftest import BASE_URL, SAMPLES, app_config
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 OPENSEARCH_NS = "http://a9.com/-/spec/opensearch/1.1/"
@@ -143,6 +143,7 @@ def test_filterout_leaves_items_out_of_a_search_and_of_a_plain_feed(filled, clie
     assert "without: court" in plain.feed.title
 
 
+@pytest.mark.both_paths
 def test_a_query_feed_answers_conditional_requests_and_gzip(filled, client) -> None:
     url = "/feeds/world.atom?q=court"
     response = client.get(url)
@@ -170,6 +171,7 @@ def test_a_search_with_no_match_is_an_empty_valid_feed(filled, client) -> None:
 
 
 @pytest.mark.parametrize("query_string", HOSTILE)
+@pytest.mark.both_paths
 def test_a_bad_parameter_is_400_with_a_short_text(filled, client, query_string: str) -> None:
     response = client.get(f"/feeds/all.rss?{query_string}")
     assert response.status_code == 400, query_string
@@ -190,6 +192,7 @@ def test_other_engines_syntax_is_only_words_here(filled, client, text: str) -> N
     assert feedparser.parse(response.data).entries
 
 
+@pytest.mark.both_paths
 def test_unknown_topic_with_a_query_is_404(filled, client) -> None:
     assert client.get("/feeds/nope.rss?q=court").status_code == 404
 
@@ -248,8 +251,8 @@ def test_filter_time_keeps_recent_items_with_a_cut_off_rounded_to_max_age(
     assert "last 2 hours" in recent.feed.title
 
 
-def test_query_feeds_are_kept_in_a_bounded_lru(filled, settings, clock) -> None:
-    app = create_app({"SETTINGS": settings, "CLOCK": clock, "SEARCHES_CACHED": 2})
+def test_query_feeds_are_kept_in_a_bounded_lru(filled, settings, catalog, clock) -> None:
+    app = create_app(app_config(settings, catalog, CLOCK=clock, SEARCHES_CACHED=2))
     publisher = app.extensions["feedsvc"]
     queries = ["q=court", "q=bank", "q=court&limit=3"]
     for query_string in queries:
@@ -261,6 +264,7 @@ def test_query_feeds_are_kept_in_a_bounded_lru(filled, settings, clock) -> None:
     assert publisher.renders == 4
 
 
+@pytest.mark.both_paths
 def test_a_cached_query_feed_is_answered_by_the_fast_path(filled, app, client) -> None:
     seen = []
     app.before_request(lambda: seen.append(1))
@@ -321,6 +325,7 @@ def test_a_search_with_no_match_says_so_and_still_offers_its_feeds(filled, clien
         ("filterout=court", "give q"),
     ],
 )
+@pytest.mark.both_paths
 def test_a_bad_search_is_400_with_the_form_and_why(filled, client, query_string, message) -> None:
     response = client.get(f"/search?{query_string}")
     assert response.status_code == 400 and response.mimetype == "text/html"

@@ -23,7 +23,7 @@ from feedsvc.sources import Document
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, FEEDS, TOKEN
+from .conftest import BASE_URL, FEEDS, TOKEN, app_config
 
 
 def renders(client) -> int:
@@ -31,6 +31,7 @@ def renders(client) -> int:
 
 
 @pytest.mark.parametrize("extension", list(FORMATS))
+@pytest.mark.both_paths
 def test_feed_has_type_and_caching_headers(filled, client, catalog, extension) -> None:
     response = client.get(f"/feeds/all.{extension}")
     assert response.status_code == 200
@@ -48,6 +49,7 @@ def test_feed_over_http_has_the_entries_of_the_store(filled, client) -> None:
     assert [e.title for e in parsed.entries] == [i.title for i in filled.newest("all", 50)]
 
 
+@pytest.mark.both_paths
 def test_if_none_match_gives_304(filled, client) -> None:
     etag = client.get("/feeds/world.rss").headers["ETag"]
     response = client.get("/feeds/world.rss", headers={"If-None-Match": etag})
@@ -58,6 +60,7 @@ def test_if_none_match_gives_304(filled, client) -> None:
     assert weak.status_code == 304
 
 
+@pytest.mark.both_paths
 def test_if_modified_since_at_or_after_last_modified_gives_304(filled, client) -> None:
     last_modified = parse_date(client.get("/feeds/all.atom").headers["Last-Modified"])
     for moment, status in (
@@ -69,12 +72,14 @@ def test_if_modified_since_at_or_after_last_modified_gives_304(filled, client) -
         assert response.status_code == status
 
 
+@pytest.mark.both_paths
 def test_if_none_match_wins_over_if_modified_since(filled, client) -> None:
     response = client.get("/feeds/all.atom")
     headers = {"If-None-Match": '"stale"', "If-Modified-Since": response.headers["Last-Modified"]}
     assert client.get("/feeds/all.atom", headers=headers).status_code == 200
 
 
+@pytest.mark.both_paths
 def test_gzip_when_accepted(filled, client) -> None:
     plain = client.get("/feeds/all.rss")
     zipped = client.get("/feeds/all.rss", headers={"Accept-Encoding": "br, gzip;q=0.8"})
@@ -87,6 +92,7 @@ def test_gzip_when_accepted(filled, client) -> None:
     assert again.status_code == 304
 
 
+@pytest.mark.both_paths
 def test_head_has_headers_and_no_body(filled, client) -> None:
     get = client.get("/feeds/all.json")
     head = client.head("/feeds/all.json")
@@ -107,8 +113,8 @@ def test_feed_changes_after_an_ingest_by_another_process(
     assert feedparser.parse(second.data).entries[0].title == "Late night headline"
 
 
-def test_fast_path_answers_feeds_without_flask(filled, settings, clock) -> None:
-    fast = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "FASTPATH": True})
+def test_fast_path_answers_feeds_without_flask(filled, settings, catalog, clock) -> None:
+    fast = create_app(app_config(settings, catalog, CLOCK=clock, TESTING=True, FASTPATH=True))
     reached_flask: list[str] = []
     fast.before_request(lambda: reached_flask.append(request.full_path))
     client = fast.test_client()
@@ -124,6 +130,7 @@ def test_fast_path_answers_feeds_without_flask(filled, settings, clock) -> None:
     assert reached_flask == ["/feeds/all.rss?limit=0", "/feeds/nope.rss?"]
 
 
+@pytest.mark.both_paths
 def test_steady_state_does_not_render(filled, client) -> None:
     client.get("/feeds/all.rss")
     before = renders(client)
@@ -133,6 +140,7 @@ def test_steady_state_does_not_render(filled, client) -> None:
     assert renders(client) == before
 
 
+@pytest.mark.both_paths
 def test_unknown_topic_format_and_item_are_404(filled, client) -> None:
     for path in (
         "/feeds/nope.rss",
@@ -147,6 +155,7 @@ def test_unknown_topic_format_and_item_are_404(filled, client) -> None:
         assert response.mimetype == "text/plain" and len(response.data) < 200
 
 
+@pytest.mark.both_paths
 def test_bad_limit_is_400_and_good_limit_trims(filled, client) -> None:
     assert client.get("/feeds/all.rss?limit=abc").status_code == 400
     assert client.get("/feeds/all.rss?limit=0").status_code == 400
@@ -154,6 +163,7 @@ def test_bad_limit_is_400_and_good_limit_trims(filled, client) -> None:
     assert len(parsed.entries) == 3
 
 
+@pytest.mark.both_paths
 def test_wrong_method_is_405(filled, client) -> None:
     response = client.post("/feeds/all.rss")
     assert response.status_code == 405 and b"Traceback" not in response.data
@@ -250,7 +260,11 @@ def test_opml_subscriptions_reach_every_item_once_per_topic(filled, client, sett
     unmatched = b"-\nZorblat quuxes the blue vexillum at dawn\n"
     ingest_document(writer, load_catalog(FEEDS, BASE_URL), Document("odd.txt", unmatched, "wire"))
     writer.close()
-    time.sleep(0.05 if settings.db.startswith("postgres") else 0)  # NOTIFY's moment
+    # PostgreSQL tells the app of the commit by NOTIFY: wait until its feeds show it.
+    deadline = time.monotonic() + 5
+    while b"Zorblat" not in client.get("/feeds/other.rss").data:
+        assert time.monotonic() < deadline, "the app never saw the other process's ingest"
+        time.sleep(0.01)
     root = ElementTree.fromstring(client.get("/feeds.opml").data)
     seen: list[str] = []
     filed: set[str] = set()
@@ -306,6 +320,7 @@ def test_a_headline_page_links_its_topics_and_its_first_topics_latest(
     assert page.xpath("//head/script/@src") == ["../feedsvc.js"]
 
 
+@pytest.mark.both_paths
 def test_an_item_page_is_rendered_once_per_store_generation(
     filled, client, settings, catalog, clock
 ) -> None:
