@@ -207,6 +207,7 @@ def published_at(site: Path, item: str) -> dict[str, bool]:
     return where
 
 
+@pytest.mark.system  # waits for a real time: wants the machine to itself
 def test_a_static_build_at_the_reported_lift_time_publishes_the_embargoed_item(
     runner, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ import pickle
 from datetime import UTC, datetime
 
 from feedsvc.ingest import Prepared
-from feedsvc.model import Item, item_id
+from feedsvc.model import Image, Item, item_id
 from feedsvc.plan import (
     Stored,
     digest,
@@ -104,6 +104,16 @@ def test_an_item_comes_back_whole_from_an_ingest_worker() -> None:
         published=datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
         updated=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
         topics=("world", "business"),
+        guid="urn:newsml:example.org:20261120:ferry",
+        version=3,
+        status="withheld",
+        embargo=datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+        language="en-GB",
+        subjects=("medtop:20000780",),
+        images=(Image("https://example.org/ferry.jpg", "image/jpeg", 800, 600, "A ferry", "J.O."),),
+        ednote="Check the new times with the harbour office.",
+        correction="An earlier version gave the wrong pier.",
+        dateline="PORTSMOUTH, Nov 20",
     )
     prepared = Prepared("doc.txt", [item, headline("Pier closes")], [("world",), ()])
     assert pickle.loads(pickle.dumps(prepared)) == prepared

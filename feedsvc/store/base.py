@@ -11,6 +11,7 @@ SQL here is written with `?` placeholders and the table names of `schema`."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -150,8 +151,18 @@ class SQLStore:
         return iter(()) if first is None else itertools.chain((first,), rows)
 
     def _streamed(self, sql: str, params: Sequence[Any]) -> Iterator[tuple]:
-        with self._errors():
-            yield from self._stream(sql, params)
+        rows = self._stream(sql, params)
+        try:
+            while True:
+                with self._errors():
+                    row = next(rows, None)
+                if row is None:
+                    return
+                yield row
+        finally:
+            # Left unread (copy refused its DST) and closed after the store: nothing to undo.
+            with contextlib.suppress(self.Error):
+                rows.close()
 
     def _among(self, sql: str, column: str, values: Sequence[Any]) -> list[tuple]:
         """The rows of `sql` (up to its WHERE) whose `column` is one of `values`."""
