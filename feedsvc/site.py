@@ -350,7 +350,10 @@ class SiteMap:
             [Article(url(item_path(i.id)), i.title, i.published or EPOCH) for i in latest]
         )
         site = self.catalog.site
-        body = news_sitemap(articles, site.title, site.language)
+        if not articles:  # a URL set needs one URL (the schema's minimum): the home page
+            body = urlset([Entry(url(""), newest_change(store))])
+        else:
+            body = news_sitemap(articles, site.title, site.language)
         return Rendered(body, XML_TYPE, feed_updated(store, latest))
 
     def _robots(self, store: Store) -> Rendered:
