@@ -28,6 +28,19 @@ from .render import (
     render_feed,
     topic_path,
 )
+from .sitemap import (
+    MAX_NEWS,
+    ROBOTS_TYPE,
+    XML_TYPE,
+    Article,
+    Entry,
+    news_sitemap,
+    news_window,
+    robots,
+    sitemap_index,
+    urls_per_file,
+    urlset,
+)
 from .store import Store
 
 INDEX = "index.html"
@@ -42,6 +55,16 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
+SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
+NEWS_SITEMAP = "sitemap-news.xml"
+ROBOTS = "robots.txt"
+SITEMAP_PAGES = "sitemaps/pages.xml"  # split: the home page and the topic pages
+SITEMAP_PART = re.compile(r"sitemaps/(0|[1-9][0-9]{0,8})\.xml")  # split: item pages
+LONGEST_ID = 128  # model.ID_PATTERN's limit: the longest item URL
+
+
+def sitemap_part(part: int) -> str:
+    return f"sitemaps/{part}.xml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +109,14 @@ class SiteMap:
         fixed[INDEX] = self._index
         fixed[OPML] = self._opml
         fixed[SCRIPT] = self._script
+        fixed[SITEMAP] = self._sitemap
+        fixed[NEWS_SITEMAP] = self._news_sitemap
+        fixed[ROBOTS] = self._robots
         self._fixed = fixed
+        # Item pages per sitemap file; they go by archive place in `all` (first-seen order),
+        # so a file's list changes only when one of its items changes or is withdrawn.
+        longest = len(catalog.site.base_url or "") + len(item_path("x" * LONGEST_ID))
+        self.sitemap_size = urls_per_file(longest)
         self._live: dict[str, FixedProducer] = {OPENSEARCH: self._opensearch}
 
     def fixed(self) -> Iterator[tuple[str, FixedProducer]]:
@@ -121,12 +151,41 @@ class SiteMap:
         yield from (path for path, _, _ in self.archive_paths(store))
         yield from self.item_paths(store)
         yield from (item_path(item_id) for item_id in store.killed_ids())
+        yield from self.sitemap_paths(store)
+
+    def sitemap_parts(self, store: Store) -> int:
+        """How many files of item pages `sitemap.xml` indexes; 0: it lists every page itself.
+        It splits when the item places given in `all` (a withdrawn item's too: its place is
+        never reused) and the site's other pages would not fit one file."""
+        places = store.archive_pages(ALL, 1)  # pages of one place: every place given
+        if places + 1 + len(self.catalog.feeds) <= self.sitemap_size:
+            return 0
+        return -(-places // self.sitemap_size)
+
+    def sitemap_paths(self, store: Store) -> list[str]:
+        """The files a split `sitemap.xml` indexes (none when it is one file)."""
+        parts = self.sitemap_parts(store)
+        return [SITEMAP_PAGES, *(sitemap_part(part) for part in range(parts))] if parts else []
+
+    def sitemap_changes(self, store: Store, since: int) -> list[str]:
+        """The files of a split sitemap that may differ from generation `since`'s: the pages'
+        list, and the item files whose items changed or were withdrawn since."""
+        if not self.sitemap_parts(store):
+            return []
+        changed = store.archive_changes(since, self.sitemap_size)
+        parts = sorted(part for topic, part in changed if topic == ALL)
+        return [SITEMAP_PAGES, *(sitemap_part(part) for part in parts)]
 
     def producer(self, path: str) -> Producer | None:
         """How to produce `path`, or None when no store could make it a path of the site."""
         fixed = self._fixed.get(path) or self._live.get(path)
         if fixed is not None:
             return fixed
+        if path == SITEMAP_PAGES:
+            return self._sitemap_pages
+        part = SITEMAP_PART.fullmatch(path)
+        if part:
+            return lambda store: self._sitemap_part(store, int(part[1]))
         archive = ARCHIVE.fullmatch(path)
         if archive:
             topic = self.catalog.topic(archive[1])
@@ -243,6 +302,64 @@ class SiteMap:
 
     def _opensearch(self, store: Store) -> Rendered:
         return Rendered(self.pages.opensearch(), OPENSEARCH_TYPE, newest_change(store))
+
+    def _page_entries(self, store: Store) -> list[Entry]:
+        """The home page and every topic's page, dated as their Last-Modified."""
+        site = self.catalog.site
+        entries = [Entry(site.url(""), newest_change(store))]
+        for topic in self.catalog.feeds:
+            latest = store.newest(topic.slug, LATEST_ON_PAGE)
+            entries.append(Entry(site.url(topic_path(topic.slug)), feed_updated(store, latest)))
+        return entries
+
+    def _item_entries(self, store: Store, part: int) -> tuple[list[Entry], datetime]:
+        """The item pages of one sitemap file, newest first, and the newest `updated`."""
+        items = store.archive_page(ALL, part, self.sitemap_size)
+        url = self.catalog.site.url
+        entries = [Entry(url(item_path(item.id)), item.updated or EPOCH) for item in items]
+        return entries, feed_updated(store, items)
+
+    def _sitemap(self, store: Store) -> Rendered:
+        parts = self.sitemap_parts(store)
+        if not parts:
+            items, _ = self._item_entries(store, 0)
+            body = urlset([*self._page_entries(store), *items])
+        else:
+            # No lastmod per file: it would take reading every item of the store at each change.
+            url = self.catalog.site.url
+            files = [SITEMAP_PAGES, *(sitemap_part(part) for part in range(parts))]
+            body = sitemap_index(Entry(url(path), None) for path in files)
+        return Rendered(body, XML_TYPE, newest_change(store))
+
+    def _sitemap_pages(self, store: Store) -> Rendered | None:
+        if not self.sitemap_parts(store):
+            return None
+        return Rendered(urlset(self._page_entries(store)), XML_TYPE, newest_change(store))
+
+    def _sitemap_part(self, store: Store, part: int) -> Rendered | None:
+        if part >= self.sitemap_parts(store):
+            return None
+        entries, updated = self._item_entries(store, part)
+        return Rendered(urlset(entries), XML_TYPE, updated)
+
+    def _news_sitemap(self, store: Store) -> Rendered:
+        # Live items only (`newest` never gives a held or withdrawn one), newest first.
+        latest = store.newest(ALL, MAX_NEWS)
+        url = self.catalog.site.url
+        articles = news_window(
+            [Article(url(item_path(i.id)), i.title, i.published or EPOCH) for i in latest]
+        )
+        site = self.catalog.site
+        if not articles:  # a URL set needs one URL (the schema's minimum): the home page
+            body = urlset([Entry(url(""), newest_change(store))])
+        else:
+            body = news_sitemap(articles, site.title, site.language)
+        return Rendered(body, XML_TYPE, feed_updated(store, latest))
+
+    def _robots(self, store: Store) -> Rendered:
+        url = self.catalog.site.url
+        body = robots([url(SITEMAP), url(NEWS_SITEMAP)])
+        return Rendered(body, ROBOTS_TYPE, newest_change(store))
 
     def _item(self, store: Store, item_id: str) -> Rendered | None:
         item = store.item(item_id)

@@ -93,6 +93,12 @@ def _write_all(
             if rendered:
                 destination.put(relative, rendered)
                 done.add(relative)
+    # A split sitemap's files (item pages by archive place): the ones whose items changed.
+    for relative in site.sitemap_changes(store, since):
+        rendered = site.render(store, relative)
+        if rendered:
+            destination.put(relative, rendered)
+            done.add(relative)
     # Few: a withdrawn page is small and rarely rewritten. It replaces the item's page only
     # after every feed and page that linked it is written without it (below).
     withdrawn = [item_path(item_id) for item_id in store.killed_ids()]

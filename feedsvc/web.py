@@ -120,6 +120,7 @@ def _routes(app: Flask) -> None:
         app.add_url_rule(f"/{path}", path, view)
     app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
     app.add_url_rule("/feeds/<slug>/archive/<page>.<extension>", "archive", archive)
+    app.add_url_rule("/sitemaps/<name>.xml", "sitemap_part", sitemap_part)
     app.add_url_rule(f"/{SEARCH}", "search", search)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
@@ -134,6 +135,10 @@ def resource(path: str) -> Response:
 
 def archive(slug: str, page: str, extension: str) -> Response:
     return _answer(resource_cache().get(f"feeds/{slug}/archive/{page}.{extension}"))
+
+
+def sitemap_part(name: str) -> Response:
+    return _answer(resource_cache().get(f"sitemaps/{name}.xml"))
 
 
 def item(item_id: str) -> Response:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from feedsvc.sitemap import ROBOTS_TYPE, XML_TYPE
 from feedsvc.static import JOURNAL, MANIFEST, build_site
 
 from .conftest import ROOT
@@ -105,6 +106,11 @@ def test_readme_nginx_block_serves_the_site_but_not_the_build_files(
         zipped = get(port, "/feeds/all.rss", {"Accept-Encoding": "gzip"})
         assert zipped[1]["Content-Encoding"] == "gzip" and gzip.decompress(zipped[2]) == body
         assert get(port, "/index.html")[0] == 200
+        # The sitemaps and robots.txt with the media types the live app gives them.
+        for path, media in (("/sitemap.xml", XML_TYPE), ("/robots.txt", ROBOTS_TYPE)):
+            status, headers, body = get(port, path)
+            assert status == 200 and body == (site / path[1:]).read_bytes()
+            assert headers["Content-Type"] == media, path
         for path in (f"/{MANIFEST}", f"/{JOURNAL}", "/feeds/.feedsvc-tmp-x1y2"):
             assert get(port, path)[0] == 404, path
     finally:

@@ -29,6 +29,7 @@ def test_every_path_of_a_static_build_is_served_live_with_the_same_bytes(
     files = built(tmp_path / "site")
     kinds = {path.split("/")[0] for path in files}
     assert {"feeds", "topics", "items", "index.html", "feeds.opml", "feedsvc.js"} <= kinds
+    assert {"sitemap.xml", "sitemap-news.xml", "robots.txt"} <= kinds
     for path, data in sorted(files.items()):
         response = client.get(f"/{path}")
         assert response.status_code == 200, path
@@ -70,7 +71,10 @@ def test_only_site_paths_are_produced(catalog) -> None:
     site = SiteMap(catalog)
     for path in ("feeds/all.rss", "topics/other.html", "index.html", "feeds.opml", "feedsvc.js"):
         assert site.producer(path) is not None, path
+    for path in ("sitemap.xml", "sitemap-news.xml", "robots.txt"):
+        assert site.producer(path) is not None, path
     assert site.producer("items/abc123.html") is not None  # whether it exists: the store says
+    assert site.producer("sitemaps/3.xml") is not None  # exists once the store is that big
     for path in (
         "feeds/nope.rss",
         "feeds/all.xml",
@@ -78,6 +82,9 @@ def test_only_site_paths_are_produced(catalog) -> None:
         "items/../index.html",
         "items/.html",
         "items/a/b.html",
+        "sitemaps/03.xml",
+        "sitemaps/x.xml",
+        "sitemaps/index.xml",
         "/index.html",
         "",
     ):

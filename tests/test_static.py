@@ -71,11 +71,11 @@ def test_site_has_every_file_and_valid_feeds(filled, catalog, tmp_path) -> None:
             source = site / name.removesuffix(".gz")
             assert gzip.decompress(data) == source.read_bytes()
             assert (site / name).stat().st_mtime_ns == source.stat().st_mtime_ns
-    # Per topic its feeds and its page; the index, the OPML list, the pages' script; items;
-    # each full archive page in every format.
+    # Per topic its feeds and its page; the index, the OPML list, the pages' script, the two
+    # sitemaps and robots.txt; items; each full archive page in every format.
     pages = sum(filled.archive_pages(t.slug, catalog.site.page_size) for t in catalog.feeds)
     assert pages >= 1  # the samples fill one page of `all`
-    expected = len(catalog.feeds) * (len(FORMATS) + 1) + 3 + len(items) + pages * len(FORMATS)
+    expected = len(catalog.feeds) * (len(FORMATS) + 1) + 6 + len(items) + pages * len(FORMATS)
     assert report.written == expected
 
 
@@ -139,7 +139,7 @@ def test_files_of_others_are_never_touched(filled, catalog, clock, tmp_path) -> 
         "feeds/custom.rss": b"<rss>mine</rss>",
         "feeds/custom.rss.gz": b"not even gzip",
         "items/photo.jpg": b"\xff\xd8\xff",
-        "robots.txt": b"User-agent: *\n",
+        "humans.txt": b"Team: us\n",
         "about/index.html": b"<p>About us</p>",
     }
     for name, data in theirs.items():  # a first build into a directory that is not empty
