@@ -136,12 +136,14 @@ class Feed:
             return None
         return item_language(self.site, next(iter(languages.values())))
 
-    def entry_language(self, item: Item) -> str | None:
-        """An entry's own language where it differs from the feed's (Atom xml:lang, JSON Feed
-        `language`); None where the feed's says it."""
-        feed_language = self.language or self.site.language
+    def entry_language(self, item: Item, extension: str) -> str | None:
+        """An entry's own language where it differs from its document's: an Atom feed is in
+        the site's language (its title and subtitle are the site's words), a JSON Feed in its
+        items' one language. None where the document's language says it."""
+        document = self.site.language if extension == "atom" else self.language
         language = item_language(self.site, item)
-        return None if language.lower() == feed_language.lower() else language
+        same = language.lower() == (document or self.site.language).lower()
+        return None if same else language
 
     def entry_link(self, item: Item) -> str:
         return item.link or self.site.url(item_path(item.id))
@@ -380,10 +382,12 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
         href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type
     )
     generator.link(href=feed.page_url, rel="alternate", type="text/html")
-    if feed.language or self_extension != "rss":
-        # Atom says the feed's xml:lang, each entry in another its own; RSS has only the
-        # channel's (optional), which would be wrong for some items of a mixed feed.
-        generator.language(feed.language or site.language)
+    if self_extension == "atom":
+        generator.language(site.language)  # xml:lang; an entry in another language says so
+    elif feed.language:
+        # RSS has only the channel's language (optional): a feed of several says none, and
+        # each item says its own in dc:language.
+        generator.language(feed.language)
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.docs(RSS_DOCS)
     generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
@@ -413,7 +417,7 @@ def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
     link = {"href": feed.entry_link(item), "rel": "alternate", "type": "text/html"}
     entry.link(**link)
     entry.extras.links = [link]
-    entry.extras.language = feed.entry_language(item)
+    entry.extras.language = None if rss else feed.entry_language(item, "atom")
     entry.extras.images = item.images
     entry.published(item.published)
     entry.updated(item.updated)
@@ -507,7 +511,7 @@ def _json_item(feed: Feed, item: Item) -> dict[str, object]:
         entry["authors"] = [{"name": item.author}]
     if item.topics:
         entry["tags"] = list(item.topics)
-    entry["language"] = feed.entry_language(item)
+    entry["language"] = feed.entry_language(item, "json")
     if item.images:
         entry["image"] = item.images[0].url
         # JSON Feed requires an attachment's mime_type: a picture of unknown type has none.
