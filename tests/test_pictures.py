@@ -120,10 +120,12 @@ def test_a_bad_picture_is_one_line_naming_file_and_line(images, message: str) ->
 def test_rss_carries_media_rss_and_an_enclosure_only_where_the_length_is_known(
     catalog: Catalog,
 ) -> None:
-    data = render_feed(feed_of(catalog, item(SPAN, CROWD), item(NO_TYPE, item_id="p2")), "rss")
+    items = item(SPAN, CROWD), item(NO_TYPE, item_id="p2"), item(CROWD, item_id="p3")
+    data = render_feed(feed_of(catalog, *items), "rss")
     parsed = feedparser.parse(data)
     assert not parsed.bozo, parsed.get("bozo_exception")
-    with_length, without = parsed.entries
+    with_length, without, typed_only = parsed.entries
+    assert typed_only.enclosures == [] and typed_only.media_content[0]["url"] == CROWD.url
     assert [m["url"] for m in with_length.media_content] == [SPAN.url, CROWD.url]
     first = with_length.media_content[0]
     assert (first["medium"], first["type"], first["width"], first["height"]) == (
@@ -144,7 +146,7 @@ def test_rss_carries_media_rss_and_an_enclosure_only_where_the_length_is_known(
     assert without.media_content[0]["url"] == NO_TYPE.url
     assert "type" not in without.media_content[0]
     tree = etree.fromstring(data)
-    descriptions = tree.findall(f".//item/{MEDIA}content/{MEDIA}description")
+    descriptions = tree.findall(f".//item[1]/{MEDIA}content/{MEDIA}description")
     assert [(d.text, d.get("type")) for d in descriptions] == [
         (SPAN.caption, "plain"),
         (CROWD.caption, "plain"),
