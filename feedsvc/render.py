@@ -130,10 +130,10 @@ class Feed:
         """The one language of every item (an item without one is in the site's); None for a
         feed of several. An empty feed is in the site's language."""
         languages = {item_language(self.site, item).lower(): item for item in self.items}
-        if not languages:
-            return self.site.language
         if len(languages) > 1:
             return None
+        if not languages or self.site.language.lower() in languages:
+            return self.site.language  # as the site spells it, however an item did
         return item_language(self.site, next(iter(languages.values())))
 
     def entry_language(self, item: Item, extension: str) -> str | None:
