@@ -136,15 +136,6 @@ class Feed:
             return self.site.language  # as the site spells it, however an item did
         return item_language(self.site, next(iter(languages.values())))
 
-    def entry_language(self, item: Item, extension: str) -> str | None:
-        """An entry's own language where it differs from its document's: an Atom feed is in
-        the site's language (its title and subtitle are the site's words), a JSON Feed in its
-        items' one language. None where the document's language says it."""
-        document = self.site.language if extension == "atom" else self.language
-        language = item_language(self.site, item)
-        same = language.lower() == (document or self.site.language).lower()
-        return None if same else language
-
     def entry_link(self, item: Item) -> str:
         return item.link or self.site.url(item_path(item.id))
 
@@ -183,6 +174,14 @@ def _with_query(path: str, parameters: FeedParameters) -> str:
 
 def item_language(site: Site, item: Item) -> str:
     return item.language or site.language
+
+
+def own_language(site: Site, item: Item, document: str) -> str | None:
+    """An entry's language where it differs from its document's (`document`), else None: the
+    document's language says it. An Atom feed is in the site's language (its title and
+    subtitle are the site's words); a JSON Feed in its items' one language."""
+    language = item_language(site, item)
+    return None if language.lower() == document.lower() else language
 
 
 def image_type(image: Image) -> str | None:
@@ -382,12 +381,13 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
         href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type
     )
     generator.link(href=feed.page_url, rel="alternate", type="text/html")
+    language = feed.language  # None: the items are in several
     if self_extension == "atom":
         generator.language(site.language)  # xml:lang; an entry in another language says so
-    elif feed.language:
+    elif language:
         # RSS has only the channel's language (optional): a feed of several says none, and
         # each item says its own in dc:language.
-        generator.language(feed.language)
+        generator.language(language)
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.docs(RSS_DOCS)
     generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
@@ -404,11 +404,13 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     generator.register_extension("media", _Media, atom=True, rss=True)
     generator.media.used = any(item.images for item in feed.items)
     for item in feed.items:
-        _entry(generator, feed, item, rss=self_extension == "rss")
+        _entry(generator, feed, item, self_extension == "rss", language)
     return generator
 
 
-def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
+def _entry(
+    generator: FeedGenerator, feed: Feed, item: Item, rss: bool, language: str | None
+) -> None:
     entry = generator.add_entry(order="append")  # feedgen prepends by default
     entry.register_extension("extras", _EntryExtras, atom=True, rss=True)
     entry.id(feed.entry_id(item))
@@ -417,14 +419,14 @@ def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
     link = {"href": feed.entry_link(item), "rel": "alternate", "type": "text/html"}
     entry.link(**link)
     entry.extras.links = [link]
-    entry.extras.language = None if rss else feed.entry_language(item, "atom")
+    entry.extras.language = None if rss else own_language(feed.site, item, feed.site.language)
     entry.extras.images = item.images
     entry.published(item.published)
     entry.updated(item.updated)
     if item.author:
         entry.author({"name": item.author})
         entry.dc.dc_creator(item.author)
-    if rss and feed.language is None:  # no channel language: each item says its own
+    if rss and language is None:  # no channel language: each item says its own
         entry.dc.dc_language(item_language(feed.site, item))
     # Atom summary is type="text"; RSS description is read as HTML by readers (RSS Best
     # Practices Profile), so there the plain text goes in escaped: "<b>" shows as "<b>".
@@ -475,13 +477,14 @@ def write_atom(feed: Feed) -> bytes:
 def write_json(feed: Feed) -> bytes:
     """JSON Feed 1.1 (feedgen has no writer for it)."""
     site = feed.site
+    language = feed.language or site.language  # an item in another says its own
     document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": feed.title,
         "home_page_url": feed.page_url,
         "feed_url": feed.url("json"),
         "description": feed.topic.description,
-        "language": feed.language or site.language,
+        "language": language,
         "authors": [{"name": site.author}],
     }
     older = feed.history("json").get("prev-archive")
@@ -489,11 +492,11 @@ def write_json(feed: Feed) -> bytes:
         document["next_url"] = older  # JSON Feed pages towards older items
     if site.hubs:
         document["hubs"] = [{"type": "WebSub", "url": hub} for hub in site.hubs]
-    document["items"] = [_json_item(feed, item) for item in feed.items]
+    document["items"] = [_json_item(feed, item, language) for item in feed.items]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _json_item(feed: Feed, item: Item) -> dict[str, object]:
+def _json_item(feed: Feed, item: Item, language: str) -> dict[str, object]:
     entry: dict[str, object] = {
         "id": feed.entry_id(item),
         "url": feed.entry_link(item),
@@ -511,7 +514,7 @@ def _json_item(feed: Feed, item: Item) -> dict[str, object]:
         entry["authors"] = [{"name": item.author}]
     if item.topics:
         entry["tags"] = list(item.topics)
-    entry["language"] = feed.entry_language(item, "json")
+    entry["language"] = own_language(feed.site, item, language)
     if item.images:
         entry["image"] = item.images[0].url
         # JSON Feed requires an attachment's mime_type: a picture of unknown type has none.
