@@ -301,9 +301,11 @@ def test_pictures_sent_in_json_lines_reach_every_feed(store, catalog: Catalog) -
     assert bridge.media_content[0]["url"] == SPAN.url
     assert [e.href for e in bridge.enclosures] == [SPAN.url]
     atom = feedparser.parse(render_feed(feed, "atom"))
-    assert atom.entries[-1].enclosures[0].href == SPAN.url
-    document = json.loads(render_feed(feed, "json"))
-    assert document["items"][-1]["image"] == SPAN.url
+    (bridge,) = [e for e in atom.entries if e.title.startswith("Harbour cranes")]
+    assert [e.href for e in bridge.enclosures] == [SPAN.url, CROWD.url]
+    items = json.loads(render_feed(feed, "json"))["items"]
+    (bridge,) = [i for i in items if i["title"].startswith("Harbour cranes")]
+    assert bridge["image"] == SPAN.url
 
 
 @STORE_KEEPS_IMAGES
