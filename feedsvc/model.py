@@ -101,6 +101,7 @@ class Image:
     height: int | None = None
     caption: str | None = None
     credit: str | None = None
+    length: int | None = None  # bytes: an RSS enclosure needs it, so only then is there one
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -110,6 +111,7 @@ class Image:
             "height": self.height,
             "caption": self.caption,
             "credit": self.credit,
+            "length": self.length,
         }
 
 

@@ -192,5 +192,6 @@ def _images(images: list[Image], fail: Fail) -> list[Image]:
                 image.height,
                 text(image.caption),
                 text(image.credit),
+                image.length,
             )
     return list(kept.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from lxml.etree import Element, SubElement
 
 from . import __version__
 from .catalog import ALL, Catalog
-from .model import Item, Site, Topic
+from .model import Image, Item, Site, Topic
 from .plan import EPOCH
 from .query import FeedParameters
 from .store import Store
@@ -29,6 +30,19 @@ ATOM_NS = "{http://www.w3.org/2005/Atom}"
 SYNDICATION_NS = "http://purl.org/rss/1.0/modules/syndication/"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 fh:archive
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 at:deleted-entry
+MEDIA_NS = "http://search.yahoo.com/mrss/"  # Media RSS: the pictures readers show
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# A picture's media type when the sender gave none, by its URL's ending (a fixed table, not the
+# system's mimetypes: output must not depend on the machine that renders it).
+IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+}
 # sy:updatePeriod values by length: the shortest period that holds at least one poll.
 UPDATE_PERIODS = (("hourly", 3600), ("daily", 86_400), ("weekly", 604_800))
 PLAIN = FeedParameters()  # a topic's own feed: no search, no filter, the site's length
@@ -111,6 +125,17 @@ class Feed:
     def entry_id(self, item: Item) -> str:
         return entry_id(self.site, item.id, self.topic.slug)
 
+    @property
+    def language(self) -> str | None:
+        """The one language of every item (an item without one is in the site's); None for a
+        feed of several. An empty feed is in the site's language."""
+        languages = {item_language(self.site, item).lower(): item for item in self.items}
+        if len(languages) > 1:
+            return None
+        if not languages or self.site.language.lower() in languages:
+            return self.site.language  # as the site spells it, however an item did
+        return item_language(self.site, next(iter(languages.values())))
+
     def entry_link(self, item: Item) -> str:
         return item.link or self.site.url(item_path(item.id))
 
@@ -147,6 +172,26 @@ def _with_query(path: str, parameters: FeedParameters) -> str:
     return f"{path}?{query_string}" if query_string else path
 
 
+def item_language(site: Site, item: Item) -> str:
+    return item.language or site.language
+
+
+def own_language(site: Site, item: Item, document: str) -> str | None:
+    """An entry's language where it differs from its document's (`document`), else None: the
+    document's language says it. An Atom feed is in the site's language (its title and
+    subtitle are the site's words); a JSON Feed in its items' one language."""
+    language = item_language(site, item)
+    return None if language.lower() == document.lower() else language
+
+
+def image_type(image: Image) -> str | None:
+    """The picture's media type: as sent, else by its URL's ending, else unknown."""
+    if image.type:
+        return image.type
+    path = image.url.split("?", 1)[0].split("#", 1)[0].lower()
+    return next((kind for end, kind in IMAGE_TYPES.items() if path.endswith(end)), None)
+
+
 def entry_text(item: Item) -> str:
     """An entry's plain text: its summary, or for a headline the headline itself (readers show
     an empty body, and mail just a URL, for an entry without one)."""
@@ -171,17 +216,84 @@ def entry_id(site: Site, item_id: str, slug: str = ALL) -> str:
     return f"{site.tag_prefix}feeds/{slug}/items/{item_id}"
 
 
-class _EntryLinks(BaseEntryExtension):
-    """feedgen 1.0 drops rel and type from Atom entry links; this puts them back."""
+class _EntryExtras(BaseEntryExtension):
+    """What feedgen cannot write on an entry: rel and type on Atom entry links (feedgen 1.0
+    drops them), an Atom entry's xml:lang, and its pictures. feedgen's own media extension
+    writes neither media:description nor media:credit, and no enclosure in Atom."""
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
+        self.language: str | None = None
+        self.images: tuple[Image, ...] = ()
 
     def extend_atom(self, entry):
         elements = [e for e in entry if e.tag in ("link", f"{ATOM_NS}link")]
         for element, link in zip(elements, self.links, strict=True):
             element.attrib.update(link)
+        if self.language:
+            entry.set(XML_LANG, self.language)
+        for image in self.images:
+            # Unqualified like feedgen's own Atom elements (the default namespace is Atom's).
+            entry.append(Element("link", _enclosure(image, "href")))
+        _media(entry, self.images)
         return entry
+
+    def extend_rss(self, item):
+        # RSS allows one enclosure an item, and requires its length: the first picture whose
+        # byte length is known, if any.
+        known = next((i for i in self.images if i.length and image_type(i)), None)
+        if known:
+            SubElement(item, "enclosure", _enclosure(known, "url"))
+        _media(item, self.images)
+        return item
+
+
+def _enclosure(image: Image, href: str) -> dict[str, str]:
+    attributes = {href: image.url}
+    if href == "href":
+        attributes["rel"] = "enclosure"
+    kind = image_type(image)
+    if kind:
+        attributes["type"] = kind
+    if image.length:
+        attributes["length"] = str(image.length)
+    return attributes
+
+
+def _media(parent, images: Sequence[Image]) -> None:
+    """Media RSS: every picture as media:content (medium image, its type and size, caption and
+    credit), the first also as media:thumbnail, which Feedly, Inoreader and Flipboard show."""
+    for image in images:
+        attributes = {"url": image.url, "medium": "image"}
+        kind = image_type(image)
+        if kind:
+            attributes["type"] = kind
+        if image.length:
+            attributes["fileSize"] = str(image.length)
+        attributes |= _size(image)
+        content = SubElement(parent, f"{{{MEDIA_NS}}}content", attributes)
+        if image.caption:
+            description = SubElement(content, f"{{{MEDIA_NS}}}description", type="plain")
+            description.text = image.caption
+        if image.credit:
+            SubElement(content, f"{{{MEDIA_NS}}}credit").text = image.credit
+    if images:
+        SubElement(parent, f"{{{MEDIA_NS}}}thumbnail", {"url": images[0].url} | _size(images[0]))
+
+
+def _size(image: Image) -> dict[str, str]:
+    size = {"width": image.width, "height": image.height}
+    return {key: str(value) for key, value in size.items() if value}
+
+
+class _Media(BaseExtension):
+    """Declares the Media RSS namespace, only on a feed with pictures."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS} if self.used else {}
 
 
 class _Syndication(BaseExtension):
@@ -269,7 +381,13 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
         href=feed.url(self_extension), rel="self", type=FORMATS[self_extension].media_type
     )
     generator.link(href=feed.page_url, rel="alternate", type="text/html")
-    generator.language(site.language)
+    language = feed.language  # None: the items are in several
+    if self_extension == "atom":
+        generator.language(site.language)  # xml:lang; an entry in another language says so
+    elif language:
+        # RSS has only the channel's language (optional): a feed of several says none, and
+        # each item says its own in dc:language.
+        generator.language(language)
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.docs(RSS_DOCS)
     generator.updated(feed.updated)  # also lastBuildDate; feedgen's default is "now"
@@ -283,25 +401,33 @@ def _feedgen(feed: Feed, self_extension: str) -> FeedGenerator:
     history.links += sorted(feed.history(self_extension).items())
     history.archive = feed.archive is not None
     history.tombstones = feed.tombstones if self_extension == "atom" else ()  # RSS drops them
+    generator.register_extension("media", _Media, atom=True, rss=True)
+    generator.media.used = any(item.images for item in feed.items)
     for item in feed.items:
-        _entry(generator, feed, item, rss=self_extension == "rss")
+        _entry(generator, feed, item, self_extension == "rss", language)
     return generator
 
 
-def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
+def _entry(
+    generator: FeedGenerator, feed: Feed, item: Item, rss: bool, language: str | None
+) -> None:
     entry = generator.add_entry(order="append")  # feedgen prepends by default
-    entry.register_extension("links", _EntryLinks, atom=True, rss=False)
+    entry.register_extension("extras", _EntryExtras, atom=True, rss=True)
     entry.id(feed.entry_id(item))
     entry.guid(feed.entry_id(item), permalink=False)  # a tag URI is not a URL to open
     entry.title(item.title)
     link = {"href": feed.entry_link(item), "rel": "alternate", "type": "text/html"}
     entry.link(**link)
-    entry.links.links = [link]
+    entry.extras.links = [link]
+    entry.extras.language = None if rss else own_language(feed.site, item, feed.site.language)
+    entry.extras.images = item.images
     entry.published(item.published)
     entry.updated(item.updated)
     if item.author:
         entry.author({"name": item.author})
         entry.dc.dc_creator(item.author)
+    if rss and language is None:  # no channel language: each item says its own
+        entry.dc.dc_language(item_language(feed.site, item))
     # Atom summary is type="text"; RSS description is read as HTML by readers (RSS Best
     # Practices Profile), so there the plain text goes in escaped: "<b>" shows as "<b>".
     text = entry_text(item)
@@ -317,23 +443,50 @@ def _entry(generator: FeedGenerator, feed: Feed, item: Item, rss: bool) -> None:
 def write_rss(feed: Feed) -> bytes:
     generator = _feedgen(feed, "rss")
     with _SETLOCALE_LOCK:
-        return generator.rss_str(pretty=True)
+        return plain_text_references(generator.rss_str(pretty=True))
+
+
+# lxml escapes & and < as &amp; and &lt;. The RSS Best Practices Profile, and the W3C
+# validator's advice (its CharacterData and "contains HTML" messages), want plain-text elements
+# to use hexadecimal references, which no reader mistakes for HTML: a title "Yields<Bunds" or
+# "R&amp;D" as words stays text. An XML parser reads both forms as the same character. Elements
+# holding escaped HTML (RSS description and content:encoded, Atom content) keep lxml's form.
+# An element holding only text, with an `&` in it (the only ones to rewrite: `<` in text is
+# always written `&lt;`); matching the `&` early keeps the pass quick on feeds without any.
+_TEXT_ELEMENT = re.compile(rb"<([\w:.-]+)((?:\s[^>]*)?)>([^<&]*&[^<]*)</\1>")
+_HTML_ELEMENTS = frozenset((b"description", b"content:encoded", b"content"))
+_ESCAPE = re.compile(rb"&amp;|&lt;")
+_REFERENCES = {b"&amp;": b"&#x26;", b"&lt;": b"&#x3C;"}
+
+
+def plain_text_references(document: bytes) -> bytes:
+    """`document` with `&amp;` and `&lt;` in plain-text elements as `&#x26;` and `&#x3C;`."""
+    return _TEXT_ELEMENT.sub(_text_references, document)
+
+
+def _text_references(match: re.Match[bytes]) -> bytes:
+    tag, attributes, text = match.groups()
+    if tag in _HTML_ELEMENTS:
+        return match.group()
+    text = _ESCAPE.sub(lambda m: _REFERENCES[m.group()], text)
+    return b"<%s%s>%s</%s>" % (tag, attributes, text, tag)
 
 
 def write_atom(feed: Feed) -> bytes:
-    return _feedgen(feed, "atom").atom_str(pretty=True)
+    return plain_text_references(_feedgen(feed, "atom").atom_str(pretty=True))
 
 
 def write_json(feed: Feed) -> bytes:
     """JSON Feed 1.1 (feedgen has no writer for it)."""
     site = feed.site
+    language = feed.language or site.language  # an item in another says its own
     document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": feed.title,
         "home_page_url": feed.page_url,
         "feed_url": feed.url("json"),
         "description": feed.topic.description,
-        "language": site.language,
+        "language": language,
         "authors": [{"name": site.author}],
     }
     older = feed.history("json").get("prev-archive")
@@ -341,11 +494,11 @@ def write_json(feed: Feed) -> bytes:
         document["next_url"] = older  # JSON Feed pages towards older items
     if site.hubs:
         document["hubs"] = [{"type": "WebSub", "url": hub} for hub in site.hubs]
-    document["items"] = [_json_item(feed, item) for item in feed.items]
+    document["items"] = [_json_item(feed, item, language) for item in feed.items]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _json_item(feed: Feed, item: Item) -> dict[str, object]:
+def _json_item(feed: Feed, item: Item, language: str) -> dict[str, object]:
     entry: dict[str, object] = {
         "id": feed.entry_id(item),
         "url": feed.entry_link(item),
@@ -363,7 +516,21 @@ def _json_item(feed: Feed, item: Item) -> dict[str, object]:
         entry["authors"] = [{"name": item.author}]
     if item.topics:
         entry["tags"] = list(item.topics)
+    entry["language"] = own_language(feed.site, item, language)
+    if item.images:
+        entry["image"] = item.images[0].url
+        # JSON Feed requires an attachment's mime_type: a picture of unknown type has none.
+        entry["attachments"] = [_attachment(i) for i in item.images if image_type(i)] or None
     return {key: value for key, value in entry.items() if value is not None}
+
+
+def _attachment(image: Image) -> dict[str, object]:
+    attachment: dict[str, object] = {"url": image.url, "mime_type": image_type(image)}
+    if image.caption:
+        attachment["title"] = image.caption
+    if image.length:
+        attachment["size_in_bytes"] = image.length
+    return attachment
 
 
 @dataclass(frozen=True, slots=True)

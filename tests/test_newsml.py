@@ -94,6 +94,7 @@ def test_news_message_publishes_text_items_with_their_linked_pictures() -> None:
             "height": 640,
             "caption": "The ship is nudged alongside by three tugs at dawn.",
             "credit": "Harbour Wire/Rui Matos",
+            "length": None,
         }
     ]
     # grouped with the text item in a package; no caption given: the picture's headline

@@ -25,6 +25,7 @@ def test_standalone_nitf_maps_every_field() -> None:
             "height": 800,
             "caption": "The turbine hub is lifted for inspection.",
             "credit": "Estuary Press/Colm Byrne",
+            "length": None,
         }
     ]
     # the not-for-publication note goes to editors, never into the content
