@@ -32,7 +32,7 @@ def is_bucket_url(target: str) -> bool:
 class Bucket:
     """Objects under `s3://BUCKET/PREFIX/`, named by site path."""
 
-    def __init__(self, url: str, feed_max_age: int, is_feed: Any) -> None:
+    def __init__(self, url: str, feed_max_age: int, is_feed: Any, overwrite: bool = False) -> None:
         try:
             import boto3
             from botocore.config import Config
@@ -44,6 +44,7 @@ class Bucket:
         self.url, self.bucket = url, bucket
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.feed_max_age, self.is_feed = feed_max_age, is_feed
+        self.overwrite = overwrite  # replace objects of someone else's where the build writes
         self.report = BuildReport()
         # Short timeouts and few retries: an unreachable endpoint is one line within seconds.
         config = Config(
@@ -90,6 +91,13 @@ class Bucket:
         new = sorted(path for path in paths if path not in self.owned)
         if not new:
             return
+        theirs = [path for path in new if path in self.listed]
+        if theirs and not self.overwrite:  # someone else's object: never replaced unasked
+            raise BuildError(
+                f"{theirs[0]}: not written by feedsvc build (not in {MANIFEST}); "
+                "move it away, or build with --overwrite to replace it",
+                self.url,
+            )
         number = max(map(_journal_number, self.journals), default=0) + 1
         journal = f"{JOURNAL}{number}"
         self._put_private(journal, {"before": {path: self.listed.get(path) for path in new}})

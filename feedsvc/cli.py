@@ -390,7 +390,7 @@ def build(session: Session, outdir: str, base_url: str | None, overwrite: bool) 
         file=sys.stderr,
     ) as bar:
         target = (
-            Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed)
+            Bucket(outdir, catalog.site.max_age, SiteMap(catalog).is_feed, overwrite)
             if is_bucket_url(outdir)
             else Path(outdir)
         )

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
-XML_TYPE = "application/xml"
+XML_TYPE = "application/xml; charset=utf-8"
 ROBOTS_TYPE = "text/plain; charset=utf-8"
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # The protocol's limits for one file: 50,000 URLs and 50 MB (52,428,800 bytes) uncompressed.

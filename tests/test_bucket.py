@@ -57,8 +57,9 @@ def s3(endpoint, monkeypatch):
     client.delete_bucket(Bucket=BUCKET)
 
 
-def bucket(catalog, prefix: str = "site") -> Bucket:
-    return Bucket(f"s3://{BUCKET}/{prefix}", catalog.site.max_age, SiteMap(catalog).is_feed)
+def bucket(catalog, prefix: str = "site", overwrite: bool = False) -> Bucket:
+    url = f"s3://{BUCKET}/{prefix}"
+    return Bucket(url, catalog.site.max_age, SiteMap(catalog).is_feed, overwrite)
 
 
 def objects(client, prefix: str = "site/") -> dict[str, bytes]:
@@ -167,7 +168,7 @@ def test_objects_the_site_no_longer_has_are_deleted_and_others_kept(
     )
     build_site(filled, load_catalog(feeds, BASE_URL), bucket(catalog))
     assert "feeds/weather.rss" in objects(s3)
-    s3.put_object(Bucket=BUCKET, Key="site/robots.txt", Body=b"User-agent: *\n")
+    s3.put_object(Bucket=BUCKET, Key="site/humans.txt", Body=b"Team: the desk\n")
     (feeds / "topics" / "weather.toml").unlink()
     item = filled.newest("all", 1)[0]
     filled.kill([item.id], None, "test")
@@ -176,7 +177,7 @@ def test_objects_the_site_no_longer_has_are_deleted_and_others_kept(
     assert f"items/{item.id}.html" in report.paths  # now the withdrawn page
     assert report.removed == 4  # three feeds and the topic's page
     assert not [key for key in stored if "weather" in key]
-    assert stored["robots.txt"] == b"User-agent: *\n"  # not the build's: left alone
+    assert stored["humans.txt"] == b"Team: the desk\n"  # not the build's: left alone
 
 
 def test_interrupted_build_leaves_whole_objects_and_the_next_completes_it(
@@ -230,7 +231,7 @@ def test_objects_a_killed_build_put_are_removed_once_the_site_drops_them(
     s3, filled, catalog, tmp_path
 ) -> None:
     build_site(filled, catalog, bucket(catalog))
-    s3.put_object(Bucket=BUCKET, Key="site/robots.txt", Body=b"User-agent: *\n")
+    s3.put_object(Bucket=BUCKET, Key="site/humans.txt", Body=b"Team: the desk\n")
     weather = weather_catalog(tmp_path)
     # Killed after its last put (feeds go last), before its manifest: only its journal
     # says the weather topic's objects are feedsvc's.
@@ -241,7 +242,7 @@ def test_objects_a_killed_build_put_are_removed_once_the_site_drops_them(
     report = build_site(filled, catalog, bucket(catalog))
     stored = objects(s3)
     assert report.removed == len(WEATHER) and not WEATHER & stored.keys()
-    assert stored.pop("robots.txt") == b"User-agent: *\n"  # not the build's: left alone
+    assert stored.pop("humans.txt") == b"Team: the desk\n"  # not the build's: left alone
     assert stored.pop(MANIFEST)
     build_site(filled, catalog, tmp_path / "site")
     assert stored == local_files(tmp_path / "site")
@@ -257,7 +258,7 @@ def test_an_object_a_killed_build_claimed_but_never_replaced_is_kept(
     s3.put_object(Bucket=BUCKET, Key="site/topics/weather.html", Body=ours)
     weather = weather_catalog(tmp_path)
     with pytest.raises(Killed):  # after one item page: the topic's page was not put yet
-        build_site(filled, weather, bucket(weather), progress=die_after(1))
+        build_site(filled, weather, bucket(weather, overwrite=True), progress=die_after(1))
     assert objects(s3).get("topics/weather.html") == ours
     report = build_site(filled, catalog, bucket(catalog))
     assert objects(s3).get("topics/weather.html") == ours
@@ -405,3 +406,20 @@ def test_an_archive_page_that_fills_relinks_the_one_before(
     stored = objects(s3)
     stored.pop(MANIFEST)
     assert stored == local_files(tmp_path / "site")
+
+
+def test_an_object_of_someone_elses_where_the_site_writes_is_refused_unless_overwrite(
+    s3, runner, filled
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="site/robots.txt", Body=b"User-agent: *\nDisallow: /x\n")
+    build = ["build", f"s3://{BUCKET}/site", "--base-url", BASE_URL]
+    result = runner.invoke(main, build)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"feedsvc: error: s3://{BUCKET}/site: robots.txt: not written by feedsvc build "
+        f"(not in {MANIFEST}); move it away, or build with --overwrite to replace it\n"
+    )
+    assert objects(s3) == {"robots.txt": b"User-agent: *\nDisallow: /x\n"}  # nothing written
+    result = runner.invoke(main, [*build, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert objects(s3)["robots.txt"].startswith(b"User-agent: *\nAllow: /")

@@ -32,6 +32,7 @@ from feedsvc.bucket import JOURNAL
 from feedsvc.destination import MANIFEST
 from feedsvc.render import FORMATS
 from feedsvc.site import ARCHIVE, HTML_TYPE, IMMUTABLE, OPML, OPML_TYPE, SCRIPT_TYPE
+from feedsvc.sitemap import ROBOTS_TYPE, XML_TYPE
 
 from .server import environment, run_cli, snapshot_feeds
 from .test_crash import SEED, article_title, big_document, kill_after, kill_when
@@ -45,7 +46,7 @@ PAGE_SIZE = 20  # archive pages of 20 items: a few each, and new ones as items c
 MIN_KILLS = 5
 BUDGET = 30.0  # seconds of killing, at most
 MOMENTS = ("early", "archives", "feeds", "removals", "anywhere")
-USER_KEY, USER_BODY = "robots.txt", b"User-agent: *\nDisallow:\n"  # not the build's: kept
+USER_KEY, USER_BODY = "humans.txt", b"Team: the night desk\n"  # not the build's: kept
 
 
 def etag(body: bytes) -> str:
@@ -300,7 +301,13 @@ def check_complete(client, state: dict[str, bytes], max_age: int, read: bool = T
             done = full and int(full[2]) < newest[(full[1], full[3])]  # linked by a newer one
             cache = IMMUTABLE if done else f"public, max-age={max_age}"
         else:
-            content_type = {"html": HTML_TYPE, "opml": OPML_TYPE, "js": SCRIPT_TYPE}[extension]
+            content_type = {
+                "html": HTML_TYPE,
+                "opml": OPML_TYPE,
+                "js": SCRIPT_TYPE,
+                "xml": XML_TYPE,
+                "txt": ROBOTS_TYPE,
+            }[extension]
             cache = f"public, max-age={min(60, max_age)}"
         assert (answer["ContentType"], answer["CacheControl"]) == (content_type, cache), path
     assert client.get_object(Bucket=BUCKET, Key=PREFIX + USER_KEY)["Body"].read() == USER_BODY

@@ -317,8 +317,13 @@ class SiteChecker:
                 raise AssertionError(f"not well-formed XML ({len(data)} bytes): {error}") from None
             parsed = feedparser.parse(data)
             assert not parsed.bozo, f"feedparser: {parsed.get('bozo_exception')}"
-        elif relative.endswith(".opml"):
-            etree.fromstring(data, etree.XMLParser(recover=False, no_network=True))
+        elif relative.endswith((".opml", ".xml")):  # the OPML list, the sitemaps
+            try:
+                etree.fromstring(data, etree.XMLParser(recover=False, no_network=True))
+            except etree.XMLSyntaxError as error:
+                raise AssertionError(f"not well-formed XML ({len(data)} bytes): {error}") from None
+        elif relative == "robots.txt":
+            assert data.rstrip().endswith(b"sitemap-news.xml"), f"cut short ({len(data)} bytes)"
         elif relative.endswith(".json"):
             try:
                 json.loads(data)

@@ -91,7 +91,7 @@ def news(data: bytes) -> list[dict[str, str]]:
 def test_sitemap_lists_every_page_dated_by_the_store(filled, catalog, client, clock) -> None:
     response = client.get("/sitemap.xml")
     assert response.status_code == 200
-    assert response.headers["Content-Type"] == "application/xml"
+    assert response.headers["Content-Type"] == "application/xml; charset=utf-8"
     root = valid(response.data, URLSET)
     items = filled.newest("all", 1000)
     expected = {BASE_URL, *(BASE_URL + topic_path(t.slug) for t in catalog.feeds)}
@@ -153,7 +153,7 @@ def test_news_sitemap_holds_the_two_days_up_to_the_newest_item(
     ]
     jsonl(store, catalog, *records)
     response = client.get("/sitemap-news.xml")
-    assert response.headers["Content-Type"] == "application/xml"
+    assert response.headers["Content-Type"] == "application/xml; charset=utf-8"
     articles = news(response.data)
     # 48 hours before the newest is in (the window's edge), 49 is not.
     assert [a["loc"] for a in articles] == [f"{BASE_URL}items/n{h}.html" for h in (0, 5, 47, 48)]
@@ -265,7 +265,10 @@ def test_past_50000_urls_the_sitemap_is_an_index_of_files(big) -> None:
     seen: list[str] = []
     for name in files:
         response = client.get(f"/{name}")
-        assert response.status_code == 200 and response.headers["Content-Type"] == "application/xml"
+        assert (
+            response.status_code == 200
+            and response.headers["Content-Type"] == "application/xml; charset=utf-8"
+        )
         assert response.data == site.render(store, name).body  # the static build's bytes
         assert len(response.data) < 50 * 1024 * 1024
         urls = locs(valid(response.data, URLSET))
