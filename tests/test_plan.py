@@ -7,7 +7,7 @@ import pickle
 from datetime import UTC, datetime
 
 from feedsvc.ingest import Prepared
-from feedsvc.model import Item, item_id
+from feedsvc.model import Image, Item, item_id
 from feedsvc.plan import (
     Stored,
     digest,
@@ -104,6 +104,16 @@ def test_an_item_comes_back_whole_from_an_ingest_worker() -> None:
         published=datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
         updated=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
         topics=("world", "business"),
+        guid="urn:newsml:example.org:20261120:ferry",
+        version=2,
+        status="withheld",
+        embargo=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        language="en",
+        subjects=("medtop:04000000",),
+        images=(Image("https://example.org/ferry.jpg", "image/jpeg", 800, 600, "Ferry", "Desk"),),
+        ednote="Check the times",
+        correction="Boats leave at 7, not 8.",
+        dateline="PORT, Nov 20",
     )
     prepared = Prepared("doc.txt", [item, headline("Pier closes")], [("world",), ()])
     assert pickle.loads(pickle.dumps(prepared)) == prepared
