@@ -8,12 +8,15 @@ from __future__ import annotations
 import html
 import json
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.cli import main
@@ -60,11 +63,27 @@ def corpus(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
 
 
+class Reader:
+    """Flask's test client that first waits until the app has heard of the test's last write
+    (PostgreSQL tells other connections by a notification, which arrives a moment later)."""
+
+    def __init__(self, client: FlaskClient, store: Store | None) -> None:
+        self.client, self.store = client, store
+
+    def get(self, path: str) -> TestResponse:
+        deadline = time.monotonic() + 10
+        while self.store is not None and time.monotonic() < deadline:
+            if self.client.get("/healthz").json["generation"] == self.store.generation():
+                break
+            time.sleep(0.01)
+        return self.client.get(path)
+
+
 @pytest.fixture
-def web(settings: Settings, clock: Clock, store: Store):
+def web(settings: Settings, clock: Clock, store: Store) -> Reader:
     """Flask alone on the test's store (its feeds are what a reader gets)."""
     app = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "FASTPATH": False})
-    return app.test_client()
+    return Reader(app.test_client(), store)
 
 
 def served(web, path: str, status: int = 200) -> bytes:
@@ -275,7 +294,7 @@ def test_refiling_files_by_subject_codes(settings, store, catalog, clock, tmp_pa
     refiled.close()
     moved = Settings(db=settings.db, feeds_dir=feeds, base_url=BASE_URL, token=TOKEN)
     app = create_app({"SETTINGS": moved, "CLOCK": clock, "TESTING": True, "FASTPATH": False})
-    client = app.test_client()
+    client = Reader(app.test_client(), None)  # a new connection: it reads the generation
     assert ID in served_ids(client, "business")
     assert ID not in served_ids(client, "science")
 
@@ -312,7 +331,9 @@ def test_every_field_comes_back_and_copies_losslessly(postgres, catalog, tmp_pat
             with copy.snapshot():
                 export = copy.export()
                 rows = [(seq, row) for seq, _, row, _ in export.rows]
-                return rows, export.held, export.withdrawn, [copy.item(i) for i in expected]
+                log = list(export.log)  # read whole before the store closes
+                items = [copy.item(i) for i in expected]
+                return rows, export.held, export.withdrawn, items, log
         finally:
             copy.close()
 
