@@ -181,6 +181,24 @@ def test_a_canceled_version_kills_the_item_as_feedsvc_kill_does(store, catalog, 
     assert entries(web)[ID].title == "Quay wall repairs begin"
 
 
+def test_the_api_answers_what_a_cancel_and_an_old_version_did(client) -> None:
+    def post(data: bytes) -> dict:
+        response = client.post(
+            "/api/items",
+            data=data,
+            content_type="application/ninjs+json",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 200, response.data
+        return response.json
+
+    assert post(ninjs(2, "Quay wall repairs begin"))["new"] == 1
+    assert post(ninjs(1, "Quay wall repairs begin"))["stale"] == 1
+    answer = post(ninjs(3, "Quay wall repairs begin", pubStatus="canceled"))
+    assert answer == {"new": 0, "updated": 0, "unchanged": 0, "held": 0, "killed": 0, "canceled": 1}
+    assert client.get(f"/items/{ID}.html").status_code == 410
+
+
 def test_a_cancel_for_an_item_never_seen_stores_it_killed(store, catalog, web) -> None:
     counts = put(store, catalog, ninjs(3, "Quay wall collapses", pubStatus="canceled"))
     assert counts.canceled == 1
