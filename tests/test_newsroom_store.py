@@ -146,6 +146,24 @@ def test_a_higher_version_replaces_and_an_older_one_changes_nothing_and_says_so(
     assert (again.title, again.updated) == (after.title, after.updated)
 
 
+def picture(href: str) -> list[dict]:
+    rendition = {"name": "web", "href": href, "contentType": "image/jpeg"}
+    return [{"type": "picture", "renditions": [rendition], "descriptions": [{"value": "The quay"}]}]
+
+
+def test_a_new_picture_moves_updated_and_a_new_version_alone_does_not(store, catalog, web) -> None:
+    put(store, catalog, ninjs(1, "Quay wall", associations=picture("https://img.example/a.jpg")))
+    first = entries(web)[ID]
+    same = ninjs(2, "Quay wall", associations=picture("https://img.example/a.jpg"))
+    assert put(store, catalog, same).updated == 1  # the version is kept (a v1 is stale now)
+    assert entries(web)[ID].updated == first.updated  # but readers see nothing new
+    assert put(store, catalog, ninjs(1, "Quay wall")).stale == 1
+    put(store, catalog, ninjs(3, "Quay wall", associations=picture("https://img.example/b.jpg")))
+    assert entries(web)[ID].updated_parsed > first.updated_parsed
+    (image,) = store.item(ID).images
+    assert (image.url, image.caption) == ("https://img.example/b.jpg", "The quay")
+
+
 def test_documents_without_versions_keep_todays_output(runner, tmp_path) -> None:
     path = tmp_path / "wire.txt"
     path.write_text("-\nLighthouse keeper retires after forty years\n")
