@@ -89,7 +89,9 @@ class Stored:
     withheld: bool = False  # HELD until a usable version arrives, not by time
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen class's __init__ makes a setattr call per field, and an ingest makes a
+# Row per item (22 fields); nothing changes a Row once made (`dataclasses.replace` copies).
+@dataclass(slots=True)
 class Row:
     """An item as every backend stores it: dates in microseconds, topics as filed."""
 
@@ -219,29 +221,30 @@ def merge_duplicates(items: Sequence[Item]) -> list[Item]:
 
 def to_row(item: Item, topics: tuple[str, ...], published: int, updated: int) -> Row:
     """The row for `item`; `item.topics` are the ones its source pinned, `topics` the filed."""
+    # Positional, in Row's order: an ingest makes one per item.
     return Row(
-        id=item.id,
-        title=item.title,
-        content=item.content,
-        summary=item.summary,
-        author=item.author,
-        source=item.source,
-        link=item.link,
-        published=published,
-        updated=max(updated, published),
-        pinned=",".join(item.topics) if item.topics else None,
-        topics=topics,
-        digest=digest(item),
-        guid=item.guid,
-        version=item.version,
-        status=None if item.status == USABLE else item.status,
-        embargo=to_micros(item.embargo) if item.embargo else None,
-        language=item.language,
-        subjects=",".join(item.subjects) if item.subjects else None,
-        images=images_json(item.images),
-        ednote=item.ednote,
-        correction=item.correction,
-        dateline=item.dateline,
+        item.id,
+        item.title,
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+        published,
+        max(updated, published),
+        ",".join(item.topics) if item.topics else None,
+        topics,
+        digest(item),
+        item.guid,
+        item.version,
+        None if item.status == USABLE else item.status,
+        to_micros(item.embargo) if item.embargo else None,
+        item.language,
+        ",".join(item.subjects) if item.subjects else None,
+        images_json(item.images) if item.images else None,
+        item.ednote,
+        item.correction,
+        item.dateline,
     )
 
 
