@@ -243,7 +243,9 @@ def ingest(session: Session, files: tuple[str, ...], stdin_format: str, jobs: in
         total += counts
         click.echo(f"{outcome.name}: {_counts(counts)}")
     click.echo(f"total: {_counts(total)}" + (f"; {failures} rejected" if failures else ""))
-    if (total.new or total.updated) and catalog.site.hubs:  # else no need to read them back
+    if (
+        total.new or total.updated or total.canceled
+    ) and catalog.site.hubs:  # else no need to read them back
         _announce(catalog, changed_topics(store, before))
     if failures:
         sys.exit(1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from .errors import DocumentError
-from .model import Item, normalise_title
+from .model import CANCELED, USABLE, WITHHELD, Image, Item, normalise_title
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -36,14 +36,24 @@ class Counts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    held: int = 0  # under embargo: stored, published when their time comes
+    held: int = 0  # under embargo (or withheld): stored, published when their time comes
     killed: int = 0  # withdrawn earlier: stored nowhere until `feedsvc unkill`
+    stale: int = 0  # a version no newer than the stored one: nothing changed
+    canceled: int = 0  # canceled by their provider: withdrawn as `feedsvc kill` does
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple(), strict=True)))
 
-    def as_tuple(self) -> tuple[int, int, int, int, int]:
-        return (self.new, self.updated, self.unchanged, self.held, self.killed)
+    def as_tuple(self) -> tuple[int, ...]:
+        return (
+            self.new,
+            self.updated,
+            self.unchanged,
+            self.held,
+            self.killed,
+            self.stale,
+            self.canceled,
+        )
 
     def __str__(self) -> str:
         text = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
@@ -51,10 +61,18 @@ class Counts:
             text += f", {self.held} held (embargo)"
         if self.killed:
             text += f", {self.killed} killed (not republished)"
+        if self.canceled:
+            text += f", {self.canceled} canceled (killed)"
+        if self.stale:
+            text += f", {self.stale} older versions ignored"
         return text
 
 
 LIVE, HELD, KILLED = "live", "held", "killed"  # where a stored item is
+# The lift time of a withheld item: never by time, only by a later usable version (any real
+# date is smaller; `next_lift` and `lift_due` look below it).
+NEVER = 2**62
+CANCEL_REASON = "canceled by the provider"  # a canceled document's reason without a note
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +84,14 @@ class Stored:
     has_content: bool
     published: int  # microseconds
     updated: int
-    state: str = LIVE  # LIVE (in feeds), HELD (embargoed) or KILLED (withdrawn)
+    state: str = LIVE  # LIVE (in feeds), HELD (embargoed or withheld) or KILLED (withdrawn)
+    version: int | None = None  # the provider's version (newsroom formats)
+    withheld: bool = False  # HELD until a usable version arrives, not by time
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen class's __init__ makes a setattr call per field, and an ingest makes a
+# Row per item (22 fields); nothing changes a Row once made (`dataclasses.replace` copies).
+@dataclass(slots=True)
 class Row:
     """An item as every backend stores it: dates in microseconds, topics as filed."""
 
@@ -85,6 +107,18 @@ class Row:
     pinned: str | None  # topics the source gave (JSON Lines), comma-separated; None: the rules
     topics: tuple[str, ...]
     digest: str
+    # The newsroom formats' fields (schema 5; None in rows stored before, and for wire and
+    # JSON Lines items). subjects: codes comma-joined; images: JSON, sorted keys (`images_json`).
+    guid: str | None = None
+    version: int | None = None
+    status: str | None = None  # None: usable
+    embargo: int | None = None  # microseconds
+    language: str | None = None
+    subjects: str | None = None
+    images: str | None = None
+    ednote: str | None = None
+    correction: str | None = None
+    dateline: str | None = None
 
     def item(self) -> Item:
         return Item(
@@ -98,7 +132,25 @@ class Row:
             published=from_micros(self.published),
             updated=from_micros(self.updated),
             topics=self.topics,
+            guid=self.guid,
+            version=self.version,
+            status=self.status or USABLE,
+            embargo=from_micros(self.embargo) if self.embargo is not None else None,
+            language=self.language,
+            subjects=tuple(self.subjects.split(",")) if self.subjects else (),
+            images=tuple(Image(**fields) for fields in json.loads(self.images or "[]")),
+            ednote=self.ednote,
+            correction=self.correction,
+            dateline=self.dateline,
         )
+
+
+def images_json(images: Sequence[Image]) -> str | None:
+    """Pictures as a column keeps them: JSON with sorted keys, one form for one list."""
+    if not images:
+        return None
+    dicts = [image.as_dict() for image in images]
+    return json.dumps(dicts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +160,29 @@ class IngestPlan:
     inserts: tuple[Row, ...]  # oldest first: each takes the next sequence number
     updates: tuple[tuple[int, Row], ...]  # (seq, new row)
     unchanged: int
-    holds: tuple[Row, ...] = ()  # embargoed until `published`: stored, not yet published
+    holds: tuple[Row, ...] = ()  # embargoed until `published` (withheld: NEVER)
     killed: int = 0  # withdrawn items sent again: not stored
+    stale: int = 0  # versions no newer than the stored ones: nothing changed
+    # Canceled by the provider: withdrawn as a kill does, each with its reason; the rows of
+    # items never seen before, stored withdrawn at once (an older version never publishes).
+    cancels: tuple[tuple[str, str], ...] = ()
+    canceled_new: tuple[Row, ...] = ()
+    # Withheld versions of published items: taken out of the feeds, held until usable again.
+    withholds: tuple[tuple[int, Row], ...] = ()  # (seq, the withheld version)
 
     @property
     def changes(self) -> bool:
-        return bool(self.inserts or self.updates or self.holds)
+        return bool(self.inserts or self.updates or self.holds or self.cancels or self.withholds)
 
     def counts(self) -> Counts:
         return Counts(
-            len(self.inserts), len(self.updates), self.unchanged, len(self.holds), self.killed
+            len(self.inserts),
+            len(self.updates),
+            self.unchanged,
+            len(self.holds) + len(self.withholds),
+            self.killed,
+            self.stale,
+            len(self.cancels),
         )
 
 
@@ -136,6 +201,10 @@ def digest(item: Item) -> str:
     # \x1f cannot occur in stored text (clean_text removes it), so fields cannot run together.
     text = "\x1f".join("\x1e" if value is None else value for value in fields)
     text += "\x1f" + ",".join(item.topics)
+    # What readers see besides (pictures, language): only when given, so an item without
+    # them keeps the digest stores made before these fields existed (no spurious update).
+    if item.images or item.language:
+        text += "\x1f" + (images_json(item.images) or "") + "\x1f" + (item.language or "")
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
@@ -152,20 +221,36 @@ def merge_duplicates(items: Sequence[Item]) -> list[Item]:
 
 def to_row(item: Item, topics: tuple[str, ...], published: int, updated: int) -> Row:
     """The row for `item`; `item.topics` are the ones its source pinned, `topics` the filed."""
+    # Positional, in Row's order: an ingest makes one per item.
     return Row(
-        id=item.id,
-        title=item.title,
-        content=item.content,
-        summary=item.summary,
-        author=item.author,
-        source=item.source,
-        link=item.link,
-        published=published,
-        updated=max(updated, published),
-        pinned=",".join(item.topics) if item.topics else None,
-        topics=topics,
-        digest=digest(item),
+        item.id,
+        item.title,
+        item.content,
+        item.summary,
+        item.author,
+        item.source,
+        item.link,
+        published,
+        max(updated, published),
+        ",".join(item.topics) if item.topics else None,
+        topics,
+        digest(item),
+        item.guid,
+        item.version,
+        None if item.status == USABLE else item.status,
+        to_micros(item.embargo) if item.embargo else None,
+        item.language,
+        ",".join(item.subjects) if item.subjects else None,
+        images_json(item.images) if item.images else None,
+        item.ednote,
+        item.correction,
+        item.dateline,
     )
+
+
+def hold_until(row: Row) -> int:
+    """When a held row is published: its time (an embargo's end), or NEVER if withheld."""
+    return NEVER if row.status == WITHHELD else row.published
 
 
 def file_items(items: Sequence[Item], topics_for: Filer) -> list[tuple[str, ...]]:
@@ -184,36 +269,84 @@ def plan_ingest(
     Items the source gave no date get the time the document was first seen, the first item
     exactly `now` and each later one a microsecond earlier, so readers that sort by date keep
     the document's order. A changed item keeps `published`; its `updated` moves forward.
+
+    The newsroom formats' rules: a version no newer than the stored one changes nothing
+    (`stale`); a higher one replaces the item. `canceled` withdraws the item as a kill does,
+    whatever its version (a kill notice is never lost to a resend's numbering), and one never
+    seen is stored withdrawn, so an older version arriving later never publishes it; a
+    withdrawn item stays so, whatever arrives, until `feedsvc unkill`. An embargo holds the
+    item until then (it is published at its embargo); `withheld` holds it until a usable
+    version arrives (a published item is taken out of the feeds meanwhile).
     """
     inserts: list[Row] = []
     updates: list[tuple[int, Row]] = []
     holds: list[Row] = []
-    killed = 0
+    cancels: list[tuple[str, str]] = []
+    canceled_new: list[Row] = []
+    withholds: list[tuple[int, Row]] = []
+    killed = stale = 0
     for position, (item, topics) in enumerate(zip(items, filed, strict=True)):
         seen = now - position
         old = existing.get(item.id)
         if old is not None and old.state == KILLED:
             killed += 1  # stays withdrawn until an editor says otherwise
             continue
+        if item.status == CANCELED:
+            cancels.append((item.id, item.ednote or CANCEL_REASON))
+            if old is None:
+                canceled_new.append(first_row(item, topics, seen))
+            continue
+        versions = (item.version, None if old is None else old.version)
+        if None not in versions and versions[0] <= versions[1]:  # type: ignore[operator]
+            stale += 1  # a resend, or a folder read out of order
+            continue
         if old is None or old.state == HELD:
-            published = to_micros(item.published) if item.published else seen
-            updated = to_micros(item.updated) if item.updated else published
-            row = to_row(item, topics, published, updated)
-            if published > now:
-                if old is None or old.digest != row.digest:
+            row = first_row(item, topics, seen)
+            if item.status == WITHHELD or row.published > now:
+                changed = old is None or (old.digest, old.version) != (row.digest, row.version)
+                if changed or old.withheld != (item.status == WITHHELD):
                     holds.append(row)  # an embargo: published nowhere before its time
             elif old is None:
                 inserts.append(row)
             else:
                 holds.append(row)  # moved earlier than now: `lift_due` publishes it
             continue
-        if (old.has_content and not item.content) or digest(item) == old.digest:
-            continue  # a headline never overwrites its article; the same text is no news
         updated = to_micros(item.updated) if item.updated else max(seen, old.updated + 1)
+        if item.status == WITHHELD:
+            withholds.append((old.seq, to_row(item, topics, old.published, updated)))
+            continue
+        newer = None not in versions  # higher: an older one was stale above
+        if not newer and old.has_content and not item.content:
+            continue  # a headline never overwrites its article
+        if digest(item) == old.digest:
+            if not newer:
+                continue  # the same text is no news
+            updated = old.updated  # a new version that readers see no change in
         updates.append((old.seq, to_row(item, topics, old.published, updated)))
     inserts.reverse()
-    unchanged = len(items) - len(inserts) - len(updates) - len(holds) - killed
-    return IngestPlan(tuple(inserts), tuple(updates), unchanged, tuple(holds), killed)
+    unchanged = len(items) - len(inserts) - len(updates) - len(holds) - killed - stale
+    unchanged -= len(cancels) + len(withholds)
+    return IngestPlan(
+        tuple(inserts),
+        tuple(updates),
+        unchanged,
+        tuple(holds),
+        killed,
+        stale,
+        tuple(cancels),
+        tuple(canceled_new),
+        tuple(withholds),
+    )
+
+
+def first_row(item: Item, topics: tuple[str, ...], seen: int) -> Row:
+    """The row of an item not yet published: dated by its source (else when first seen), and
+    no earlier than its embargo (it is published when the embargo ends)."""
+    published = to_micros(item.published) if item.published else seen
+    if item.embargo is not None:
+        published = max(published, to_micros(item.embargo))
+    updated = to_micros(item.updated) if item.updated else published
+    return to_row(item, topics, published, updated)
 
 
 def row_to_json(row: Row) -> str:
@@ -225,7 +358,8 @@ def row_to_json(row: Row) -> str:
 
 def row_from_json(text: str) -> Row:
     values = json.loads(text)
-    fields = dict(zip(Row.__slots__, values, strict=True))
+    # Rows kept before schema 5 lack the newsroom fields at the end: they take Row's defaults.
+    fields = dict(zip(Row.__slots__[: len(values)], values, strict=True))
     fields["topics"] = tuple(fields["topics"])
     return Row(**fields)
 

@@ -210,10 +210,13 @@ def api_items() -> Response:
     except FeedsvcError as error:
         abort(400, str(error))
     resource_cache().forget_generation()
-    if counts.new or counts.updated:
+    if counts.new or counts.updated or counts.canceled:
         resource_cache().announce(changed_topics(store, before))
     answer = {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged}
-    return _json({**answer, "held": counts.held, "killed": counts.killed}, 200)
+    answer |= {"held": counts.held, "killed": counts.killed}
+    # The newsroom formats' outcomes, only when they happened (other answers stay as they were).
+    answer |= {name: n for name, n in (("canceled", counts.canceled), ("stale", counts.stale)) if n}
+    return _json(answer, 200)
 
 
 def api_item(item_id: str) -> Response:

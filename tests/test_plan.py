@@ -105,15 +105,15 @@ def test_an_item_comes_back_whole_from_an_ingest_worker() -> None:
         updated=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
         topics=("world", "business"),
         guid="urn:newsml:example.org:20261120:ferry",
-        version=3,
+        version=2,
         status="withheld",
-        embargo=datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
-        language="en-GB",
-        subjects=("medtop:20000780",),
-        images=(Image("https://example.org/ferry.jpg", "image/jpeg", 800, 600, "A ferry", "J.O."),),
-        ednote="Check the new times with the harbour office.",
-        correction="An earlier version gave the wrong pier.",
-        dateline="PORTSMOUTH, Nov 20",
+        embargo=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        language="en",
+        subjects=("medtop:04000000",),
+        images=(Image("https://example.org/ferry.jpg", "image/jpeg", 800, 600, "Ferry", "Desk"),),
+        ednote="Check the times",
+        correction="Boats leave at 7, not 8.",
+        dateline="PORT, Nov 20",
     )
     prepared = Prepared("doc.txt", [item, headline("Pier closes")], [("world",), ()])
     assert pickle.loads(pickle.dumps(prepared)) == prepared

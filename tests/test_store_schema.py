@@ -5,8 +5,10 @@ middle of a write) answers reads and writes with a one-line `StoreError`, writin
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -102,6 +104,17 @@ def live(db: str) -> dict[str, tuple]:
     return live_postgres(db) if db.startswith("postgresql://") else live_sqlite(db)
 
 
+def columns_after(version: int) -> list[str]:
+    """Statements that drop the columns later versions added to older tables (the first
+    steps of making a store as an old feedsvc left it)."""
+    return [
+        f"ALTER TABLE {t.name} DROP COLUMN {c.name}"
+        for t in TABLES
+        for c in t.columns
+        if c.since > max(version, t.since, 3)  # 3's ordinals: the tests drop them themselves
+    ]
+
+
 def run_sql(db: str, script: list[str]) -> None:
     """Statements on the store's tables from outside feedsvc (as another program would)."""
     if db.startswith("postgresql://"):
@@ -152,6 +165,7 @@ def test_a_version_1_store_is_migrated_to_the_described_schema(settings, store, 
     run_sql(
         settings.db,
         [
+            *columns_after(1),
             *(f"DROP TABLE {t}" for t in ("held", "killed", "log", "ordinals")),
             "DROP INDEX items_ordinal",
             "DROP INDEX filed_ordinal",
@@ -174,16 +188,71 @@ def test_a_version_1_store_is_migrated_to_the_described_schema(settings, store, 
     assert reopened.log(1)[0][2] == "kill"
 
 
+def fetch(db: str, sql: str) -> list[tuple]:
+    """Rows read from outside feedsvc."""
+    if db.startswith("postgresql://"):
+        with psycopg.connect(db) as connection:
+            connection.execute("SET search_path TO feedsvc")
+            return connection.execute(sql).fetchall()
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_a_version_4_store_with_held_and_withdrawn_items_comes_forward(
+    settings, store, catalog, clock
+) -> None:
+    """Schema 4 kept held and withdrawn items as JSON rows of 12 fields: they read as rows
+    with no newsroom fields, lift, unkill; the items gain the columns (NULL)."""
+    ingest_document(store, catalog, wire("-\nHarbour crane repaired\nDockers back at work.\n"))
+    due = clock.now + timedelta(hours=1)
+    line = json.dumps({"id": "emb-1", "title": "Regatta results", "published": due.isoformat()})
+    ingest_document(store, catalog, Document("d.jsonl", line.encode(), "jsonl"))
+    (crane,) = store.newest("all", 1)
+    store.kill([crane.id], "wrong quay", "cli")
+    store.close()
+    old_rows = []
+    for table in ("held", "killed"):
+        for item_id, text in fetch(settings.db, f"SELECT id, row FROM {table}"):
+            old = json.dumps(json.loads(text)[:12]).replace("'", "''")
+            old_rows.append(f"UPDATE {table} SET row = '{old}' WHERE id = '{item_id}'")
+    on_pg = settings.db.startswith("postgresql://")
+    run_sql(
+        settings.db,
+        [
+            *columns_after(4),
+            *old_rows,
+            "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+            if on_pg
+            else "PRAGMA user_version = 4",
+        ],
+    )
+    assert "guid" not in [column[0] for column in live(settings.db)["items"][0]]
+    reopened = open_filed_store(settings.db, catalog, clock)
+    try:
+        assert live(settings.db) == expected()
+        assert reopened.held()["all"] == 1 and reopened.killed()[0][2] == "wrong quay"
+        reopened.unkill([crane.id], "cli")
+        back = reopened.item(crane.id)
+        assert back is not None and back.title == crane.title and back.guid is None
+        assert back.status == "usable" and back.images == () and back.subjects == ()
+        clock.advance(hours=2)
+        assert reopened.lift_due() == 1
+        assert reopened.item("emb-1").title == "Regatta results"
+    finally:
+        reopened.close()
+
+
 def test_a_postgresql_store_of_the_old_numbering_opens_as_the_one_version(postgres) -> None:
     """PostgreSQL once said 3 where SQLite said 4 (the same tables): such a store opens with
     nothing to do; one that said 2 gets its search index."""
     url = postgres.database()
     open_engine(url, create=True).close()
-    run_sql(url, ["UPDATE meta SET value = '3' WHERE key = 'schema_version'"])
+    run_sql(url, [*columns_after(4), "UPDATE meta SET value = '3' WHERE key = 'schema_version'"])
     open_engine(url).close()
     run_sql(
         url,
         [
+            *columns_after(4),
             "ALTER TABLE items DROP COLUMN search",
             "DELETE FROM meta WHERE key = 'fold'",
             "UPDATE meta SET value = '2' WHERE key = 'schema_version'",

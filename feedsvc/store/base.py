@@ -27,6 +27,8 @@ from ..model import Item
 from ..plan import (
     HELD,
     KILLED,
+    NEVER,
+    WITHHELD,
     Counts,
     Filer,
     IngestPlan,
@@ -34,6 +36,7 @@ from ..plan import (
     Stored,
     file_items,
     from_micros,
+    hold_until,
     merge_duplicates,
     plan_ingest,
     plan_kill,
@@ -61,6 +64,11 @@ COLUMNS = ", ".join(READ)
 ITEM_COLUMNS = (*READ, "generation", "ordinal")  # what an insert writes
 KEPT = ("seq", "id", "published", "ordinal")  # what an update leaves (published: first seen)
 CHANGED = tuple(c for c in ITEM_COLUMNS if c not in KEPT)
+# The newsroom formats' columns (the last of Row's): a batch of items without any (wire, JSON
+# Lines) is inserted without them, as binding ten NULLs an item costs a tenth of an ingest.
+NEWSROOM = Row.__slots__[Row.__slots__.index("guid") :]
+NO_NEWSROOM = (None,) * len(NEWSROOM)
+PLAIN_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in NEWSROOM)
 
 
 class Conflict(StoreError):
@@ -240,20 +248,36 @@ class SQLStore:
             if plan.changes and self._lock() != seen:  # another writer committed meanwhile
                 plan = plan_ingest(items, filed, self._existing(ids), now)
             if plan.changes:
-                self._apply(plan, self._bump())
+                generation = self._bump()
+                self._apply(plan, generation)
                 self._log(now, who, "ingest", str(plan.counts()))
+                reasons = {reason for _, reason in plan.cancels}
+                for reason in sorted(reasons):  # each as `feedsvc kill ID... --reason` does
+                    canceled = [item_id for item_id, why in plan.cancels if why == reason]
+                    self._withdraw(canceled, reason, who, now, generation, plan.canceled_new)
             return plan.counts()
 
         return self._write(work, big=len(items) > 1000)
 
     def _existing(self, ids: Sequence[str]) -> dict[str, Stored]:
-        sql = "SELECT id, seq, digest, content IS NOT NULL, published, updated FROM items"
-        found = {r[0]: Stored(r[1], r[2], bool(r[3]), *r[4:]) for r in self._among(sql, "id", ids)}
+        sql = "SELECT id, seq, digest, content IS NOT NULL, published, updated, version FROM items"
+        found = {
+            r[0]: Stored(r[1], r[2], bool(r[3]), r[4], r[5], version=r[6])
+            for r in self._among(sql, "id", ids)
+        }
         for table, state in (("held", HELD), ("killed", KILLED)):
             for (text,) in self._among(f"SELECT row FROM {table}", "id", ids):
                 row = row_from_json(text)
-                has_text = row.content is not None
-                found[row.id] = Stored(0, row.digest, has_text, row.published, row.updated, state)
+                found[row.id] = Stored(
+                    0,
+                    row.digest,
+                    row.content is not None,
+                    row.published,
+                    row.updated,
+                    state,
+                    row.version,
+                    row.status == WITHHELD,
+                )
         return found
 
     def _apply(self, plan: IngestPlan, generation: int) -> None:
@@ -262,10 +286,17 @@ class SQLStore:
         if plan.inserts:
             top = self._value("SELECT coalesce(max(seq), 0) FROM items")
             numbered = list(enumerate(plan.inserts, start=top + 1))
+            values = [row_values(row) for _, row in numbered]
+            columns = ITEM_COLUMNS
+            if all(v[-len(NEWSROOM) :] == NO_NEWSROOM for v in values):
+                columns, values = PLAIN_COLUMNS, [v[: -len(NEWSROOM)] for v in values]
             inserted = self._insert(
                 "items",
-                ITEM_COLUMNS,
-                ((s, *row_values(r), generation, take_place(ordinals, ALL)) for s, r in numbered),
+                columns,
+                (
+                    (s, *v, generation, take_place(ordinals, ALL))
+                    for (s, _), v in zip(numbered, values, strict=True)
+                ),
                 " ON CONFLICT (id) DO NOTHING",
             )
             if inserted != len(numbered):
@@ -281,11 +312,14 @@ class SQLStore:
             )
             self._refile(plan.updates, ordinals)
         self._save_ordinals(ordinals)
-        if plan.holds:
+        if plan.withholds:  # out of every feed until a usable version comes
+            self._take_down([seq for seq, _ in plan.withholds])
+        holds = [*plan.holds, *(row for _, row in plan.withholds)]
+        if holds:
             self._insert(
                 "held",
                 HELD_COLUMNS,
-                [held_values(row) for row in plan.holds],
+                [held_values(row) for row in holds],
                 on_conflict("held", ("published", "row")),
             )
 
@@ -389,30 +423,49 @@ class SQLStore:
         def work() -> list[str]:
             self._lock()
             now = to_micros(self.clock())
-            kill = plan_kill(ids, self._existing(list(ids)))
-            if kill.unknown is not None:
-                raise StoreError(f"no item {kill.unknown!r} in the store", self.location)
-            if not kill.withdrawn:
-                return []
-            generation = self._bump()
-            held = self._among("SELECT row FROM held", "id", kill.held)
-            self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
-            live = self._among(f"SELECT {COLUMNS} FROM items", "seq", kill.live)
-            self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
-            for table in ("filed", "items"):
-                self._delete(table, ("seq",), [(seq,) for seq in kill.live])
-            rows = [row_from_json(text) for (text,) in held] + [row_of(row) for row in live]
-            self._insert(
-                "killed",
-                KILLED_COLUMNS,
-                [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows],
-            )
-            self._log(
-                now, who, "kill", " ".join(kill.withdrawn) + (f": {reason}" if reason else "")
-            )
-            return list(kill.withdrawn)
+            return self._withdraw(ids, reason, who, now)
 
         return self._write(work)
+
+    def _withdraw(
+        self,
+        ids: Sequence[str],
+        reason: str | None,
+        who: str,
+        now: int,
+        generation: int | None = None,
+        unseen: Sequence[Row] = (),
+    ) -> list[str]:
+        """The kill: withdraw items from every feed, page and archive (published or held),
+        keep them whole for an unkill, log it. `unseen`: rows of canceled items the store
+        never had, among `ids`, stored withdrawn at once (the ingest of a cancel)."""
+        new = {row.id: row for row in unseen if row.id in ids}
+        kill = plan_kill([i for i in ids if i not in new], self._existing(list(ids)))
+        if kill.unknown is not None:
+            raise StoreError(f"no item {kill.unknown!r} in the store", self.location)
+        withdrawn = [*kill.withdrawn, *new]
+        if not withdrawn:
+            return []
+        generation = self._bump() if generation is None else generation
+        held = self._among("SELECT row FROM held", "id", kill.held)
+        self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
+        rows = [row_from_json(text) for (text,) in held]
+        rows += self._take_down(kill.live) + list(new.values())
+        self._insert(
+            "killed",
+            KILLED_COLUMNS,
+            [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows],
+        )
+        self._log(now, who, "kill", " ".join(withdrawn) + (f": {reason}" if reason else ""))
+        return withdrawn
+
+    def _take_down(self, seqs: Sequence[int]) -> list[Row]:
+        """Published items out of every feed, topic and the search index; their rows."""
+        live = self._among(f"SELECT {COLUMNS} FROM items", "seq", seqs)
+        self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
+        for table in ("filed", "items"):
+            self._delete(table, ("seq",), [(seq,) for seq in seqs])
+        return [row_of(row) for row in live]
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
 
@@ -456,7 +509,7 @@ class SQLStore:
         return counts
 
     def next_lift(self) -> datetime | None:
-        value = self._value("SELECT min(published) FROM held")
+        value = self._value("SELECT min(published) FROM held WHERE published < ?", (NEVER,))
         return from_micros(value) if value is not None else None
 
     def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
@@ -477,7 +530,8 @@ class SQLStore:
                 self._reread = False
                 self._generation = int(self._meta("generation") or 0)
             if self._lift_read_at != self._generation:
-                self._next_lift = self._value("SELECT min(published) FROM held")
+                sql = "SELECT min(published) FROM held WHERE published < ?"
+                self._next_lift = self._value(sql, (NEVER,))
                 self._lift_read_at = self._generation
         due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
         if due and not self.read_only:  # else one comparison a call
@@ -802,8 +856,8 @@ def topics_of(text: str | None) -> tuple[str, ...]:
 
 
 def held_values(row: Row) -> tuple[str, int, str]:
-    """A `held` row: id, the moment its embargo lifts, the whole row."""
-    return row.id, row.published, row_to_json(row)
+    """A `held` row: id, the moment its embargo lifts (withheld: NEVER), the whole row."""
+    return row.id, hold_until(row), row_to_json(row)
 
 
 def killed_values(withdrawn: Withdrawn) -> tuple[str, int, str | None, str, str, int]:

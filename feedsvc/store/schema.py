@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 4
+VERSION = 5
 SEARCH_SINCE = 4  # the search index: each engine's own (FTS5 table; tsvector column + GIN)
 INT, TEXT, KEY = "int", "text", "key"  # KEY: an integer primary key feedsvc numbers itself
 
@@ -60,7 +60,9 @@ TABLES = (
     # seq orders items first seen together: a larger seq is newer. pinned: the topics the
     # source gave (None: the rules); topics: as filed, comma-separated; digest: of the visible
     # fields (a new one moves `updated`); generation: the one that last changed the row;
-    # ordinal: the item's archive place in `all` (first-seen order, never reused).
+    # ordinal: the item's archive place in `all` (first-seen order, never reused). Since 5,
+    # the newsroom formats' fields (plan.Row: subjects comma-joined, images as JSON, status
+    # NULL for usable); every one nullable, so older rows need no data step.
     Table(
         "items",
         _columns(
@@ -68,7 +70,12 @@ TABLES = (
             "link:text? published:int updated:int pinned:text? topics:text digest:text "
             "generation:int"
         )
-        + _columns("ordinal:int?", since=3),
+        + _columns("ordinal:int?", since=3)
+        + _columns(
+            "guid:text? version:int? status:text? embargo:int? language:text? subjects:text? "
+            "images:text? ednote:text? correction:text? dateline:text?",
+            since=5,
+        ),
         ("seq",),
         (
             Index("items_newest", ("published", "seq")),
