@@ -101,7 +101,6 @@ def test_pages_mark_an_item_in_another_language(catalog: Catalog) -> None:
     assert [li.get("lang") for li in topic.xpath("//ul[@class='latest']/li")] == ["de", None]
 
 
-@pytest.mark.xfail(strict=True, reason="store keeps images/language: store branch")
 def test_language_sent_in_json_lines_reaches_the_feeds(store, catalog: Catalog) -> None:
     document = Document("pictures.jsonl", (DATA / "pictures.jsonl").read_bytes(), "jsonl")
     ingest_document(store, catalog, document)

@@ -1,7 +1,6 @@
 """Pictures: read from JSON Lines, linked (never fetched) in every feed format and on the pages.
 
-The rendering tests build feeds from Items directly; the end-to-end ones go through the store,
-which keeps pictures once the store branch lands (xfail until then, strict so they flip)."""
+The rendering tests build feeds from Items directly; the end-to-end ones go through the store."""
 
 from __future__ import annotations
 
@@ -38,9 +37,6 @@ SPAN = Image(
 )
 CROWD = Image("https://img.news.example.org/bridge-crowd.webp", caption="Onlookers on the quay.")
 NO_TYPE = Image("https://img.news.example.org/render?id=7&size=large", width=640, height=360)
-STORE_KEEPS_IMAGES = pytest.mark.xfail(
-    strict=True, reason="store keeps images/language: store branch"
-)
 
 
 def jsonl(text: str) -> list[Item]:
@@ -292,7 +288,6 @@ def ingest_pictures(store, catalog: Catalog) -> None:
     assert ingest_document(store, catalog, document).new == 4
 
 
-@STORE_KEEPS_IMAGES
 def test_pictures_sent_in_json_lines_reach_every_feed(store, catalog: Catalog) -> None:
     ingest_pictures(store, catalog)
     feed = load_feed(store, catalog, catalog.topic("world"))
@@ -308,7 +303,6 @@ def test_pictures_sent_in_json_lines_reach_every_feed(store, catalog: Catalog) -
     assert bridge["image"] == SPAN.url
 
 
-@STORE_KEEPS_IMAGES
 def test_pictures_sent_in_json_lines_reach_the_item_page(store, catalog: Catalog) -> None:
     ingest_pictures(store, catalog)
     (bridge,) = [i for i in store.newest("world", 10) if i.id == "pic-0001"]
