@@ -24,6 +24,7 @@ from feedsvc.config import Settings
 from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import guid_id
 from feedsvc.sources import Document
+from feedsvc.static import build_site
 from feedsvc.store import Store
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
@@ -378,3 +379,35 @@ def test_every_field_comes_back_and_copies_losslessly(postgres, catalog, tmp_pat
     assert everything(url) == want
     assert everything(back) == want
     assert want[3] == list(expected.values())
+
+
+def site_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and not path.name.startswith(".feedsvc-")
+    }
+
+
+def test_a_withheld_version_leaves_the_archive_pages_of_an_incremental_build(
+    store, clock, tmp_path
+) -> None:
+    feeds = shutil.copytree(FEEDS, tmp_path / "feeds", ignore=shutil.ignore_patterns("samples"))
+    with (feeds / "site.toml").open("a") as toml:
+        toml.write("archive_page_size = 2\n")
+    paged = load_catalog(feeds, BASE_URL)
+    assert put(store, paged, ninjs(1, "Strike talks resume at the port")).new == 1
+    for number in range(3):  # the item's archive page fills, so it is written and kept
+        clock.advance(minutes=1)
+        wire = f"-\nHarbour notice {number}\n".encode()
+        ingest_document(store, paged, Document(f"n{number}.txt", wire, "wire"))
+    site = tmp_path / "site"
+    build_site(store, paged, site)
+    assert f"{ID}.html" in (site / "feeds/all/archive/0.atom").read_text()
+    clock.advance(minutes=1)
+    assert put(store, paged, ninjs(2, "Strike talks resume at the port", pubStatus="withheld")).held
+    build_site(store, paged, site)  # incremental: what changed since the first build
+    whole = tmp_path / "whole"
+    build_site(store, paged, whole)
+    assert site_files(site) == site_files(whole)
+    assert f"{ID}.html" not in (site / "feeds/all/archive/0.atom").read_text()

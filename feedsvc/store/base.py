@@ -54,6 +54,7 @@ from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
 T = TypeVar("T")
 ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
 CHUNK = 5000  # rows per statement when a whole store is read or copied
+TAKEN_DOWN = "taken_down"  # meta: the generation that last took a published item out unkilled
 KILLED_COLUMNS = ("id", "killed_at", "reason", "topics", "row", "generation")
 HELD_COLUMNS = ("id", "published", "row")
 FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
@@ -314,6 +315,13 @@ class SQLStore:
         self._save_ordinals(ordinals)
         if plan.withholds:  # out of every feed until a usable version comes
             self._take_down([seq for seq, _ in plan.withholds])
+            # Its archive pages change, and no killed row says so (archive_changes reads this).
+            self._insert(
+                "meta",
+                ("key", "value"),
+                [(TAKEN_DOWN, str(generation))],
+                on_conflict("meta", ("value",)),
+            )
         holds = [*plan.holds, *(row for _, row in plan.withholds)]
         if holds:
             self._insert(
@@ -611,6 +619,9 @@ class SQLStore:
         changed.update((topic, ordinal // size) for topic, ordinal in self._rows(sql, (since,)))
         for (topics,) in self._rows("SELECT topics FROM killed WHERE generation > ?", (since,)):
             for topic in (ALL, *topics_of(topics)):
+                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
+        if int(self._meta(TAKEN_DOWN) or 0) > since:  # a withheld version took an item out: rare
+            for (topic,) in [(ALL,), *self._rows("SELECT DISTINCT topic FROM filed")]:
                 changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
         return changed
 
