@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import http.client
 import itertools
 import json
@@ -32,7 +33,9 @@ from feedsvc.store import open_store as open_engine
 
 from .conftest import SAMPLES, TOKEN
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
+from .newsroom import CORPUS, parsed
 from .server import HOST, Server, environment, feedsvc_command, run_cli, snapshot_feeds
+from .test_newsroom import MEDIA_TYPES as NEWSROOM_MEDIA_TYPES
 
 READERS = 3
 MAX_REQUESTS_PER_READER = 2000
@@ -607,3 +610,31 @@ def test_two_hosts_on_one_postgresql_database_serve_each_others_posts(
     # NOTIFY (milliseconds; the once-a-second re-read alone would make the median ~500 ms), and
     # at worst that re-read.
     assert median(delays) < 0.3 and max(delays) < 1.5
+
+
+def test_the_real_server_takes_each_newsroom_format_by_its_media_type(
+    tmp_path, catalogue, request, db
+) -> None:
+    """POST /api/items to `feedsvc serve` over a socket: each format by its media type (and
+    generic XML/JSON by detection), then the items in the served feed."""
+    server = start_server(tmp_path, catalogue, request, db)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    new = 0
+    for name, media_type in NEWSROOM_MEDIA_TYPES.items():
+        body = (CORPUS / name).read_bytes()
+        status, _, answer = server.request(
+            "POST", "/api/items", body, {**headers, "Content-Type": media_type}
+        )
+        assert status == 200, (name, answer[:300])
+        new += json.loads(answer)["new"]
+    assert new == 7  # the newsMessage holds two text items
+    for item in (item for name in NEWSROOM_MEDIA_TYPES for item in parsed(CORPUS / name)):
+        status, _, page = server.request("GET", f"/items/{item['id']}.html")  # served live
+        assert status == 200 and html.escape(item["title"]).encode() in page, item["title"]
+    status, _, answer = server.request(
+        "POST",
+        "/api/items",
+        b"<nitf><head/></nitf>",
+        {**headers, "Content-Type": "application/json"},
+    )
+    assert status in (400, 415), answer  # a body that is not its declared type: refused
