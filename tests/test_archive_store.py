@@ -7,6 +7,8 @@ import sqlite3
 from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document
 
+from .test_store_schema import columns_after
+
 SIZE = 10
 
 
@@ -53,8 +55,9 @@ def test_an_older_store_gets_its_places_by_migration(tmp_path, catalog, clock) -
     add(store, catalog, [football(k) for k in reversed(range(23))])
     expected = pages(store, "sport")
     store.close()
-    with sqlite3.connect(path) as db:  # back to schema 2: no places yet
+    with sqlite3.connect(path) as db:  # back to schema 2: no places yet, no later columns
         db.executescript(
+            ";".join(columns_after(2)) + ";"
             "DROP INDEX items_ordinal; DROP INDEX filed_ordinal; DROP TABLE ordinals;"
             "ALTER TABLE items DROP COLUMN ordinal; ALTER TABLE filed DROP COLUMN ordinal;"
             "PRAGMA user_version = 2;"

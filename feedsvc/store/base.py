@@ -160,7 +160,8 @@ class SQLStore:
         return iter(()) if first is None else itertools.chain((first,), rows)
 
     def _streamed(self, sql: str, params: Sequence[Any]) -> Iterator[tuple]:
-        rows = self._stream(sql, params)
+        with self._errors():  # SQLite's stream is a cursor: the query runs here
+            rows = iter(self._stream(sql, params))
         try:
             while True:
                 with self._errors():
