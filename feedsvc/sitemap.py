@@ -64,19 +64,19 @@ def urls_per_file(longest_url: int) -> int:
 
 def urlset(entries: Iterable[Entry]) -> bytes:
     """A sitemap: one <url> per page, in the order given."""
-    lines = [HEAD, f'<urlset xmlns="{SITEMAP_NS}">\n']
-    for entry in entries:
-        lines.append(f"<url><loc>{escape(entry.url)}</loc>{_lastmod(entry)}</url>\n")
-    lines.append("</urlset>\n")
-    return "".join(lines).encode()
+    return _listing("urlset", "url", entries)
 
 
 def sitemap_index(entries: Iterable[Entry]) -> bytes:
     """A sitemap index: one <sitemap> per sitemap file."""
-    lines = [HEAD, f'<sitemapindex xmlns="{SITEMAP_NS}">\n']
+    return _listing("sitemapindex", "sitemap", entries)
+
+
+def _listing(root: str, element: str, entries: Iterable[Entry]) -> bytes:
+    lines = [HEAD, f'<{root} xmlns="{SITEMAP_NS}">\n']
     for entry in entries:
-        lines.append(f"<sitemap><loc>{escape(entry.url)}</loc>{_lastmod(entry)}</sitemap>\n")
-    lines.append("</sitemapindex>\n")
+        lines.append(f"<{element}><loc>{escape(entry.url)}</loc>{_lastmod(entry)}</{element}>\n")
+    lines.append(f"</{root}>\n")
     return "".join(lines).encode()
 
 

@@ -29,7 +29,7 @@ from feedsvc.store import Store
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, FEEDS, TOKEN, Clock
+from .conftest import BASE_URL, FEEDS, TOKEN, Clock, app_config
 from .feedcheck import assert_valid_atom
 from .newsroom import CORPUS
 
@@ -81,9 +81,9 @@ class Reader:
 
 
 @pytest.fixture
-def web(settings: Settings, clock: Clock, store: Store) -> Reader:
+def web(settings: Settings, catalog: Catalog, clock: Clock, store: Store) -> Reader:
     """Flask alone on the test's store (its feeds are what a reader gets)."""
-    app = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "FASTPATH": False})
+    app = create_app(app_config(settings, catalog, CLOCK=clock, TESTING=True, FASTPATH=False))
     return Reader(app.test_client(), store)
 
 

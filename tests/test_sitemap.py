@@ -256,7 +256,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Catalog, Clock
 def test_past_50000_urls_the_sitemap_is_an_index_of_files(big) -> None:
     store, catalog, clock, path = big
     settings = Settings(db=str(path), feeds_dir=FEEDS, base_url=BASE_URL, token=TOKEN)
-    client = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True}).test_client()
+    client = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "CATALOG": catalog})
+    client = client.test_client()
     site = SiteMap(catalog)
     index = valid(client.get("/sitemap.xml").data, INDEX)
     files = [SITEMAP_PAGES, sitemap_part(0), sitemap_part(1)]
