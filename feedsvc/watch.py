@@ -24,8 +24,8 @@ from typing import IO, Protocol
 
 from .catalog import Catalog
 from .errors import FeedsvcError, StoreError
-from .ingest import prepare_all, store_all
-from .sources import Document, read_documents
+from .ingest import prepare_all, read_all, store_all
+from .sources import Document
 from .store import Counts, Store
 
 DONE = "done"
@@ -257,10 +257,7 @@ class Watch:
                 if self.stop.is_set() or self.refused_until > time.monotonic():
                     return
                 fed.append(path)
-                try:
-                    yield from read_documents([str(path)])  # what `feedsvc ingest FILE` reads
-                except FeedsvcError as error:
-                    yield error
+                yield from read_all([str(path)], None)  # what `feedsvc ingest FILE` reads
 
         outcomes = prepare_all(documents(), self.catalog, jobs=1)
         for _, result in store_all(self.store, outcomes, WHO):
