@@ -25,7 +25,7 @@ from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import guid_id
 from feedsvc.sources import Document
 from feedsvc.static import build_site
-from feedsvc.store import Store
+from feedsvc.store import Store, utc_now
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
@@ -66,17 +66,24 @@ def corpus(name: str) -> bytes:
 
 class Reader:
     """Flask's test client that first waits until the app has heard of the test's last write
-    (PostgreSQL tells other connections by a notification, which arrives a moment later)."""
+    (PostgreSQL tells other connections by a notification, which arrives a moment later).
+    The last write's generation is read on a new connection: the test's own store hears of
+    another process's write (the CLI's) by a notification too, and may not have yet."""
 
-    def __init__(self, client: FlaskClient, store: Store | None) -> None:
-        self.client, self.store = client, store
+    def __init__(self, client: FlaskClient, db: str | None = None, clock: Clock | None = None):
+        self.client, self.db, self.clock = client, db, clock
 
     def get(self, path: str) -> TestResponse:
-        deadline = time.monotonic() + 10
-        while self.store is not None and time.monotonic() < deadline:
-            if self.client.get("/healthz").json["generation"] == self.store.generation():
-                break
-            time.sleep(0.01)
+        if self.db is not None:
+            fresh = open_engine(self.db, self.clock or utc_now)
+            try:
+                written = fresh.generation()
+            finally:
+                fresh.close()
+            deadline = time.monotonic() + 10
+            while self.client.get("/healthz").json["generation"] != written:
+                assert time.monotonic() < deadline, f"the app never saw generation {written}"
+                time.sleep(0.01)
         return self.client.get(path)
 
 
@@ -84,7 +91,7 @@ class Reader:
 def web(settings: Settings, catalog: Catalog, clock: Clock, store: Store) -> Reader:
     """Flask alone on the test's store (its feeds are what a reader gets)."""
     app = create_app(app_config(settings, catalog, CLOCK=clock, TESTING=True, FASTPATH=False))
-    return Reader(app.test_client(), store)
+    return Reader(app.test_client(), settings.db, clock)
 
 
 def served(web, path: str, status: int = 200) -> bytes:
