@@ -232,6 +232,8 @@ class Site:
     archive_page_size: int = 0  # items per archive page (RFC 5005); 0: entries_per_feed
     hubs: tuple[str, ...] = ()  # WebSub hubs told of every change
     tombstone_days: int = 7  # how long Atom feeds say an item was withdrawn (RFC 6721)
+    author_feeds: bool = False  # a feed and a page per author (feeds/authors/<slug>.*)
+    source_feeds: bool = False  # ... and per source (feeds/sources/<slug>.*)
 
     @property
     def page_size(self) -> int:

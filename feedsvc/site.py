@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from .bylines import AUTHORS, KINDS, SLUG, SOURCES, author_names, name_slug
 from .catalog import ALL, Catalog
 from .model import ID_PATTERN, Item, Topic
 from .pages import OPENSEARCH, SCRIPT, Pages
@@ -52,7 +53,14 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # A full archive page keeps its bytes (RFC 5005) once a newer one links it: caches may keep it a
 # year. (A kill rewrites it: the one exception, which the build reports.)
 IMMUTABLE = "public, max-age=31536000, immutable"
-ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
+# An author's or a source's filing key (`authors/<slug>`), as its paths hold it.
+BYLINE_KEY = rf"(?:{'|'.join(KINDS)})/{SLUG.pattern}"
+ARCHIVE = re.compile(
+    rf"feeds/([a-z0-9][a-z0-9-]{{0,39}}|{BYLINE_KEY})/archive/(0|[1-9][0-9]{{0,8}})\.([a-z]+)"
+)
+BYLINE_KEY_RE = re.compile(BYLINE_KEY)
+BYLINE_FEED = re.compile(rf"feeds/({BYLINE_KEY})\.([a-z]+)")
+BYLINE_PAGE = re.compile(rf"({BYLINE_KEY})\.html")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
 SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
@@ -118,6 +126,10 @@ class SiteMap:
         longest = len(catalog.site.base_url or "") + len(item_path("x" * LONGEST_ID))
         self.sitemap_size = urls_per_file(longest)
         self._live: dict[str, FixedProducer] = {OPENSEARCH: self._opensearch}
+        site = catalog.site
+        self.byline_kinds = tuple(
+            kind for kind, on in ((AUTHORS, site.author_feeds), (SOURCES, site.source_feeds)) if on
+        )
 
     def fixed(self) -> Iterator[tuple[str, FixedProducer]]:
         """The resources that exist whatever the store holds (feeds, topic pages, index, OPML,
@@ -140,14 +152,40 @@ class SiteMap:
     def archive_paths(self, store: Store) -> Iterator[tuple[str, str, int]]:
         """(path, topic, page) of every archive document (RFC 5005), oldest page first."""
         size = self.catalog.site.page_size
-        for topic in self.catalog.feeds:
-            for page in range(store.archive_pages(topic.slug, size)):
+        slugs = [topic.slug for topic in self.catalog.feeds] + self.byline_keys(store)
+        for slug in slugs:
+            for page in range(store.archive_pages(slug, size)):
                 for extension in FORMATS:
-                    yield archive_path(topic.slug, page, extension), topic.slug, page
+                    yield archive_path(slug, page, extension), slug, page
+
+    def byline_keys(self, store: Store) -> list[str]:
+        """The author and source feeds the site has (`authors/<slug>`, ...): those of the kinds
+        site.toml turns on that hold a published item."""
+        if not self.byline_kinds:
+            return []
+        return sorted(
+            key
+            for key in store.counts()
+            if BYLINE_KEY_RE.fullmatch(key) and key.partition("/")[0] in self.byline_kinds
+        )
+
+    def bylines(self, store: Store) -> list[tuple[str, Producer]]:
+        """Every author's and source's page and feeds, with their producers (a static build
+        writes them all each time, as it does the topics': a kill or a new item anywhere may
+        change any feed's tombstones)."""
+        found: list[tuple[str, Producer]] = []
+        for key in self.byline_keys(store):
+            found.append((topic_path(key), self._byline_page(key)))
+            found += [(feed_path(key, ext), self._byline_feed(key, ext)) for ext in FORMATS]
+        return found
+
+    def is_byline_feed(self, path: str) -> bool:
+        return BYLINE_FEED.fullmatch(path) is not None
 
     def paths(self, store: Store) -> Iterator[str]:
         """Every path of the site as the store holds it now (withdrawn items' pages too)."""
         yield from self._fixed
+        yield from (path for path, _ in self.bylines(store))
         yield from (path for path, _, _ in self.archive_paths(store))
         yield from self.item_paths(store)
         yield from (item_path(item_id) for item_id in store.killed_ids())
@@ -158,7 +196,8 @@ class SiteMap:
         It splits when the item places given in `all` (a withdrawn item's too: its place is
         never reused) and the site's other pages would not fit one file."""
         places = store.archive_pages(ALL, 1)  # pages of one place: every place given
-        if places + 1 + len(self.catalog.feeds) <= self.sitemap_size:
+        pages = 1 + len(self.catalog.feeds) + len(self.byline_keys(store))
+        if places + pages <= self.sitemap_size:
             return 0
         return -(-places // self.sitemap_size)
 
@@ -189,10 +228,22 @@ class SiteMap:
         archive = ARCHIVE.fullmatch(path)
         if archive:
             topic = self.catalog.topic(archive[1])
-            if topic is not None and archive[3] in FORMATS:
-                page, extension = int(archive[2]), archive[3]
+            page, extension = int(archive[2]), archive[3]
+            if extension not in FORMATS:
+                return None
+            if topic is not None:
                 return lambda store: self._archive(store, topic, page, extension)
+            if self._is_byline(archive[1]):
+                return lambda store: self._byline_archive(store, archive[1], page, extension)
             return None
+        byline = BYLINE_FEED.fullmatch(path)
+        if byline:
+            if self._is_byline(byline[1]) and byline[2] in FORMATS:
+                return self._byline_feed(byline[1], byline[2])
+            return None
+        byline = BYLINE_PAGE.fullmatch(path)
+        if byline:
+            return self._byline_page(byline[1]) if self._is_byline(byline[1]) else None
         if path.startswith(ITEMS_PREFIX) and path.endswith(ITEMS_SUFFIX):
             item_id = path[len(ITEMS_PREFIX) : -len(ITEMS_SUFFIX)]
             if ID_PATTERN.fullmatch(item_id):
@@ -244,6 +295,44 @@ class SiteMap:
         return Rendered(self.pages.item(item), HTML_TYPE, item.updated or EPOCH)
 
     # -- producers --------------------------------------------------------------------------
+
+    def _is_byline(self, key: str) -> bool:
+        return key.partition("/")[0] in self.byline_kinds
+
+    def byline_topic(self, store: Store, key: str) -> Topic | None:
+        """An author's or a source's feed as a topic, named as its newest item spells it; None
+        when no published item is filed there (its feed and page do not exist)."""
+        newest = store.newest(key, 1)
+        if not self._is_byline(key) or not newest:
+            return None
+        kind, _, slug = key.partition("/")
+        item = newest[0]
+        if kind == AUTHORS:
+            names = [name for name in author_names(item.author) if name_slug(name) == slug]
+            name = names[0] if names else slug
+            return Topic(key, name, f"Stories by {name}.")
+        name = " ".join((item.source or slug).split())
+        return Topic(key, name, f"Stories from {name}.")
+
+    def _byline_feed(self, key: str, extension: str) -> Producer:
+        def produce(store: Store) -> Rendered | None:
+            topic = self.byline_topic(store, key)
+            if topic is None:
+                return None
+            return self._rendered(load_feed(store, self.catalog, topic), extension)
+
+        return produce
+
+    def _byline_page(self, key: str) -> Producer:
+        def produce(store: Store) -> Rendered | None:
+            topic = self.byline_topic(store, key)
+            return None if topic is None else self._topic_page(topic)(store)
+
+        return produce
+
+    def _byline_archive(self, store: Store, key: str, page: int, extension: str) -> Rendered | None:
+        topic = self.byline_topic(store, key)
+        return None if topic is None else self._archive(store, topic, page, extension)
 
     def _feed(
         self,
@@ -304,12 +393,13 @@ class SiteMap:
         return Rendered(self.pages.opensearch(), OPENSEARCH_TYPE, newest_change(store))
 
     def _page_entries(self, store: Store) -> list[Entry]:
-        """The home page and every topic's page, dated as their Last-Modified."""
+        """The home page and every topic's page (and author's and source's, where the site has
+        them), dated as their Last-Modified."""
         site = self.catalog.site
         entries = [Entry(site.url(""), newest_change(store))]
-        for topic in self.catalog.feeds:
-            latest = store.newest(topic.slug, LATEST_ON_PAGE)
-            entries.append(Entry(site.url(topic_path(topic.slug)), feed_updated(store, latest)))
+        for slug in [topic.slug for topic in self.catalog.feeds] + self.byline_keys(store):
+            latest = store.newest(slug, LATEST_ON_PAGE)
+            entries.append(Entry(site.url(topic_path(slug)), feed_updated(store, latest)))
         return entries
 
     def _item_entries(self, store: Store, part: int) -> tuple[list[Entry], datetime]:
