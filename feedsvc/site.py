@@ -179,9 +179,6 @@ class SiteMap:
             found += [(feed_path(key, ext), self._byline_feed(key, ext)) for ext in FORMATS]
         return found
 
-    def is_byline_feed(self, path: str) -> bool:
-        return BYLINE_FEED.fullmatch(path) is not None
-
     def paths(self, store: Store) -> Iterator[str]:
         """Every path of the site as the store holds it now (withdrawn items' pages too)."""
         yield from self._fixed
@@ -263,7 +260,10 @@ class SiteMap:
         return [site.url(feed_path(slug, ext)) for slug in topics for ext in FORMATS]
 
     def is_feed(self, path: str) -> bool:
-        return path in self._feeds
+        """A topic's feed, or an author's or a source's (whether or not the store has it)."""
+        return path in self._feeds or (
+            bool(self.byline_kinds) and BYLINE_FEED.fullmatch(path) is not None
+        )
 
     def feed(
         self, path: str, parameters: FeedParameters, since: datetime | None = None

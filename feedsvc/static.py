@@ -109,7 +109,7 @@ def _write_all(
             destination.put(relative, rendered)
     fixed = sorted(
         [*site.fixed(), *bylines],
-        key=lambda entry: site.is_feed(entry[0]) or site.is_byline_feed(entry[0]),
+        key=lambda entry: site.is_feed(entry[0]),
     )  # feeds last
     for relative, produce in fixed:
         rendered = produce(store)
