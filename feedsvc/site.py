@@ -306,13 +306,15 @@ class SiteMap:
         if not self._is_byline(key) or not newest:
             return None
         kind, _, slug = key.partition("/")
-        item = newest[0]
+        item, site = newest[0], self.catalog.site.title
+        # The description names no byline: RSS readers take a channel's as HTML, and a byline
+        # is the source's text (the title, plain text everywhere, carries the name).
         if kind == AUTHORS:
             names = [name for name in author_names(item.author) if name_slug(name) == slug]
             name = names[0] if names else slug
-            return Topic(key, name, f"Stories by {name}.")
+            return Topic(key, name, f"The latest stories by this author on {site}.")
         name = " ".join((item.source or slug).split())
-        return Topic(key, name, f"Stories from {name}.")
+        return Topic(key, name, f"The latest stories from this source on {site}.")
 
     def _byline_feed(self, key: str, extension: str) -> Producer:
         def produce(store: Store) -> Rendered | None:

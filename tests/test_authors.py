@@ -168,6 +168,8 @@ def test_every_author_and_source_has_valid_feeds_of_its_items(bylined: Site) -> 
             assert [e.id for e in feed.entries] == [prefix + item.id for item in items]
             assert all(e.published_parsed for e in feed.entries)
             assert feed.feed.link == f"{BASE_URL}{key}.html"
+            terms = {tag.term for e in feed.entries for tag in e.get("tags", [])}
+            assert terms and all("/" not in term for term in terms)  # topics only
         json_feed = assert_valid_json_feed(documents["json"].data)
         assert [e["title"] for e in json_feed["items"]] == [item.title for item in items]
         assert json_feed["feed_url"] == f"{BASE_URL}feeds/{key}.json"
