@@ -5,6 +5,7 @@ app's only (search: a static file cannot answer a query); the static build never
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -169,15 +170,32 @@ class SiteMap:
             if BYLINE_KEY_RE.fullmatch(key) and key.partition("/")[0] in self.byline_kinds
         )
 
-    def bylines(self, store: Store) -> list[tuple[str, Producer]]:
-        """Every author's and source's page and feeds, with their producers (a static build
-        writes them all each time, as it does the topics': a kill or a new item anywhere may
-        change any feed's tombstones)."""
+    def bylines(self, store: Store, keys: set[str] | None = None) -> list[tuple[str, Producer]]:
+        """The pages and feeds of every author and source (or of those of `keys` the site has),
+        with their producers."""
         found: list[tuple[str, Producer]] = []
         for key in self.byline_keys(store):
-            found.append((topic_path(key), self._byline_page(key)))
-            found += [(feed_path(key, ext), self._byline_feed(key, ext)) for ext in FORMATS]
+            if keys is None or key in keys:
+                found.append((topic_path(key), self._byline_page(key)))
+                found += [(feed_path(key, ext), self._byline_feed(key, ext)) for ext in FORMATS]
         return found
+
+    def byline_changes(self, store: Store, since: int) -> set[str] | None:
+        """The authors and sources whose pages, feeds and archives may differ from generation
+        `since`'s; None: any may. Theirs are those of the items changed since (where they are
+        filed now) and of every withdrawn item (a tombstone leaves a feed as newer items come).
+        An item that left one (a corrected byline) says nothing of where it was: so unless every
+        change since is a new item (the newest by first-seen order, never updated), any may."""
+        if not since:
+            return None
+        changed = [(item.id, item.published == item.updated) for item in store.changed_since(since)]
+        newest = collections.deque(store.item_ids(), maxlen=len(changed))  # in first-seen order
+        if not all(new for _, new in changed) or list(newest) != [i for i, _ in changed]:
+            return None
+        places = store.archive_changes(since, self.catalog.site.page_size)
+        keys = {key for key, _ in places}
+        keys.update(key for _, _, _, topics in store.killed() for key in topics)
+        return {key for key in keys if self._is_byline(key)}
 
     def paths(self, store: Store) -> Iterator[str]:
         """Every path of the site as the store holds it now (withdrawn items' pages too)."""

@@ -69,7 +69,9 @@ def _write_all(
     expected = set(site.paths(store))
     destination.claim(expected)
     existing = destination.existing()
-    bylines = site.bylines(store)  # authors' and sources' pages and feeds: written below
+    # Authors' and sources' pages and feeds: those that may have changed, written with the
+    # topics' below (any the destination lacks are written as new ones are).
+    bylines = site.bylines(store, site.byline_changes(store, since))
     done = set(site.fixed_paths()) | {path for path, _ in bylines}
 
     def item_pages() -> Iterator[tuple[str, Rendered]]:
