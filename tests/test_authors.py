@@ -28,7 +28,10 @@ from feedsvc.web import create_app
 
 from .conftest import BASE_URL, FEEDS, SAMPLES, TOKEN, Clock
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
+from .test_bucket import BUCKET, bucket, endpoint, expected_headers, local_files, objects, s3
+from .test_paths import answer
 
+__all__ = ["endpoint", "s3"]  # fixtures of the bucket tests, used here
 DATA = Path(__file__).parent / "data"
 ON = "author_feeds = true\nsource_feeds = true\n"
 HASHED = re.compile(r"x--[0-9a-f]{8}")
@@ -259,6 +262,52 @@ def test_every_path_of_a_static_build_is_served_live_with_the_same_bytes(
     assert "authors" not in files["feeds.opml"].decode()  # one subscription per item: topics
     for missing in ("feeds/authors/nobody.rss", "authors/nobody.html", "feeds/authors/x.txt"):
         assert client.get(f"/{missing}").status_code == 404
+
+
+def test_the_fast_path_answers_byline_resources_as_flask_does(bylined: Site) -> None:
+    fast = app(bylined, fastpath=True).test_client()
+    flask = app(bylined, fastpath=False).test_client()
+    paths = ["authors/a-costa.html", "feeds/sources/xy.atom", "feeds/authors/zoe-obrien.json"]
+    paths += ["feeds/authors/ana-costa/archive/0.rss", "feeds/authors/a-costa.rss?q=cranes"]
+    paths += ["feeds/authors/nobody.rss", "sources/nobody.html", "feeds/authors/a-costa.txt"]
+    for path in paths:
+        stamps = dict(answer(flask, "GET", path, {})[1])
+        variants = [{}, {"Accept-Encoding": "gzip"}]
+        if "ETag" in stamps:
+            variants.append({"If-None-Match": stamps["ETag"]})
+        for method in ("GET", "HEAD"):
+            for headers in variants:
+                got, expected = (answer(c, method, path, headers) for c in (fast, flask))
+                if got[0] == 304:  # Werkzeug drops Last-Modified from Flask's 304s (test_paths)
+                    got = (304, [h for h in got[1] if h[0] != "Last-Modified"], got[2])
+                assert got == expected, (path, method, headers)
+
+
+def test_a_bucket_holds_the_directory_builds_bytes_with_feed_headers(
+    s3, bylined: Site, tmp_path: Path
+) -> None:
+    build_site(bylined.store, bylined.catalog, tmp_path / "site")
+    build_site(bylined.store, bylined.catalog, bucket(bylined.catalog))
+    stored = objects(s3)
+    stored.pop(MANIFEST)
+    assert stored == local_files(tmp_path / "site")
+    site, max_age = SiteMap(bylined.catalog), bylined.catalog.site.max_age
+    for path in ("feeds/authors/a-costa.rss", "authors/a-costa.html", "sources/xy.html"):
+        head = s3.head_object(Bucket=BUCKET, Key=f"site/{path}")
+        expected = expected_headers(site, bylined.store, path, max_age)
+        assert (head["ContentType"], head["CacheControl"]) == expected
+    assert expected_headers(site, bylined.store, "feeds/authors/a-costa.rss", max_age)[1] == (
+        f"public, max-age={max_age}"  # a feed's, not a page's
+    )
+    ingest(
+        bylined, "new.txt", b"Ice rink opens early\nCold nights let the rink open.\nCy Park--XY\n"
+    )
+    report = build_site(bylined.store, bylined.catalog, bucket(bylined.catalog))
+    assert "feeds/authors/cy-park.atom" in report.paths
+    build_site(bylined.store, bylined.catalog, tmp_path / "site")
+    stored = objects(s3)
+    stored.pop(MANIFEST)
+    assert stored == local_files(tmp_path / "site")
 
 
 def test_an_incremental_build_equals_a_whole_one(bylined: Site, tmp_path: Path) -> None:
