@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .bylines import AUTHORS, SOURCES, author_names, feed_key, is_topic, name_slug
+from .bylines import AUTHORS, SOURCES, author_names, feed_key, name_slug
 from .catalog import ALL, Catalog
 from .model import Item, Topic
 from .query import MAX_QUERY_CHARS, FeedParameters, canonical
@@ -56,7 +56,6 @@ class Pages:
             feed_path=feed_path,
             item_path=item_path,
             topic_path=topic_path,
-            is_topic=is_topic,
             script=SCRIPT,
             opensearch=OPENSEARCH,
             search=SEARCH,

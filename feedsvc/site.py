@@ -195,7 +195,7 @@ class SiteMap:
         places = store.archive_changes(since, self.catalog.site.page_size)
         keys = {key for key, _ in places}
         keys.update(key for _, _, _, topics in store.killed() for key in topics)
-        return {key for key in keys if self._is_byline(key)}
+        return {key for key in keys if self.is_byline(key)}
 
     def paths(self, store: Store) -> Iterator[str]:
         """Every path of the site as the store holds it now (withdrawn items' pages too)."""
@@ -248,17 +248,17 @@ class SiteMap:
                 return None
             if topic is not None:
                 return lambda store: self._archive(store, topic, page, extension)
-            if self._is_byline(archive[1]):
+            if self.is_byline(archive[1]):
                 return lambda store: self._byline_archive(store, archive[1], page, extension)
             return None
         byline = BYLINE_FEED.fullmatch(path)
         if byline:
-            if self._is_byline(byline[1]) and byline[2] in FORMATS:
+            if self.is_byline(byline[1]) and byline[2] in FORMATS:
                 return self._byline_feed(byline[1], byline[2])
             return None
         byline = BYLINE_PAGE.fullmatch(path)
         if byline:
-            return self._byline_page(byline[1]) if self._is_byline(byline[1]) else None
+            return self._byline_page(byline[1]) if self.is_byline(byline[1]) else None
         if path.startswith(ITEMS_PREFIX) and path.endswith(ITEMS_SUFFIX):
             item_id = path[len(ITEMS_PREFIX) : -len(ITEMS_SUFFIX)]
             if ID_PATTERN.fullmatch(item_id):
@@ -285,21 +285,28 @@ class SiteMap:
 
     def feed(
         self, path: str, parameters: FeedParameters, since: datetime | None = None
-    ) -> FixedProducer | None:
+    ) -> Producer | None:
         """The feed at `path` for a live URL's parameters (`since`: the `filter_time` cut-off)."""
-        if path not in self._feeds:
-            return None
-        return self._feed(*self._feeds[path], parameters, since)
+        if path in self._feeds:
+            return self._feed(*self._feeds[path], parameters, since)
+        byline = BYLINE_FEED.fullmatch(path)
+        if byline and self.is_byline(byline[1]) and byline[2] in FORMATS:
+            return self._byline_feed(byline[1], byline[2], parameters, since)
+        return None
 
     def search_page(
         self, slug: str, parameters: FeedParameters, since: datetime | None = None
-    ) -> FixedProducer | None:
-        """The live search page of a topic (`all`: every item); without `q`, its form only."""
-        topic = self.catalog.topic(slug)
-        if topic is None:
+    ) -> Producer | None:
+        """The live search page of a topic (`all`: every item), or of an author or a source;
+        without `q`, its form only."""
+        known = self.catalog.topic(slug)
+        if known is None and not self.is_byline(slug):
             return None
 
-        def produce(store: Store) -> Rendered:
+        def produce(store: Store) -> Rendered | None:
+            topic = known or self.byline_topic(store, slug)
+            if topic is None:
+                return None
             if parameters.query is None:
                 return Rendered(self.pages.search(topic), HTML_TYPE, newest_change(store))
             limit = parameters.limit or self.catalog.site.entries_per_feed
@@ -314,14 +321,15 @@ class SiteMap:
 
     # -- producers --------------------------------------------------------------------------
 
-    def _is_byline(self, key: str) -> bool:
-        return key.partition("/")[0] in self.byline_kinds
+    def is_byline(self, key: str) -> bool:
+        """Whether `key` names an author or a source of a kind the site has (stored or not)."""
+        return bool(BYLINE_KEY_RE.fullmatch(key)) and key.partition("/")[0] in self.byline_kinds
 
     def byline_topic(self, store: Store, key: str) -> Topic | None:
         """An author's or a source's feed as a topic, named as its newest item spells it; None
         when no published item is filed there (its feed and page do not exist)."""
         newest = store.newest(key, 1)
-        if not self._is_byline(key) or not newest:
+        if not self.is_byline(key) or not newest:
             return None
         kind, _, slug = key.partition("/")
         item, site = newest[0], self.catalog.site.title
@@ -334,12 +342,19 @@ class SiteMap:
         name = " ".join((item.source or slug).split())
         return Topic(key, name, f"The latest stories from this source on {site}.")
 
-    def _byline_feed(self, key: str, extension: str) -> Producer:
+    def _byline_feed(
+        self,
+        key: str,
+        extension: str,
+        parameters: FeedParameters = PLAIN,
+        since: datetime | None = None,
+    ) -> Producer:
         def produce(store: Store) -> Rendered | None:
             topic = self.byline_topic(store, key)
             if topic is None:
                 return None
-            return self._rendered(load_feed(store, self.catalog, topic), extension)
+            feed = load_feed(store, self.catalog, topic, parameters=parameters, since=since)
+            return self._rendered(feed, extension)
 
         return produce
 

@@ -141,7 +141,8 @@ def resource(path: str) -> Response:
 
 def by_path(**_: str) -> Response:
     """A resource its path names whole (an author's or a source's feed, page, archive)."""
-    return _answer(resource_cache().get(request.path[1:]))
+    path = request.path[1:]
+    return feed(path) if resource_cache().site.is_feed(path) else resource(path)
 
 
 def archive(slug: str, page: str, extension: str) -> Response:

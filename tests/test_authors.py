@@ -235,7 +235,7 @@ def test_the_item_page_links_its_authors_and_source_and_they_link_their_feeds(
             )
             assert re.search(alternate, text), (path, extension)
         assert f'<a href="../items/{harbour.id}.html">' in text
-        assert "data-topic" not in text  # its search box searches the site: no topic of that name
+        assert f'<main data-topic="{key}">' in text  # live, its search box searches it
     quiet = client.get("/items/byline-empty.html").get_data(as_text=True)
     assert "more-by" not in quiet
 
@@ -264,12 +264,29 @@ def test_every_path_of_a_static_build_is_served_live_with_the_same_bytes(
         assert client.get(f"/{missing}").status_code == 404
 
 
+def test_live_author_and_source_feeds_take_a_search_and_filters(bylined: Site) -> None:
+    client = app(bylined, fastpath=True).test_client()
+    found = feedparser.parse(client.get("/feeds/sources/xy.atom?q=bakery").data)
+    assert [e.title for e in found.entries] == ["Village bakery wins regional bread prize"]
+    links = {link.rel: link.href for link in found.feed.links}
+    assert links["self"] == f"{BASE_URL}feeds/sources/xy.atom?q=bakery"
+    page = client.get(links["alternate"].removeprefix(BASE_URL.rstrip("/")))
+    assert page.status_code == 200 and b"Village bakery" in page.data
+    assert b'value="sources/xy"' in page.data  # the form searches the source again
+    assert len(feedparser.parse(client.get("/feeds/sources/xy.rss?limit=1").data).entries) == 1
+    assert client.get("/feeds/sources/xy.rss?limit=abc").status_code == 400
+    assert client.get("/feeds/authors/nobody.rss?q=x").status_code == 404
+    assert client.get("/search?q=x&topic=authors/nobody").status_code == 404
+
+
 def test_the_fast_path_answers_byline_resources_as_flask_does(bylined: Site) -> None:
     fast = app(bylined, fastpath=True).test_client()
     flask = app(bylined, fastpath=False).test_client()
     paths = ["authors/a-costa.html", "feeds/sources/xy.atom", "feeds/authors/zoe-obrien.json"]
     paths += ["feeds/authors/ana-costa/archive/0.rss", "feeds/authors/a-costa.rss?q=cranes"]
     paths += ["feeds/authors/nobody.rss", "sources/nobody.html", "feeds/authors/a-costa.txt"]
+    paths += ["feeds/sources/xy.json?limit=1", "feeds/sources/xy.rss?limit=abc"]
+    paths += ["search?q=bakery&topic=sources/xy", "search?q=x&topic=authors/nobody"]
     for path in paths:
         stamps = dict(answer(flask, "GET", path, {})[1])
         variants = [{}, {"Accept-Encoding": "gzip"}]
