@@ -21,7 +21,7 @@ HASH_CHARS = 8
 # A slug: ASCII words joined by '-', and "--" + a hash when the name held letters that have no
 # ASCII form (or was too long): a readable slug never holds "--", so the two never meet.
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:--[0-9a-f]{8})?")
-KEY = re.compile(rf"({'|'.join(KINDS)})/({SLUG.pattern})")
+KEY = rf"(?:{'|'.join(KINDS)})/{SLUG.pattern}"  # a filing key, as paths hold it
 # Between two authors: / & ; , + | and the word "and" ("A.Costa/B.Ng", "Ana Costa and Bo Ng").
 _SEPARATOR = re.compile(r"[/&;,+|]|\band\b", re.IGNORECASE)
 _BY = re.compile(r"^\s*by\s+", re.IGNORECASE)  # "By Ana Costa"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .bylines import AUTHORS, KINDS, SLUG, SOURCES, author_names, name_slug
+from .bylines import AUTHORS, KEY, SOURCES, author_names, name_slug
 from .catalog import ALL, Catalog
 from .model import ID_PATTERN, Item, Topic
 from .pages import OPENSEARCH, SCRIPT, Pages
@@ -54,14 +54,13 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # A full archive page keeps its bytes (RFC 5005) once a newer one links it: caches may keep it a
 # year. (A kill rewrites it: the one exception, which the build reports.)
 IMMUTABLE = "public, max-age=31536000, immutable"
-# An author's or a source's filing key (`authors/<slug>`), as its paths hold it.
-BYLINE_KEY = rf"(?:{'|'.join(KINDS)})/{SLUG.pattern}"
+# A topic's archive page, or an author's or a source's (`feeds/authors/<slug>/archive/...`).
 ARCHIVE = re.compile(
-    rf"feeds/([a-z0-9][a-z0-9-]{{0,39}}|{BYLINE_KEY})/archive/(0|[1-9][0-9]{{0,8}})\.([a-z]+)"
+    rf"feeds/([a-z0-9][a-z0-9-]{{0,39}}|{KEY})/archive/(0|[1-9][0-9]{{0,8}})\.([a-z]+)"
 )
-BYLINE_KEY_RE = re.compile(BYLINE_KEY)
-BYLINE_FEED = re.compile(rf"feeds/({BYLINE_KEY})\.([a-z]+)")
-BYLINE_PAGE = re.compile(rf"({BYLINE_KEY})\.html")
+BYLINE_KEY = re.compile(KEY)
+BYLINE_FEED = re.compile(rf"feeds/({KEY})\.([a-z]+)")
+BYLINE_PAGE = re.compile(rf"({KEY})\.html")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
 SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
@@ -164,11 +163,7 @@ class SiteMap:
         site.toml turns on that hold a published item."""
         if not self.byline_kinds:
             return []
-        return sorted(
-            key
-            for key in store.counts()
-            if BYLINE_KEY_RE.fullmatch(key) and key.partition("/")[0] in self.byline_kinds
-        )
+        return sorted(key for key in store.counts() if self.is_byline(key))
 
     def bylines(self, store: Store, keys: set[str] | None = None) -> list[tuple[str, Producer]]:
         """The pages and feeds of every author and source (or of those of `keys` the site has),
@@ -323,7 +318,7 @@ class SiteMap:
 
     def is_byline(self, key: str) -> bool:
         """Whether `key` names an author or a source of a kind the site has (stored or not)."""
-        return bool(BYLINE_KEY_RE.fullmatch(key)) and key.partition("/")[0] in self.byline_kinds
+        return bool(BYLINE_KEY.fullmatch(key)) and key.partition("/")[0] in self.byline_kinds
 
     def byline_topic(self, store: Store, key: str) -> Topic | None:
         """An author's or a source's feed as a topic, named as its newest item spells it; None
