@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from feedsvc.bylines import SLUG, author_names, name_slug
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.config import Settings
+from feedsvc.errors import CatalogError
 from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.render import FORMATS
 from feedsvc.site import SiteMap
@@ -238,6 +239,11 @@ def test_the_item_page_links_its_authors_and_source_and_they_link_their_feeds(
         assert f'<main data-topic="{key}">' in text  # live, its search box searches it
     quiet = client.get("/items/byline-empty.html").get_data(as_text=True)
     assert "more-by" not in quiet
+    # WebSub: a change to the item pings its author and source feeds too.
+    urls = SiteMap(bylined.catalog).feed_urls(harbour.topics)
+    assert (
+        f"{BASE_URL}feeds/authors/b-ng.atom" in urls and f"{BASE_URL}feeds/sources/xy.rss" in urls
+    )
 
 
 @pytest.mark.parametrize("fastpath", [True, False], ids=["fastpath", "flask"])
@@ -482,3 +488,10 @@ def test_a_site_with_only_source_feeds_has_no_author_feeds(db: str, tmp_path: Pa
     assert found and all(key.startswith("sources/") for key in found)
     assert SiteMap(catalog).producer("feeds/authors/a-costa.rss") is None
     store.close()
+
+
+def test_a_setting_that_is_not_true_or_false_is_one_line(tmp_path: Path) -> None:
+    feeds = catalogue(tmp_path, extra='author_feeds = "yes"\n')
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(feeds)
+    assert str(raised.value) == f"{feeds / 'site.toml'}: 'author_feeds' must be true or false"
