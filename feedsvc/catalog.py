@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from .bylines import AUTHORS, SOURCES, author_names, feed_key, name_slug
 from .errors import CatalogError, DocumentError
 from .filing import (
     RULE_KINDS,
@@ -44,12 +45,20 @@ SITE_KEYS = {
     "archive_page_size": int,
     "hubs": list,
     "tombstone_days": int,
+    "author_feeds": bool,
+    "source_feeds": bool,
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict, "subjects": list}
 SOURCES_FILE = "sources.toml"
 SOURCES_KEYS = {"names": list}
-TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    dict: "a table",
+    bool: "true or false",
+}
 # Part of the digest: a change to how rules are applied re-files stored items like a change
 # to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
 FILING_VERSION = b"3"
@@ -101,11 +110,27 @@ class Catalog:
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
         """An item's topics: the ones its source pinned (JSON Lines `topics`), else the ones
-        listing its IPTC subject codes, else the word rules'; `other` when none gives one."""
+        listing its IPTC subject codes, else the word rules'; `other` when none gives one.
+        Then, where the site has them, its authors' and its source's feeds (`bylines`)."""
+        return self._topics(item) + self.bylines_for(item)
+
+    def _topics(self, item: Item) -> tuple[str, ...]:
         if item.topics:
             return self._pinned(item)
         by_codes, _ = self.subject_topics(item.subjects)
         return by_codes or self.file(item.title, item.body_text()) or (OTHER,)
+
+    def bylines_for(self, item: Item) -> tuple[str, ...]:
+        """The author and source feeds an item is filed under (`authors/<slug>`,
+        `sources/<slug>`): none unless site.toml turns them on."""
+        keys = []
+        if self.site.author_feeds:
+            names = author_names(item.author)
+            keys += [feed_key(AUTHORS, name_slug(name)) for name in names]  # type: ignore[arg-type]
+        source = name_slug(item.source) if self.site.source_feeds else None
+        if source is not None:
+            keys.append(feed_key(SOURCES, source))
+        return tuple(keys)
 
     def subject_topics(self, codes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The topics that list one of `codes` or a broader code (for each code the nearest
@@ -165,6 +190,9 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
         data, source = _read_toml(sources_file)
         digest.update(SOURCES_FILE.encode() + b"\0" + source.encode() + b"\0")
         names = _source_names(data, _Source(sources_file, source))
+    for key in ("author_feeds", "source_feeds"):  # only when on: off, stored items stay put
+        if site_data.get(key):
+            digest.update(key.encode() + b"\0")
     order = _topic_order(site_data.get("topic_order", []), site_file, [t for t, _ in topics])
     topics.sort(key=lambda t: (order.get(t[0].slug, len(order)), t[0].slug))
     by_subject: dict[str, tuple[str, ...]] = {}

@@ -6,7 +6,7 @@ import hashlib
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .errors import CatalogError
@@ -232,6 +232,10 @@ class Site:
     archive_page_size: int = 0  # items per archive page (RFC 5005); 0: entries_per_feed
     hubs: tuple[str, ...] = ()  # WebSub hubs told of every change
     tombstone_days: int = 7  # how long Atom feeds say an item was withdrawn (RFC 6721)
+    # A feed and a page per author (feeds/authors/<slug>.*), per source (feeds/sources/...).
+    # Out of the repr, which a build's signature holds: the catalogue's digest tells them.
+    author_feeds: bool = field(default=False, repr=False)
+    source_feeds: bool = field(default=False, repr=False)
 
     @property
     def page_size(self) -> int:

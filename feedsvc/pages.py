@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from .bylines import AUTHORS, SOURCES, author_names, feed_key, name_slug
 from .catalog import ALL, Catalog
 from .model import Item, Topic
 from .query import MAX_QUERY_CHARS, FeedParameters, canonical
@@ -78,6 +79,8 @@ class Pages:
             root="../",
             item=item,
             topics=topics,
+            authors=_filed(item, AUTHORS, author_names(item.author)),
+            sources=_filed(item, SOURCES, [item.source] if item.source else []),
             entry_id=entry_id(self.catalog.site, item.id, topics[0].slug) if topics else "",
             more=MORE_ON_ITEM_PAGE,
         )
@@ -136,3 +139,10 @@ class Pages:
 
     def _render(self, name: str, **context: object) -> bytes:
         return (self.env.get_template(name).render(**context) + "\n").encode("utf-8")
+
+
+def _filed(item: Item, kind: str, names: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, filing key) of the authors or source an item names whose feeds it is filed
+    under: on an item page, the "more by" links."""
+    keys = [(name, feed_key(kind, name_slug(name) or "")) for name in names]
+    return [(name, key) for name, key in keys if key in item.topics]

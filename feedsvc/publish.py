@@ -257,7 +257,7 @@ class ResourceCache:
         if len(topics) > 1:
             raise QueryError("topic is given twice")
         slug = topics[0] if topics else ALL
-        if self.catalog.topic(slug) is None:
+        if self.catalog.topic(slug) is None and not self.site.is_byline(slug):
             raise QueryError("no such topic")
         # A blank box sent as it is: the form again, not an error.
         wanted = [(n, v) for n, v in pairs if n != "topic" and not (n == "q" and not v.strip())]

@@ -16,6 +16,7 @@ from feedgen.feed import FeedGenerator
 from lxml.etree import Element, SubElement
 
 from . import __version__
+from .bylines import is_topic
 from .catalog import ALL, Catalog
 from .model import Image, Item, Site, Topic
 from .plan import EPOCH
@@ -144,12 +145,20 @@ def feed_path(slug: str, extension: str) -> str:
     return f"feeds/{slug}.{extension}"
 
 
+def topic_slugs(item: Item) -> list[str]:
+    """The item's topics, as its entries' categories: not the author and source feeds it is
+    filed under (the entry names those itself)."""
+    return [slug for slug in item.topics if is_topic(slug)]
+
+
 def item_path(item_id: str) -> str:
     return f"items/{item_id}.html"
 
 
 def topic_path(slug: str) -> str:
-    return f"topics/{slug}.html"
+    """A feed's page: `topics/<slug>.html`; an author's or a source's at `authors/<slug>.html`,
+    `sources/<slug>.html` (its key already names its kind)."""
+    return f"topics/{slug}.html" if is_topic(slug) else f"{slug}.html"
 
 
 def archive_path(slug: str, page: int, extension: str) -> str:
@@ -436,7 +445,7 @@ def _entry(
         # Atom: content type="html"; RSS: content:encoded beside the plain description, the
         # field Feedly, NetNewsWire, Miniflux and Thunderbird show as the full story.
         entry.content(item.content, type="html")
-    for slug in item.topics:
+    for slug in topic_slugs(item):
         entry.category(term=slug)
 
 
@@ -514,8 +523,8 @@ def _json_item(feed: Feed, item: Item, language: str) -> dict[str, object]:
     entry["date_modified"] = item.updated.isoformat() if item.updated else None
     if item.author:
         entry["authors"] = [{"name": item.author}]
-    if item.topics:
-        entry["tags"] = list(item.topics)
+    if topic_slugs(item):
+        entry["tags"] = topic_slugs(item)
     entry["language"] = own_language(feed.site, item, language)
     if item.images:
         entry["image"] = item.images[0].url

@@ -5,11 +5,13 @@ app's only (search: a static file cannot answer a query); the static build never
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from .bylines import AUTHORS, KEY, SOURCES, author_names, name_slug
 from .catalog import ALL, Catalog
 from .model import ID_PATTERN, Item, Topic
 from .pages import OPENSEARCH, SCRIPT, Pages
@@ -52,7 +54,13 @@ SCRIPT_TYPE = "text/javascript; charset=utf-8"
 # A full archive page keeps its bytes (RFC 5005) once a newer one links it: caches may keep it a
 # year. (A kill rewrites it: the one exception, which the build reports.)
 IMMUTABLE = "public, max-age=31536000, immutable"
-ARCHIVE = re.compile(r"feeds/([a-z0-9][a-z0-9-]{0,39})/archive/(0|[1-9][0-9]{0,8})\.([a-z]+)")
+# A topic's archive page, or an author's or a source's (`feeds/authors/<slug>/archive/...`).
+ARCHIVE = re.compile(
+    rf"feeds/([a-z0-9][a-z0-9-]{{0,39}}|{KEY})/archive/(0|[1-9][0-9]{{0,8}})\.([a-z]+)"
+)
+BYLINE_KEY = re.compile(KEY)
+BYLINE_FEED = re.compile(rf"feeds/({KEY})\.([a-z]+)")
+BYLINE_PAGE = re.compile(rf"({KEY})\.html")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
 SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
@@ -118,6 +126,10 @@ class SiteMap:
         longest = len(catalog.site.base_url or "") + len(item_path("x" * LONGEST_ID))
         self.sitemap_size = urls_per_file(longest)
         self._live: dict[str, FixedProducer] = {OPENSEARCH: self._opensearch}
+        site = catalog.site
+        self.byline_kinds = tuple(
+            kind for kind, on in ((AUTHORS, site.author_feeds), (SOURCES, site.source_feeds)) if on
+        )
 
     def fixed(self) -> Iterator[tuple[str, FixedProducer]]:
         """The resources that exist whatever the store holds (feeds, topic pages, index, OPML,
@@ -140,14 +152,50 @@ class SiteMap:
     def archive_paths(self, store: Store) -> Iterator[tuple[str, str, int]]:
         """(path, topic, page) of every archive document (RFC 5005), oldest page first."""
         size = self.catalog.site.page_size
-        for topic in self.catalog.feeds:
-            for page in range(store.archive_pages(topic.slug, size)):
+        slugs = [topic.slug for topic in self.catalog.feeds] + self.byline_keys(store)
+        for slug in slugs:
+            for page in range(store.archive_pages(slug, size)):
                 for extension in FORMATS:
-                    yield archive_path(topic.slug, page, extension), topic.slug, page
+                    yield archive_path(slug, page, extension), slug, page
+
+    def byline_keys(self, store: Store) -> list[str]:
+        """The author and source feeds the site has (`authors/<slug>`, ...): those of the kinds
+        site.toml turns on that hold a published item."""
+        if not self.byline_kinds:
+            return []
+        return sorted(key for key in store.counts() if self.is_byline(key))
+
+    def bylines(self, store: Store, keys: set[str] | None = None) -> list[tuple[str, Producer]]:
+        """The pages and feeds of every author and source (or of those of `keys` the site has),
+        with their producers."""
+        found: list[tuple[str, Producer]] = []
+        for key in self.byline_keys(store):
+            if keys is None or key in keys:
+                found.append((topic_path(key), self._byline_page(key)))
+                found += [(feed_path(key, ext), self._byline_feed(key, ext)) for ext in FORMATS]
+        return found
+
+    def byline_changes(self, store: Store, since: int) -> set[str] | None:
+        """The authors and sources whose pages, feeds and archives may differ from generation
+        `since`'s; None: any may. Theirs are those of the items changed since (where they are
+        filed now) and of every withdrawn item (a tombstone leaves a feed as newer items come).
+        An item that left one (a corrected byline) says nothing of where it was: so unless every
+        change since is a new item (the newest by first-seen order, never updated), any may."""
+        if not since:
+            return None
+        changed = [(item.id, item.published == item.updated) for item in store.changed_since(since)]
+        newest = collections.deque(store.item_ids(), maxlen=len(changed))  # in first-seen order
+        if not all(new for _, new in changed) or list(newest) != [i for i, _ in changed]:
+            return None
+        places = store.archive_changes(since, self.catalog.site.page_size)
+        keys = {key for key, _ in places}
+        keys.update(key for _, _, _, topics in store.killed() for key in topics)
+        return {key for key in keys if self.is_byline(key)}
 
     def paths(self, store: Store) -> Iterator[str]:
         """Every path of the site as the store holds it now (withdrawn items' pages too)."""
         yield from self._fixed
+        yield from (path for path, _ in self.bylines(store))
         yield from (path for path, _, _ in self.archive_paths(store))
         yield from self.item_paths(store)
         yield from (item_path(item_id) for item_id in store.killed_ids())
@@ -158,7 +206,8 @@ class SiteMap:
         It splits when the item places given in `all` (a withdrawn item's too: its place is
         never reused) and the site's other pages would not fit one file."""
         places = store.archive_pages(ALL, 1)  # pages of one place: every place given
-        if places + 1 + len(self.catalog.feeds) <= self.sitemap_size:
+        pages = 1 + len(self.catalog.feeds) + len(self.byline_keys(store))
+        if places + pages <= self.sitemap_size:
             return 0
         return -(-places // self.sitemap_size)
 
@@ -189,10 +238,22 @@ class SiteMap:
         archive = ARCHIVE.fullmatch(path)
         if archive:
             topic = self.catalog.topic(archive[1])
-            if topic is not None and archive[3] in FORMATS:
-                page, extension = int(archive[2]), archive[3]
+            page, extension = int(archive[2]), archive[3]
+            if extension not in FORMATS:
+                return None
+            if topic is not None:
                 return lambda store: self._archive(store, topic, page, extension)
+            if self.is_byline(archive[1]):
+                return lambda store: self._byline_archive(store, archive[1], page, extension)
             return None
+        byline = BYLINE_FEED.fullmatch(path)
+        if byline:
+            if self.is_byline(byline[1]) and byline[2] in FORMATS:
+                return self._byline_feed(byline[1], byline[2])
+            return None
+        byline = BYLINE_PAGE.fullmatch(path)
+        if byline:
+            return self._byline_page(byline[1]) if self.is_byline(byline[1]) else None
         if path.startswith(ITEMS_PREFIX) and path.endswith(ITEMS_SUFFIX):
             item_id = path[len(ITEMS_PREFIX) : -len(ITEMS_SUFFIX)]
             if ID_PATTERN.fullmatch(item_id):
@@ -212,25 +273,35 @@ class SiteMap:
         return [site.url(feed_path(slug, ext)) for slug in topics for ext in FORMATS]
 
     def is_feed(self, path: str) -> bool:
-        return path in self._feeds
+        """A topic's feed, or an author's or a source's (whether or not the store has it)."""
+        return path in self._feeds or (
+            bool(self.byline_kinds) and BYLINE_FEED.fullmatch(path) is not None
+        )
 
     def feed(
         self, path: str, parameters: FeedParameters, since: datetime | None = None
-    ) -> FixedProducer | None:
+    ) -> Producer | None:
         """The feed at `path` for a live URL's parameters (`since`: the `filter_time` cut-off)."""
-        if path not in self._feeds:
-            return None
-        return self._feed(*self._feeds[path], parameters, since)
+        if path in self._feeds:
+            return self._feed(*self._feeds[path], parameters, since)
+        byline = BYLINE_FEED.fullmatch(path)
+        if byline and self.is_byline(byline[1]) and byline[2] in FORMATS:
+            return self._byline_feed(byline[1], byline[2], parameters, since)
+        return None
 
     def search_page(
         self, slug: str, parameters: FeedParameters, since: datetime | None = None
-    ) -> FixedProducer | None:
-        """The live search page of a topic (`all`: every item); without `q`, its form only."""
-        topic = self.catalog.topic(slug)
-        if topic is None:
+    ) -> Producer | None:
+        """The live search page of a topic (`all`: every item), or of an author or a source;
+        without `q`, its form only."""
+        known = self.catalog.topic(slug)
+        if known is None and not self.is_byline(slug):
             return None
 
-        def produce(store: Store) -> Rendered:
+        def produce(store: Store) -> Rendered | None:
+            topic = known or self.byline_topic(store, slug)
+            if topic is None:
+                return None
             if parameters.query is None:
                 return Rendered(self.pages.search(topic), HTML_TYPE, newest_change(store))
             limit = parameters.limit or self.catalog.site.entries_per_feed
@@ -244,6 +315,54 @@ class SiteMap:
         return Rendered(self.pages.item(item), HTML_TYPE, item.updated or EPOCH)
 
     # -- producers --------------------------------------------------------------------------
+
+    def is_byline(self, key: str) -> bool:
+        """Whether `key` names an author or a source of a kind the site has (stored or not)."""
+        return bool(BYLINE_KEY.fullmatch(key)) and key.partition("/")[0] in self.byline_kinds
+
+    def byline_topic(self, store: Store, key: str) -> Topic | None:
+        """An author's or a source's feed as a topic, named as its newest item spells it; None
+        when no published item is filed there (its feed and page do not exist)."""
+        newest = store.newest(key, 1)
+        if not self.is_byline(key) or not newest:
+            return None
+        kind, _, slug = key.partition("/")
+        item, site = newest[0], self.catalog.site.title
+        # The description names no byline: RSS readers take a channel's as HTML, and a byline
+        # is the source's text (the title, plain text everywhere, carries the name).
+        if kind == AUTHORS:
+            names = [name for name in author_names(item.author) if name_slug(name) == slug]
+            name = names[0] if names else slug
+            return Topic(key, name, f"The latest stories by this author on {site}.")
+        name = " ".join((item.source or slug).split())
+        return Topic(key, name, f"The latest stories from this source on {site}.")
+
+    def _byline_feed(
+        self,
+        key: str,
+        extension: str,
+        parameters: FeedParameters = PLAIN,
+        since: datetime | None = None,
+    ) -> Producer:
+        def produce(store: Store) -> Rendered | None:
+            topic = self.byline_topic(store, key)
+            if topic is None:
+                return None
+            feed = load_feed(store, self.catalog, topic, parameters=parameters, since=since)
+            return self._rendered(feed, extension)
+
+        return produce
+
+    def _byline_page(self, key: str) -> Producer:
+        def produce(store: Store) -> Rendered | None:
+            topic = self.byline_topic(store, key)
+            return None if topic is None else self._topic_page(topic)(store)
+
+        return produce
+
+    def _byline_archive(self, store: Store, key: str, page: int, extension: str) -> Rendered | None:
+        topic = self.byline_topic(store, key)
+        return None if topic is None else self._archive(store, topic, page, extension)
 
     def _feed(
         self,
@@ -304,12 +423,13 @@ class SiteMap:
         return Rendered(self.pages.opensearch(), OPENSEARCH_TYPE, newest_change(store))
 
     def _page_entries(self, store: Store) -> list[Entry]:
-        """The home page and every topic's page, dated as their Last-Modified."""
+        """The home page and every topic's page (and author's and source's, where the site has
+        them), dated as their Last-Modified."""
         site = self.catalog.site
         entries = [Entry(site.url(""), newest_change(store))]
-        for topic in self.catalog.feeds:
-            latest = store.newest(topic.slug, LATEST_ON_PAGE)
-            entries.append(Entry(site.url(topic_path(topic.slug)), feed_updated(store, latest)))
+        for slug in [topic.slug for topic in self.catalog.feeds] + self.byline_keys(store):
+            latest = store.newest(slug, LATEST_ON_PAGE)
+            entries.append(Entry(site.url(topic_path(slug)), feed_updated(store, latest)))
         return entries
 
     def _item_entries(self, store: Store, part: int) -> tuple[list[Entry], datetime]:

@@ -69,7 +69,10 @@ def _write_all(
     expected = set(site.paths(store))
     destination.claim(expected)
     existing = destination.existing()
-    done = set(site.fixed_paths())
+    # Authors' and sources' pages and feeds: those that may have changed, written with the
+    # topics' below (any the destination lacks are written as new ones are).
+    bylines = site.bylines(store, site.byline_changes(store, since))
+    done = set(site.fixed_paths()) | {path for path, _ in bylines}
 
     def item_pages() -> Iterator[tuple[str, Rendered]]:
         for item in store.changed_since(since):  # an item's page changes only with the item
@@ -106,9 +109,14 @@ def _write_all(
         rendered = site.render(store, relative)
         if rendered:
             destination.put(relative, rendered)
-    fixed = sorted(site.fixed(), key=lambda entry: site.is_feed(entry[0]))  # feeds last
+    fixed = sorted(
+        [*site.fixed(), *bylines],
+        key=lambda entry: site.is_feed(entry[0]),
+    )  # feeds last
     for relative, produce in fixed:
-        destination.put(relative, produce(store))
+        rendered = produce(store)
+        if rendered:  # always, since the snapshot holds: a byline's comes from the store's list
+            destination.put(relative, rendered)
         if progress:
             progress(1)
     for relative in withdrawn:

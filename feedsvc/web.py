@@ -121,6 +121,12 @@ def _routes(app: Flask) -> None:
     app.add_url_rule(f"/{ITEMS_PREFIX}<item_id>{ITEMS_SUFFIX}", "item", item)
     app.add_url_rule("/feeds/<slug>/archive/<page>.<extension>", "archive", archive)
     app.add_url_rule("/sitemaps/<name>.xml", "sitemap_part", sitemap_part)
+    if site.byline_kinds:  # author and source feeds (site.toml turns them on)
+        kinds = f"any({', '.join(site.byline_kinds)})"
+        for rule in ("/<kind>/<slug>.html", "/feeds/<kind>/<slug>.<extension>"):
+            app.add_url_rule(rule.replace("<kind>", f"<{kinds}:kind>"), rule, by_path)
+        rule = f"/feeds/<{kinds}:kind>/<slug>/archive/<page>.<extension>"
+        app.add_url_rule(rule, "byline_archive", by_path)
     app.add_url_rule(f"/{SEARCH}", "search", search)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
@@ -131,6 +137,12 @@ def _routes(app: Flask) -> None:
 
 def resource(path: str) -> Response:
     return _answer(resource_cache().get(path))
+
+
+def by_path(**_: str) -> Response:
+    """A resource its path names whole (an author's or a source's feed, page, archive)."""
+    path = request.path[1:]
+    return feed(path) if resource_cache().site.is_feed(path) else resource(path)
 
 
 def archive(slug: str, page: str, extension: str) -> Response:

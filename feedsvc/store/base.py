@@ -54,7 +54,9 @@ from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
 T = TypeVar("T")
 ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
 CHUNK = 5000  # rows per statement when a whole store is read or copied
-TAKEN_DOWN = "taken_down"  # meta: the generation that last took a published item out unkilled
+# meta: the generation that last took a published item out of a topic unkilled (a withheld
+# version; an update filed elsewhere)
+TAKEN_DOWN = "taken_down"
 KILLED_COLUMNS = ("id", "killed_at", "reason", "topics", "row", "generation")
 HELD_COLUMNS = ("id", "published", "row")
 FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
@@ -305,6 +307,7 @@ class SQLStore:
                 raise Conflict("another writer stored one of these items first", self.location)
             self._file(numbered, ordinals)
             self._index([entry(seq, row) for seq, row in numbered])
+        moved = False
         if plan.updates:
             self._reindex_updates(plan.updates)
             self._update(
@@ -312,10 +315,11 @@ class SQLStore:
                 ("seq", *CHANGED),
                 ((seq, *updated_values(row), generation) for seq, row in plan.updates),
             )
-            self._refile(plan.updates, ordinals)
+            moved = self._refile(plan.updates, ordinals)
         self._save_ordinals(ordinals)
         if plan.withholds:  # out of every feed until a usable version comes
             self._take_down([seq for seq, _ in plan.withholds])
+        if plan.withholds or moved:  # or an update left a topic (a corrected byline, say)
             # Its archive pages change, and no killed row says so (archive_changes reads this).
             self._insert(
                 "meta",
@@ -355,13 +359,14 @@ class SQLStore:
             ),
         )
 
-    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> None:
+    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> bool:
         """File stored items under `row.topics`: a topic an item stays in keeps its archive
-        place; a new one gets the next place there."""
+        place; a new one gets the next place there. True if an item left a topic."""
         kept = set(self._among("SELECT topic, seq FROM filed", "seq", [s for s, _ in rows]))
         wanted = {(slug, seq) for seq, row in rows for slug in row.topics}
         self._delete("filed", ("topic", "seq"), sorted(kept - wanted))
         self._file(rows, ordinals, kept)
+        return bool(kept - wanted)
 
     def _ordinals(self) -> dict[str, int]:
         return dict(self._rows("SELECT topic, next FROM ordinals"))
@@ -621,7 +626,7 @@ class SQLStore:
         for (topics,) in self._rows("SELECT topics FROM killed WHERE generation > ?", (since,)):
             for topic in (ALL, *topics_of(topics)):
                 changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
-        if int(self._meta(TAKEN_DOWN) or 0) > since:  # a withheld version took an item out: rare
+        if int(self._meta(TAKEN_DOWN) or 0) > since:  # an item taken out unkilled: rare
             for (topic,) in [(ALL,), *self._rows("SELECT DISTINCT topic FROM filed")]:
                 changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
         return changed
