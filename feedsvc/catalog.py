@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from .classifier import LazyModel, find_model, log_odds
 from .errors import CatalogError, DocumentError
 from .filing import (
     RULE_KINDS,
@@ -18,6 +19,7 @@ from .filing import (
     CompiledRules,
     Explanation,
     LazyRules,
+    ModelVote,
     Rule,
     plural_forms,
     rule_words,
@@ -44,12 +46,26 @@ SITE_KEYS = {
     "archive_page_size": int,
     "hubs": list,
     "tombstone_days": int,
+    "model": bool,  # false: the rules alone file items (no statistical model)
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict, "subjects": list}
 SOURCES_FILE = "sources.toml"
 SOURCES_KEYS = {"names": list}
-TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    dict: "a table",
+    bool: "true or false",
+}
+# The model and the rules (README, "How filing works"): where the rules file an item, the
+# model may add a topic it finds very likely; where they file it nowhere, the model decides,
+# with a lower bar. A rule an editor wrote is never overruled.
+MODEL_ADDS = 0.8
+MODEL_DECIDES = 0.5
+MODEL_SHOWN = 3  # --explain lists the model's likeliest topics
+_ADDS, _DECIDES = log_odds(MODEL_ADDS), log_odds(MODEL_DECIDES)
 # Part of the digest: a change to how rules are applied re-files stored items like a change
 # to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
 FILING_VERSION = b"3"
@@ -67,6 +83,7 @@ class Catalog:
     rules: LazyRules
     # IPTC subject code -> the topics that list it (`subjects` in their TOML)
     by_subject: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    model: LazyModel | None = None  # None: the rules alone (`model = false` in site.toml)
 
     @property
     def filer(self) -> CompiledRules:
@@ -96,8 +113,34 @@ class Catalog:
         return next((topic for topic in self.feeds if topic.slug == slug), None)
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
-        """The slugs of the topics an item with this title and body belongs under."""
-        return self.filer.file(title, body)
+        """The slugs of the topics an item with this title and body belongs under: the rules',
+        and the model's where it is sure enough (`_combine`)."""
+        by_rules = self.filer.file(title, body)
+        if self.model is None:
+            return by_rules
+        model = self.model.get()
+        return self._combine(by_rules, model.topics, model.scores(title, body))[0]
+
+    def _combine(
+        self, by_rules: tuple[str, ...], slugs: Sequence[str], scores: Sequence[float]
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The rules' topics and the model's (`scores`: log-odds, so the bars cost no
+        exponential), and what the model did for each topic it chose."""
+        best = max(scores, default=_ADDS)
+        if best < (_ADDS if by_rules else _DECIDES):
+            return by_rules, {}  # the model is sure of nothing: the usual case, kept cheap
+        if by_rules:
+            note = "added by the model"
+            done = {s: note for s, v in zip(slugs, scores, strict=True) if v >= _ADDS}
+            for slug in by_rules:
+                done.pop(slug, None)
+        else:
+            note = "decided by the model: no rule filed the item"
+            done = {s: note for s, v in zip(slugs, scores, strict=True) if v >= _ADDS or v == best}
+        if not done:
+            return by_rules, done
+        chosen = {*by_rules, *done}
+        return tuple(t.slug for t in self.topics if t.slug in chosen), done
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
         """An item's topics: the ones its source pinned (JSON Lines `topics`), else the ones
@@ -124,13 +167,39 @@ class Catalog:
 
     def explain(self, item: Item) -> Explanation:
         """Why `topics_for` files the item where it does: each topic's score and rules."""
-        explanation = self.filer.explain(item.title, item.body_text())
-        if item.topics:
-            return replace(explanation, topics=self._pinned(item), pinned=True)
+        body = item.body_text()
+        explanation = self.filer.explain(item.title, body)
+        model = self.model.get() if self.model else None
+        scores = model.scores(item.title, body) if model else []
+        likely = model.likely(scores) if model else {}
+        topics, done = self._combine(explanation.topics, tuple(likely), scores)
         by_codes, reasons = self.subject_topics(item.subjects)
-        if by_codes:
-            return replace(explanation, topics=by_codes, subjects=reasons)
-        return explanation
+        if item.topics:
+            topics, done = self._pinned(item), {}
+            explanation = replace(explanation, pinned=True)
+        elif by_codes:
+            topics, done = by_codes, {}
+            explanation = replace(explanation, subjects=reasons)
+        shown = sorted(likely, key=lambda slug: (-likely[slug], slug))[:MODEL_SHOWN]
+        shown += [slug for slug in done if slug not in shown]
+        votes = tuple(
+            ModelVote(slug, likely[slug], slug in topics, done.get(slug, "")) for slug in shown
+        )
+        return replace(explanation, topics=topics, model=votes)
+
+    def check_topics(self, slugs: Iterable[str]) -> tuple[str, ...]:
+        """Topics an editor names (`feedsvc file --topics`, the API), as an item is filed under
+        them: `other` alone for none. An unknown slug is a `CatalogError`."""
+        known = [topic.slug for topic in self.topics]
+        given = [slug.strip() for slug in slugs if slug.strip()]
+        for slug in given:
+            if slug not in (*known, OTHER):
+                raise CatalogError(f"unknown topic {slug!r} (topics: {', '.join(known)}, other)")
+        if not given:
+            raise CatalogError(f"no topic given (topics: {', '.join(known)}, other)")
+        if OTHER in given and len(set(given)) > 1:
+            raise CatalogError("'other' is for items of no topic: it goes with no other topic")
+        return tuple(slug for slug in (*known, OTHER) if slug in given)
 
     def _pinned(self, item: Item) -> tuple[str, ...]:
         known = {ALL, OTHER, *(topic.slug for topic in self.topics)}
@@ -154,6 +223,8 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
     site_data, _ = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
     digest = hashlib.sha256(FILING_VERSION + b"\0")
+    use_model = site_data.get("model", True)
+    digest.update(b"model\0")
     topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]] = []
     for path in sorted((feeds_dir / "topics").glob("*.toml")):
         data, source = _read_toml(path)
@@ -167,6 +238,8 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
         names = _source_names(data, _Source(sources_file, source))
     order = _topic_order(site_data.get("topic_order", []), site_file, [t for t, _ in topics])
     topics.sort(key=lambda t: (order.get(t[0].slug, len(order)), t[0].slug))
+    model = find_model(feeds_dir, [t.slug for t, _ in topics]) if use_model else None
+    digest.update((model.digest.encode() if model else b"-") + b"\0")
     by_subject: dict[str, tuple[str, ...]] = {}
     for topic, _ in topics:
         for code in topic.subjects:
@@ -177,6 +250,7 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
         digest.hexdigest()[:16],
         _filer(topics, names),
         MappingProxyType(by_subject),
+        model,
     )
 
 
@@ -271,7 +345,7 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
     for key in SITE_REQUIRED:
         if not data.get(key):
             raise CatalogError(f"missing key {key!r}", str(path))
-    settings = {key: data[key] for key in SITE_KEYS if key in data and key != "topic_order"}
+    settings = {k: data[k] for k in SITE_KEYS if k in data and k not in ("topic_order", "model")}
     if base_url:  # given on the command line or in the environment, not in this file
         settings["base_url"] = check_base_url(base_url)
     elif data.get("base_url"):
