@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,13 +60,20 @@ TYPE_NAMES = {
     dict: "a table",
     bool: "true or false",
 }
-# The model and the rules (README, "How filing works"): where the rules file an item, the
-# model may add a topic it finds very likely; where they file it nowhere, the model decides,
-# with a lower bar. A rule an editor wrote is never overruled.
-MODEL_ADDS = 0.8
-MODEL_DECIDES = 0.5
+# The rules and the model (README, "How filing works"), as probabilities the model gives:
+# a topic the rules find in the title stands unless the model is sure it is not the story
+# (under MODEL_STANDS: a word read out of its sense, "race" in an election); a second such
+# topic, or one the rules find only in the body, needs a little more (MODEL_CONFIRMS); the
+# model adds any topic it finds likely (MODEL_ADDS), and where no rule stands it decides with
+# its likeliest topic (MODEL_DECIDES). Bars chosen by cross-validation on the tuning half.
+MODEL_STANDS = 0.05
+MODEL_CONFIRMS = (0.2, 0.1)  # a second topic found in the title; a topic found in the body
+MODEL_ADDS = 0.5
+MODEL_DECIDES = 0.4
 MODEL_SHOWN = 3  # --explain lists the model's likeliest topics
-_ADDS, _DECIDES = log_odds(MODEL_ADDS), log_odds(MODEL_DECIDES)
+_STANDS, _ADDS, _DECIDES = log_odds(MODEL_STANDS), log_odds(MODEL_ADDS), log_odds(MODEL_DECIDES)
+_SECOND, _IN_BODY = (log_odds(p) for p in MODEL_CONFIRMS)
+_CONFIRMED = max(_SECOND, _IN_BODY)  # a rule's topic this likely stands, wherever found
 # Part of the digest: a change to how rules are applied re-files stored items like a change
 # to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
 FILING_VERSION = b"3"
@@ -115,32 +123,56 @@ class Catalog:
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
         """The slugs of the topics an item with this title and body belongs under: the rules',
         and the model's where it is sure enough (`_combine`)."""
-        by_rules = self.filer.file(title, body)
+        filer = self.filer
+        by_rules = filer.file(title, body)
         if self.model is None:
             return by_rules
         model = self.model.get()
-        return self._combine(by_rules, model.topics, model.scores(title, body))[0]
+        scores = model.scores(title, body)
+        best = max(scores, default=_DECIDES)
+        # The usual cases, kept cheap: nothing for the model to decide, add or keep out.
+        if not by_rules and best < _DECIDES:
+            return by_rules
+        if by_rules:
+            own, others = model.places(by_rules)
+            if all(scores[i] >= _CONFIRMED for i in own) and all(scores[i] < _ADDS for i in others):
+                return by_rules
+        in_title = filer.file(title) if by_rules and body else by_rules
+        return self._combine(by_rules, in_title, model.topics, scores)[0]
 
     def _combine(
-        self, by_rules: tuple[str, ...], slugs: Sequence[str], scores: Sequence[float]
+        self,
+        by_rules: tuple[str, ...],
+        in_title: tuple[str, ...],
+        slugs: Sequence[str],
+        scores: Sequence[float],
     ) -> tuple[tuple[str, ...], dict[str, str]]:
-        """The rules' topics and the model's (`scores`: log-odds, so the bars cost no
-        exponential), and what the model did for each topic it chose."""
+        """The topics of the rules (`by_rules`; `in_title`: as the title alone files it)
+        and the model (`scores`: log-odds, so the bars cost no exponential), and what the
+        model did for each topic it added, decided or kept out."""
+        likely = dict(zip(slugs, scores, strict=True))
+        done: dict[str, str] = {}
+        kept = []
+        first = max(in_title, key=lambda slug: likely.get(slug, math.inf), default=None)
+        for slug in by_rules:
+            bar = _STANDS if slug == first else _SECOND if slug in in_title else _IN_BODY
+            if likely.get(slug, math.inf) >= bar:
+                kept.append(slug)
+            else:
+                done[slug] = "kept out by the model: " + (
+                    "it reads the title's rule in another sense"
+                    if slug in in_title
+                    else "the rules found it only in the body"
+                )
         best = max(scores, default=_ADDS)
-        if best < (_ADDS if by_rules else _DECIDES):
-            return by_rules, {}  # the model is sure of nothing: the usual case, kept cheap
-        if by_rules:
-            note = "added by the model"
-            done = {s: note for s, v in zip(slugs, scores, strict=True) if v >= _ADDS}
-            for slug in by_rules:
-                done.pop(slug, None)
-        else:
-            note = "decided by the model: no rule filed the item"
-            done = {s: note for s, v in zip(slugs, scores, strict=True) if v >= _ADDS or v == best}
+        note = "added by the model" if kept else "decided by the model: no rule stands"
+        for slug, score in likely.items():
+            if slug not in kept and (score >= _ADDS or (not kept and score == best >= _DECIDES)):
+                done[slug] = note
+                kept.append(slug)
         if not done:
             return by_rules, done
-        chosen = {*by_rules, *done}
-        return tuple(t.slug for t in self.topics if t.slug in chosen), done
+        return tuple(t.slug for t in self.topics if t.slug in kept), done
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
         """An item's topics: the ones its source pinned (JSON Lines `topics`), else the ones
@@ -172,7 +204,11 @@ class Catalog:
         model = self.model.get() if self.model else None
         scores = model.scores(item.title, body) if model else []
         likely = model.likely(scores) if model else {}
-        topics, done = self._combine(explanation.topics, tuple(likely), scores)
+        topics = explanation.topics
+        done: dict[str, str] = {}
+        if model:
+            in_title = self.filer.file(item.title) if topics and body else topics
+            topics, done = self._combine(topics, in_title, model.topics, scores)
         by_codes, reasons = self.subject_topics(item.subjects)
         if item.topics:
             topics, done = self._pinned(item), {}

@@ -15,7 +15,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -42,32 +42,37 @@ DIGITS = 4  # weights are rounded so the file is the same on every machine
 
 
 Feature = str | tuple[str, str]  # a word, or two words that follow each other
+Known = tuple[frozenset[str], frozenset[tuple[str, str]]]  # a model's words and pairs
 
 
-def _found(text: str) -> set[Feature]:
+def _found(text: str, known: Known | None = None) -> tuple[set[Feature], int]:
+    """The features of `text` (only the `known` words and pairs, given them), and how many
+    it has, counted as training counts them (repeats too: no set to build for that)."""
     words = words_of(text.casefold()) if text else []
-    found: set[Feature] = set(pairwise(words))
-    found.update(words)
-    return found  # with the commonest words: training leaves them out of the model
+    if known is None:
+        found: set[Feature] = set(pairwise(words))
+        found.update(words)
+    else:  # intersecting with an iterable runs in C, without a set of the text's features
+        found = set(known[0].intersection(words))
+        found.update(known[1].intersection(pairwise(words)))
+    return found, 2 * len(words) - 1 if words else 0
 
 
-def feature_sets(title: str, body: str = "") -> tuple[set[Feature], set[Feature]]:
-    """An item's features: its title's words (casefolded, accents folded, the commonest left
-    out) and word pairs; and those found only in the body's lead, which weigh less."""
-    in_title = _found(title)
-    return in_title, _found(body[: min(LEAD_CHARS, BODY_CHARS)]) - in_title
-
-
-def _scale(in_title: int, in_body: int) -> float:
-    """Features are scaled so that an item's vector has length 1, however long it is."""
-    size = in_title + in_body * BODY_VALUE * BODY_VALUE
-    return 1 / math.sqrt(size) if size else 0.0
+def feature_sets(
+    title: str, body: str = "", known: Known | None = None
+) -> tuple[set[Feature], set[Feature], float]:
+    """An item's features: its title's words (casefolded, accents folded) and word pairs;
+    those found only in the body's lead, which weigh less; and the scale that makes the
+    item's vector of length 1, however long it is."""
+    in_title, size = _found(title, known)
+    in_body, more = _found(body[: min(LEAD_CHARS, BODY_CHARS)], known) if body else (set(), 0)
+    total = size + more * BODY_VALUE * BODY_VALUE
+    return in_title, in_body - in_title, 1 / math.sqrt(total) if total else 0.0
 
 
 def features(title: str, body: str = "") -> dict[Feature, float]:
     """The features with their values, as training sees them."""
-    in_title, in_body = feature_sets(title, body)
-    scale = _scale(len(in_title), len(in_body))
+    in_title, in_body, scale = feature_sets(title, body)
     found = dict.fromkeys(in_body, BODY_VALUE * scale)
     found.update(dict.fromkeys(in_title, scale))
     return found
@@ -89,10 +94,26 @@ class Model:
     bias: tuple[float, ...]
     weights: dict[Feature, tuple[float, ...]]
     digest: str = ""  # of the file it was read from: a new model re-files stored items
-    _known: frozenset[Feature] = frozenset()  # the features, as a set to intersect (in C)
+    _known: Known = (frozenset(), frozenset())  # the words, the pairs: sets to intersect
+    # Topics -> the places of theirs and of the others' in `scores` (a few combinations).
+    _places: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=dict
+    )
+
+    def places(self, topics: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Where these topics' scores are, and where the other topics' are."""
+        found = self._places.get(topics)
+        if found is None:
+            own = tuple(i for i, slug in enumerate(self.topics) if slug in topics)
+            others = tuple(i for i in range(len(self.topics)) if i not in own)
+            found = self._places[topics] = (own, others)
+        return found
 
     def __post_init__(self) -> None:
-        self._known = frozenset(self.weights)
+        self._known = (
+            frozenset(f for f in self.weights if isinstance(f, str)),
+            frozenset(f for f in self.weights if not isinstance(f, str)),
+        )
 
     def probabilities(self, title: str, body: str = "") -> dict[str, float]:
         """How likely each topic is, from 0 to 1."""
@@ -104,24 +125,14 @@ class Model:
 
     def scores(self, title: str, body: str = "") -> list[float]:
         """Each topic's score (its log-odds: 0 is a probability of one half)."""
-        in_title, in_body = feature_sets(title, body)
-        scale = _scale(len(in_title), len(in_body))
-        weights, known = self.weights, self._known
+        in_title, in_body, scale = feature_sets(title, body, self._known)
+        weights, scores = self.weights, self.bias
         # Sum the rows of the features found (one column a topic): a few calls into C.
-        rows = [weights[feature] for feature in in_title.intersection(known)]
-        scores = (
-            [b + scale * sum(c) for b, c in zip(self.bias, zip(*rows, strict=True), strict=True)]
-            if rows
-            else self.bias
-        )
-        rows = [weights[feature] for feature in in_body.intersection(known)] if in_body else ()
-        if not rows:
-            return list(scores)
-        scale *= BODY_VALUE
-        return [
-            s + scale * sum(column)
-            for s, column in zip(scores, zip(*rows, strict=True), strict=True)
-        ]
+        for found, value in ((in_title, scale), (in_body, scale * BODY_VALUE)):
+            if found:
+                columns = zip(*[weights[feature] for feature in found], strict=True)
+                scores = [s + value * sum(c) for s, c in zip(scores, columns, strict=True)]
+        return list(scores)
 
     def only(self, topics: Sequence[str]) -> Model:
         """The model for these topics, in this order (the ones it does not know left out)."""

@@ -780,7 +780,8 @@ def _explained(explanation: Explanation) -> str:
         lines.append(f"    model      {likely}")
         for vote in explanation.model:
             if vote.note:
-                lines.append(f"      + {vote.slug:<24} {vote.note}")
+                mark = "+" if vote.filed else "-"
+                lines.append(f"      {mark} {vote.slug:<24} {vote.note}")
     return "\n".join(lines)
 
 

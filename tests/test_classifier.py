@@ -17,6 +17,7 @@ from feedsvc.classifier import (
     LEARNED,
     SHIPPED,
     Example,
+    Model,
     load_model,
     shipped_examples,
     train,
@@ -89,10 +90,20 @@ def test_the_shipped_model_is_what_its_shipped_data_trains() -> None:
     assert shipped.to_json() == SHIPPED.read_text(encoding="utf-8")
 
 
-def test_rules_win_where_they_speak_the_model_adds_or_decides(tmp_path) -> None:
+def hand_made() -> Model:
+    """A model whose every weight is chosen: it knows quilts are culture, and that a
+    "political football" is no sport; of anything else it finds each topic 12% likely."""
+    weights = {
+        "quilters": (0, 0, 0, 0, 0, 0, 40),
+        ("political", "football"): (0, 0, -60, 0, 0, 0, 0),
+    }
+    order = ["world", "business", "sport", "tech", "science", "health", "culture"]
+    return Model(tuple(order), (-2.0,) * 7, weights)
+
+
+def test_rules_stand_the_model_adds_decides_or_reads_another_sense(tmp_path) -> None:
     feeds = copy_feeds(tmp_path)
-    model = train(FIXTURE * 3, TOPICS)
-    (feeds / LEARNED).write_text(model.to_json(), encoding="utf-8")
+    (feeds / LEARNED).write_text(hand_made().to_json(), encoding="utf-8")
     catalog = load_catalog(feeds)
     assert catalog.model is not None and catalog.model.path == feeds / LEARNED
     # No rule speaks: the model decides.
@@ -103,14 +114,25 @@ def test_rules_win_where_they_speak_the_model_adds_or_decides(tmp_path) -> None:
     assert explanation.topics == ("culture",)
     assert explanation.model[0].slug == "culture" and explanation.model[0].filed
     assert explanation.model[0].note.startswith("decided by the model")
-    # A rule speaks (sport's "football"): it stays; the model's view is only added to it.
+    # A rule speaks (sport's "football") and the model has no view against it: it stands,
+    # and the model adds its own.
     title = "Quilters stitch a coverlet for the football club"
-    assert "sport" in catalog.filer.file(title)
-    assert set(catalog.file(title)) >= set(catalog.filer.file(title))
+    assert catalog.filer.file(title) == ("sport",)
+    assert catalog.file(title) == ("sport", "culture")
+    # The model is sure the rule's word is used in another sense: that topic is kept out.
+    title = "Budget becomes a political football"
+    assert catalog.filer.file(title) == ("world", "sport")
+    assert catalog.file(title) == ("world",)
+    explanation = catalog.explain(Item("y", title))
+    assert explanation.topics == ("world",)
+    vote = next(vote for vote in explanation.model if vote.slug == "sport")
+    assert not vote.filed and vote.note.startswith("kept out by the model")
     # Pinned topics and subject codes come first.
     pinned = Item("p", "Quilters stitch a coverlet", topics=("science",))
     assert catalog.topics_for(pinned) == ("science",)
     assert catalog.explain(pinned).topics == ("science",)
+    coded = Item("c", "Quilters stitch a coverlet", subjects=("medtop:15000000",))
+    assert catalog.topics_for(coded) == ("sport",) == catalog.explain(coded).topics
     # Without a model (site.toml `model = false`) the rules alone file.
     site = feeds / "site.toml"
     site.write_text("model = false\n" + site.read_text(encoding="utf-8"), encoding="utf-8")
@@ -120,13 +142,13 @@ def test_rules_win_where_they_speak_the_model_adds_or_decides(tmp_path) -> None:
 def test_explain_shows_the_model_part(tmp_path) -> None:
     runner = CliRunner()
     feeds = copy_feeds(tmp_path)
-    (feeds / LEARNED).write_text(train(FIXTURE * 3, TOPICS).to_json(), encoding="utf-8")
+    (feeds / LEARNED).write_text(hand_made().to_json(), encoding="utf-8")
     wire = tmp_path / "in.txt"
     wire.write_text("-\nQuilters stitch a patchwork coverlet\n", encoding="utf-8")
     result = runner.invoke(main, ["--feeds", str(feeds), "parse", "--explain", str(wire)])
     assert result.exit_code == 0, result.output
     assert "no rule found" in result.output
-    assert "    model      culture 1.00  " in result.output  # the likeliest first
+    assert "    model      culture 1.00  business 0.12" in result.output  # likeliest first
     assert "+ culture" in result.output and "decided by the model" in result.output
     result = runner.invoke(main, ["--feeds", str(feeds), "parse", "--json", "--explain", str(wire)])
     explained = json.loads(result.output)["explain"]
