@@ -134,8 +134,8 @@ class Catalog:
         if not by_rules and best < _DECIDES:
             return by_rules
         if by_rules:
-            own, others = model.places(by_rules)
-            if all(scores[i] >= _CONFIRMED for i in own) and all(scores[i] < _ADDS for i in others):
+            own, others = model.places(by_rules)  # what picks those scores, as tuples
+            if min(own(scores), default=_CONFIRMED) >= _CONFIRMED and max(others(scores)) < _ADDS:
                 return by_rules
         in_title = filer.file(title) if by_rules and body else by_rules
         return self._combine(by_rules, in_title, model.topics, scores)[0]

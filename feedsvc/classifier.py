@@ -14,9 +14,10 @@ import math
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import itemgetter
 from pathlib import Path
 
 from .errors import CatalogError
@@ -96,17 +97,16 @@ class Model:
     digest: str = ""  # of the file it was read from: a new model re-files stored items
     _known: Known = (frozenset(), frozenset())  # the words, the pairs: sets to intersect
     # Topics -> the places of theirs and of the others' in `scores` (a few combinations).
-    _places: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[int, ...]]] = field(
-        default_factory=dict
-    )
+    _places: dict[tuple[str, ...], tuple[Pick, Pick]] = field(default_factory=dict)
 
-    def places(self, topics: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Where these topics' scores are, and where the other topics' are."""
+    def places(self, topics: tuple[str, ...]) -> tuple[Pick, Pick]:
+        """Functions giving these topics' scores, and the other topics', as tuples (cached:
+        items come in a few combinations of topics)."""
         found = self._places.get(topics)
         if found is None:
-            own = tuple(i for i, slug in enumerate(self.topics) if slug in topics)
-            others = tuple(i for i in range(len(self.topics)) if i not in own)
-            found = self._places[topics] = (own, others)
+            own = [i for i, slug in enumerate(self.topics) if slug in topics]
+            others = [i for i in range(len(self.topics)) if i not in own]
+            found = self._places[topics] = (_picker(own), _picker(others))
         return found
 
     def __post_init__(self) -> None:
@@ -153,6 +153,20 @@ class Model:
             "weights": dict(sorted(weights.items())),
         }
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+Pick = Callable[[Sequence[float]], tuple[float, ...]]
+
+
+def _picker(places: list[int]) -> Pick:
+    """The values at `places` of a sequence, as a tuple (`itemgetter` gives a lone value
+    for one place, and fails for none)."""
+    if len(places) > 1:
+        return itemgetter(*places)
+    if places:
+        place = places[0]
+        return lambda values: (values[place],)
+    return lambda values: ()
 
 
 def _key(feature: Feature) -> str:
