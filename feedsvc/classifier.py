@@ -26,6 +26,7 @@ from .filing import BODY_CHARS, words_of
 FORMAT = 1
 LEAD_CHARS = 600  # the body's lead: what the story is about, at a bounded cost per item
 BODY_VALUE = 0.5  # a word only in the body says less than one in the title
+BODY_PAIRS = True  # the body lead's word pairs: +0.01 F1 by cross-validation, a third of the cost
 # Words too common to say anything alone (their pairs are kept: "to strike", "the pole").
 # fmt: off
 STOP = frozenset({
@@ -46,17 +47,18 @@ Feature = str | tuple[str, str]  # a word, or two words that follow each other
 Known = tuple[frozenset[str], frozenset[tuple[str, str]]]  # a model's words and pairs
 
 
-def _found(text: str, known: Known | None = None) -> tuple[set[Feature], int]:
+def _found(text: str, known: Known | None = None, pairs: bool = True) -> tuple[set[Feature], int]:
     """The features of `text` (only the `known` words and pairs, given them), and how many
     it has, counted as training counts them (repeats too: no set to build for that)."""
     words = words_of(text.casefold()) if text else []
     if known is None:
-        found: set[Feature] = set(pairwise(words))
+        found: set[Feature] = set(pairwise(words)) if pairs else set()
         found.update(words)
     else:  # intersecting with an iterable runs in C, without a set of the text's features
         found = set(known[0].intersection(words))
-        found.update(known[1].intersection(pairwise(words)))
-    return found, 2 * len(words) - 1 if words else 0
+        if pairs:
+            found.update(known[1].intersection(pairwise(words)))
+    return found, (2 * len(words) - 1 if pairs else len(words)) if words else 0
 
 
 def feature_sets(
@@ -64,9 +66,12 @@ def feature_sets(
 ) -> tuple[set[Feature], set[Feature], float]:
     """An item's features: its title's words (casefolded, accents folded) and word pairs;
     those found only in the body's lead, which weigh less; and the scale that makes the
-    item's vector of length 1, however long it is."""
+    item's vector of length 1, however long."""
     in_title, size = _found(title, known)
-    in_body, more = _found(body[: min(LEAD_CHARS, BODY_CHARS)], known) if body else (set(), 0)
+    if body:
+        in_body, more = _found(body[: min(LEAD_CHARS, BODY_CHARS)], known, BODY_PAIRS)
+    else:
+        in_body, more = set(), 0
     total = size + more * BODY_VALUE * BODY_VALUE
     return in_title, in_body - in_title, 1 / math.sqrt(total) if total else 0.0
 
