@@ -26,6 +26,7 @@ from .filing import BODY_CHARS, words_of
 FORMAT = 1
 LEAD_CHARS = 600  # the body's lead: what the story is about, at a bounded cost per item
 BODY_VALUE = 0.5  # a word only in the body says less than one in the title
+STEM, STEM_CHARS = "~", 5  # a stem feature: "~" (no word holds one) and a word's first 5
 BODY_PAIRS = True  # the body lead's word pairs: +0.01 F1 by cross-validation, a third of the cost
 # Words too common to say anything alone (their pairs are kept: "to strike", "the pole").
 # fmt: off
@@ -51,11 +52,15 @@ def _found(text: str, known: Known | None = None, pairs: bool = True) -> tuple[s
     """The features of `text` (only the `known` words and pairs, given them), and how many
     it has, counted as training counts them (repeats too: no set to build for that)."""
     words = words_of(text.casefold()) if text else []
+    # A long word's stem too ("~vacci" for vaccine, vaccines, vaccination): the labelled
+    # items are few, and a word seen once in training still says something through it.
+    stems = [STEM + word[:STEM_CHARS] for word in words if len(word) > STEM_CHARS + 1]
     if known is None:
         found: set[Feature] = set(pairwise(words)) if pairs else set()
-        found.update(words)
+        found.update(words, stems)
     else:  # intersecting with an iterable runs in C, without a set of the text's features
         found = set(known[0].intersection(words))
+        found.update(known[0].intersection(stems))
         if pairs:
             found.update(known[1].intersection(pairwise(words)))
     return found, (2 * len(words) - 1 if pairs else len(words)) if words else 0
