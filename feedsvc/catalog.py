@@ -128,14 +128,20 @@ class Catalog:
         if self.model is None:
             return by_rules
         model = self.model.get()
+        if not model.topics:  # it knows none of the catalogue's topics
+            return by_rules
         scores = model.scores(title, body)
-        best = max(scores, default=_DECIDES)
+        best = max(scores)
         # The usual cases, kept cheap: nothing for the model to decide, add or keep out.
         if not by_rules and best < _DECIDES:
             return by_rules
         if by_rules:
             own, others = model.places(by_rules)  # what picks those scores, as tuples
-            if min(own(scores), default=_CONFIRMED) >= _CONFIRMED and max(others(scores)) < _ADDS:
+            lowest, highest = (
+                min(own(scores), default=_CONFIRMED),
+                max(others(scores), default=-math.inf),
+            )
+            if lowest >= _CONFIRMED and highest < _ADDS:
                 return by_rules
         in_title = filer.file(title) if by_rules and body else by_rules
         return self._combine(by_rules, in_title, model.topics, scores)[0]

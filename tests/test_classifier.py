@@ -259,3 +259,16 @@ def test_api_pins_topics(settings, catalog, clock, tmp_path) -> None:
     assert [entry.title for entry in feed.entries] == [QUILTS[0][1]]
     assert feedparser.parse(client.get("/feeds/other.rss").data).entries == []
     assert BASE_URL  # the app links to the test site
+
+
+def test_a_catalogue_of_topics_the_model_does_not_know_files_by_its_rules(tmp_path) -> None:
+    (tmp_path / "topics").mkdir()
+    (tmp_path / "site.toml").write_text('title = "t"\ndescription = "d"\nauthor = "a"\n')
+    weather = 'title = "Weather"\ndescription = "Skies."\n[rules]\nmatch = ["snow"]\n'
+    (tmp_path / "topics" / "weather.toml").write_text(weather)
+    catalog = load_catalog(tmp_path)
+    assert catalog.model is not None and catalog.model.path == SHIPPED
+    assert catalog.file("Snow closes mountain pass") == ("weather",)
+    assert catalog.file("Central bank raises interest rates") == ()
+    explanation = catalog.explain(Item("x", "Snow closes mountain pass"))
+    assert explanation.topics == ("weather",) and explanation.model == ()
