@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from .bylines import AUTHORS, SOURCES, author_names, feed_key, name_slug
+from .classifier import LazyModel, find_model, log_odds
 from .errors import CatalogError, DocumentError
 from .filing import (
     RULE_KINDS,
@@ -19,6 +21,7 @@ from .filing import (
     CompiledRules,
     Explanation,
     LazyRules,
+    ModelVote,
     Rule,
     plural_forms,
     rule_words,
@@ -47,6 +50,7 @@ SITE_KEYS = {
     "tombstone_days": int,
     "author_feeds": bool,
     "source_feeds": bool,
+    "model": bool,  # false: the rules alone file items (no statistical model)
 }
 SITE_REQUIRED = ("title", "description", "author")  # base_url: only `build` needs one
 TOPIC_KEYS = {"title": str, "description": str, "rules": dict, "subjects": list}
@@ -59,6 +63,20 @@ TYPE_NAMES = {
     dict: "a table",
     bool: "true or false",
 }
+# The rules and the model (README, "How filing works"), as probabilities the model gives:
+# a topic the rules find in the title stands unless the model is sure it is not the story
+# (under MODEL_STANDS: a word read out of its sense, "race" in an election); a second such
+# topic, or one the rules find only in the body, needs a little more (MODEL_CONFIRMS); the
+# model adds any topic it finds likely (MODEL_ADDS), and where no rule stands it decides with
+# its likeliest topic (MODEL_DECIDES). Bars chosen by cross-validation on the tuning half.
+MODEL_STANDS = 0.05
+MODEL_CONFIRMS = (0.2, 0.1)  # a second topic found in the title; a topic found in the body
+MODEL_ADDS = 0.5
+MODEL_DECIDES = 0.4
+MODEL_SHOWN = 3  # --explain lists the model's likeliest topics
+_STANDS, _ADDS, _DECIDES = log_odds(MODEL_STANDS), log_odds(MODEL_ADDS), log_odds(MODEL_DECIDES)
+_SECOND, _IN_BODY = (log_odds(p) for p in MODEL_CONFIRMS)
+_CONFIRMED = max(_SECOND, _IN_BODY)  # a rule's topic this likely stands, wherever found
 # Part of the digest: a change to how rules are applied re-files stored items like a change
 # to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
 FILING_VERSION = b"3"
@@ -76,6 +94,7 @@ class Catalog:
     rules: LazyRules
     # IPTC subject code -> the topics that list it (`subjects` in their TOML)
     by_subject: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    model: LazyModel | None = None  # None: the rules alone (`model = false` in site.toml)
 
     @property
     def filer(self) -> CompiledRules:
@@ -105,8 +124,64 @@ class Catalog:
         return next((topic for topic in self.feeds if topic.slug == slug), None)
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
-        """The slugs of the topics an item with this title and body belongs under."""
-        return self.filer.file(title, body)
+        """The slugs of the topics an item with this title and body belongs under: the rules',
+        and the model's where it is sure enough (`_combine`)."""
+        filer = self.filer
+        by_rules = filer.file(title, body)
+        if self.model is None:
+            return by_rules
+        model = self.model.get()
+        if not model.topics:  # it knows none of the catalogue's topics
+            return by_rules
+        scores = model.scores(title, body)
+        best = max(scores)
+        # The usual cases, kept cheap: nothing for the model to decide, add or keep out.
+        if not by_rules and best < _DECIDES:
+            return by_rules
+        if by_rules:
+            own, others = model.places(by_rules)  # what picks those scores, as tuples
+            lowest, highest = (
+                min(own(scores), default=_CONFIRMED),
+                max(others(scores), default=-math.inf),
+            )
+            if lowest >= _CONFIRMED and highest < _ADDS:
+                return by_rules
+        in_title = filer.file(title) if by_rules and body else by_rules
+        return self._combine(by_rules, in_title, model.topics, scores)[0]
+
+    def _combine(
+        self,
+        by_rules: tuple[str, ...],
+        in_title: tuple[str, ...],
+        slugs: Sequence[str],
+        scores: Sequence[float],
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The topics of the rules (`by_rules`; `in_title`: as the title alone files it)
+        and the model (`scores`: log-odds, so the bars cost no exponential), and what the
+        model did for each topic it added, decided or kept out."""
+        likely = dict(zip(slugs, scores, strict=True))
+        done: dict[str, str] = {}
+        kept = []
+        first = max(in_title, key=lambda slug: likely.get(slug, math.inf), default=None)
+        for slug in by_rules:
+            bar = _STANDS if slug == first else _SECOND if slug in in_title else _IN_BODY
+            if likely.get(slug, math.inf) >= bar:
+                kept.append(slug)
+            else:
+                done[slug] = "kept out by the model: " + (
+                    "it reads the title's rule in another sense"
+                    if slug in in_title
+                    else "the rules found it only in the body"
+                )
+        best = max(scores, default=_ADDS)
+        note = "added by the model" if kept else "decided by the model: no rule stands"
+        for slug, score in likely.items():
+            if slug not in kept and (score >= _ADDS or (not kept and score == best >= _DECIDES)):
+                done[slug] = note
+                kept.append(slug)
+        if not done:
+            return by_rules, done
+        return tuple(t.slug for t in self.topics if t.slug in kept), done
 
     def topics_for(self, item: Item) -> tuple[str, ...]:
         """An item's topics: the ones its source pinned (JSON Lines `topics`), else the ones
@@ -149,13 +224,43 @@ class Catalog:
 
     def explain(self, item: Item) -> Explanation:
         """Why `topics_for` files the item where it does: each topic's score and rules."""
-        explanation = self.filer.explain(item.title, item.body_text())
-        if item.topics:
-            return replace(explanation, topics=self._pinned(item), pinned=True)
+        body = item.body_text()
+        explanation = self.filer.explain(item.title, body)
+        model = self.model.get() if self.model else None
+        scores = model.scores(item.title, body) if model else []
+        likely = model.likely(scores) if model else {}
+        topics = explanation.topics
+        done: dict[str, str] = {}
+        if model:
+            in_title = self.filer.file(item.title) if topics and body else topics
+            topics, done = self._combine(topics, in_title, model.topics, scores)
         by_codes, reasons = self.subject_topics(item.subjects)
-        if by_codes:
-            return replace(explanation, topics=by_codes, subjects=reasons)
-        return explanation
+        if item.topics:
+            topics, done = self._pinned(item), {}
+            explanation = replace(explanation, pinned=True)
+        elif by_codes:
+            topics, done = by_codes, {}
+            explanation = replace(explanation, subjects=reasons)
+        shown = sorted(likely, key=lambda slug: (-likely[slug], slug))[:MODEL_SHOWN]
+        shown += [slug for slug in done if slug not in shown]
+        votes = tuple(
+            ModelVote(slug, likely[slug], slug in topics, done.get(slug, "")) for slug in shown
+        )
+        return replace(explanation, topics=topics, model=votes)
+
+    def check_topics(self, slugs: Iterable[str]) -> tuple[str, ...]:
+        """Topics an editor names (`feedsvc file --topics`, the API), as an item is filed under
+        them: `other` alone for none. An unknown slug is a `CatalogError`."""
+        known = [topic.slug for topic in self.topics]
+        given = [slug.strip() for slug in slugs if slug.strip()]
+        for slug in given:
+            if slug not in (*known, OTHER):
+                raise CatalogError(f"unknown topic {slug!r} (topics: {', '.join(known)}, other)")
+        if not given:
+            raise CatalogError(f"no topic given (topics: {', '.join(known)}, other)")
+        if OTHER in given and len(set(given)) > 1:
+            raise CatalogError("'other' is for items of no topic: it goes with no other topic")
+        return tuple(slug for slug in (*known, OTHER) if slug in given)
 
     def _pinned(self, item: Item) -> tuple[str, ...]:
         known = {ALL, OTHER, *(topic.slug for topic in self.topics)}
@@ -179,6 +284,8 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
     site_data, _ = _read_toml(site_file)
     site = _site(site_data, site_file, base_url)
     digest = hashlib.sha256(FILING_VERSION + b"\0")
+    use_model = site_data.get("model", True)
+    digest.update(b"model\0")
     topics: list[tuple[Topic, list[tuple[str, str, tuple[str, ...]]]]] = []
     for path in sorted((feeds_dir / "topics").glob("*.toml")):
         data, source = _read_toml(path)
@@ -195,6 +302,8 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
             digest.update(key.encode() + b"\0")
     order = _topic_order(site_data.get("topic_order", []), site_file, [t for t, _ in topics])
     topics.sort(key=lambda t: (order.get(t[0].slug, len(order)), t[0].slug))
+    model = find_model(feeds_dir, [t.slug for t, _ in topics]) if use_model else None
+    digest.update((model.digest.encode() if model else b"-") + b"\0")
     by_subject: dict[str, tuple[str, ...]] = {}
     for topic, _ in topics:
         for code in topic.subjects:
@@ -205,6 +314,7 @@ def load_catalog(feeds_dir: Path, base_url: str | None = None) -> Catalog:
         digest.hexdigest()[:16],
         _filer(topics, names),
         MappingProxyType(by_subject),
+        model,
     )
 
 
@@ -299,7 +409,7 @@ def _site(data: dict, path: Path, base_url: str | None) -> Site:
     for key in SITE_REQUIRED:
         if not data.get(key):
             raise CatalogError(f"missing key {key!r}", str(path))
-    settings = {key: data[key] for key in SITE_KEYS if key in data and key != "topic_order"}
+    settings = {k: data[k] for k in SITE_KEYS if k in data and k not in ("topic_order", "model")}
     if base_url:  # given on the command line or in the environment, not in this file
         settings["base_url"] = check_base_url(base_url)
     elif data.get("base_url"):

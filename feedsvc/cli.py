@@ -17,6 +17,8 @@ import click
 
 from .bucket import Bucket, is_bucket_url
 from .catalog import Catalog, load_catalog
+from .classifier import LEARNED, write_atomically
+from .classifier import learn as learn_model
 from .config import Settings
 from .errors import FeedsvcError, StoreError
 from .filing import Explanation
@@ -516,6 +518,39 @@ def log(session: Session, limit: int) -> None:
         click.echo(f"{when.isoformat(timespec='seconds')}  {who:<6}  {what:<7} {detail}")
 
 
+@main.command("file")
+@click.argument("item_id", metavar="ID")
+@click.option(
+    "--topics", required=True, help="Comma-separated topic slugs ('other': the item has none)."
+)
+@pass_session
+def file_item(session: Session, item_id: str, topics: str) -> None:
+    """Pin a stored item's topics (an editor's correction): it stays under them whatever the
+    rules and the model say, and `feedsvc learn` learns from it."""
+    catalog = session.catalog
+    slugs = catalog.check_topics(topics.split(","))
+    old = session.store().pin(item_id, slugs, "cli")
+    _announce(catalog, {*old, *slugs})
+    click.echo(f"{item_id}: {','.join(slugs)} (was {','.join(old) or '-'})")
+
+
+@main.command()
+@pass_session
+def learn(session: Session) -> None:
+    """Train the topic model again: the labelled items shipped with feedsvc plus the stored
+    items whose topics an editor or their source pinned. It is written to the catalogue
+    (topics_model.json, beside site.toml); `feedsvc refile` then files stored items with it
+    (other commands do so by themselves). Delete that file to go back to the shipped model."""
+    catalog = session.catalog
+    pinned = [(item.topics, item.title, item.body_text()) for item in session.engine().pinned()]
+    model = learn_model([topic.slug for topic in catalog.topics], pinned)
+    target = session.settings.feeds_dir / LEARNED
+    write_atomically(target, model.to_json())
+    click.echo(f"learned from the shipped examples and {len(pinned)} pinned items: {target}")
+    if catalog.model is None:
+        click.echo("note: site.toml says model = false, so the rules alone file items")
+
+
 @main.command()
 @pass_session
 def refile(session: Session) -> None:
@@ -722,7 +757,9 @@ def check_address(host: str, port: int) -> None:
 def _explained(explanation: Explanation) -> str:
     lines = []
     if explanation.pinned:
-        lines.append(f"    topics pinned by the source: {', '.join(explanation.topics)}")
+        lines.append(
+            f"    topics pinned (by the source or an editor): {', '.join(explanation.topics)}"
+        )
     elif explanation.subjects:
         codes = ", ".join(explanation.subjects)
         lines.append(f"    filed by subject codes: {', '.join(explanation.topics)} ({codes})")
@@ -738,6 +775,13 @@ def _explained(explanation: Explanation) -> str:
             lines.append(line.rstrip())
     if not explanation.scores:
         lines.append("    no rule found")
+    if explanation.model:
+        likely = "  ".join(f"{vote.slug} {vote.probability:.2f}" for vote in explanation.model)
+        lines.append(f"    model      {likely}")
+        for vote in explanation.model:
+            if vote.note:
+                mark = "+" if vote.filed else "-"
+                lines.append(f"      {mark} {vote.slug:<24} {vote.note}")
     return "\n".join(lines)
 
 

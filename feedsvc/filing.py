@@ -247,14 +247,25 @@ class TopicScore:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelVote:
+    """The statistical model's view of one topic: how likely, and what that did."""
+
+    slug: str
+    probability: float
+    filed: bool  # the item went under this topic (by the rules, the model or both)
+    note: str = ""  # what the model did: added the topic, or decided where no rule spoke
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why an item went where it went: each topic with a rule found, its score and rules."""
 
     topics: tuple[str, ...]
     scores: tuple[TopicScore, ...]
     credits: tuple[str, ...] = ()  # source names read as credits, counted for no topic
-    pinned: bool = False  # the source named the topics (JSON Lines `topics`)
+    pinned: bool = False  # the source or an editor named the topics (JSON Lines `topics`)
     subjects: tuple[str, ...] = ()  # the item's codes that filed it ("code -> listed code")
+    model: tuple[ModelVote, ...] = ()  # the model's likeliest topics (none: no model)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -273,6 +284,11 @@ class Explanation:
                     ],
                 }
                 for score in self.scores
+            ],
+            "model": [
+                {"topic": v.slug, "probability": round(v.probability, 3), "filed": v.filed}
+                | ({"note": v.note} if v.note else {})
+                for v in self.model
             ],
         }
 

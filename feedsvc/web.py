@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -131,6 +132,9 @@ def _routes(app: Flask) -> None:
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/api/items", "api_items", api_items, methods=["POST"])
     app.add_url_rule("/api/items/<item_id>", "api_item", api_item, methods=["DELETE"])
+    app.add_url_rule(
+        "/api/items/<item_id>/topics", "api_item_topics", api_item_topics, methods=["PUT"]
+    )
     app.register_error_handler(HTTPException, _plain_error)
     app.register_error_handler(StoreError, _store_unavailable)
 
@@ -252,6 +256,38 @@ def api_item(item_id: str) -> Response:
     if item is not None and killed:
         resource_cache().announce(item.topics)
     return _json({"killed": killed, "already": [] if killed else [item_id]}, 200)
+
+
+def api_item_topics(item_id: str) -> Response:
+    """PUT {"topics": ["a", "b"]}: pin an item's topics (`feedsvc file ID --topics a,b`)."""
+    settings: Settings = current_app.config["SETTINGS"]
+    if not settings.token:
+        abort(404)
+    _authorize(settings.token)
+    if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
+        abort(404)
+    try:
+        document = json.loads(_body(settings.max_body))
+    except (ValueError, UnicodeDecodeError):
+        abort(400, 'send JSON: {"topics": ["slug", ...]}')
+    topics = document.get("topics") if isinstance(document, dict) else None
+    if not isinstance(topics, list) or not all(isinstance(slug, str) for slug in topics):
+        abort(400, 'send JSON: {"topics": ["slug", ...]}')
+    catalog = resource_cache().catalog
+    try:
+        slugs = catalog.check_topics(topics)
+    except FeedsvcError as error:
+        abort(400, str(error))
+    store = resource_cache().store()
+    try:
+        old = store.pin(item_id, slugs, "api")
+    except StoreError:
+        if store.item(item_id) is None:
+            abort(404)
+        raise  # the store's fault: 503 (`_store_unavailable`)
+    resource_cache().forget_generation()
+    resource_cache().announce({*old, *slugs})
+    return _json({"id": item_id, "topics": list(slugs), "was": list(old)}, 200)
 
 
 def _body(limit: int) -> bytes:

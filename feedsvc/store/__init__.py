@@ -144,6 +144,10 @@ class Reading(Protocol):
 
     def killed_ids(self) -> Iterator[str]: ...
 
+    def pinned(self) -> Iterator[Item]:
+        """The published items whose topics their source or an editor pinned, oldest first,
+        each with those topics (labelled data for `feedsvc learn`)."""
+
     def health(self) -> tuple[int, int]:
         """Item count and generation."""
 
@@ -175,6 +179,10 @@ class Editorial(Protocol):
 
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
         """Publish withdrawn items again (held again if their embargo has not lifted)."""
+
+    def pin(self, item_id: str, topics: Sequence[str], who: str) -> tuple[str, ...]:
+        """File a published item under `topics` whatever the rules say (an editor's
+        correction, kept as labelled data); the topics it was under. Unknown id: error."""
 
     def held(self) -> dict[str, int]:
         """Items under embargo per topic (`all` included)."""

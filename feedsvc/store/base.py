@@ -16,6 +16,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter
@@ -497,6 +498,40 @@ class SQLStore:
             return list(ids)
 
         return self._write(work)
+
+    def pin(self, item_id: str, topics: Sequence[str], who: str) -> tuple[str, ...]:
+        """An editor's filing: the item goes under `topics` (checked against the catalogue by
+        the caller) and stays there whatever the rules say; its old topics."""
+
+        def work() -> tuple[str, ...]:
+            self._lock()
+            found = self._rows(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,))
+            if not found:
+                raise StoreError(f"no published item {item_id!r} in the store", self.location)
+            seq, row = found[0][0], row_of(found[0])
+            pinned = ",".join(topics)
+            if row.pinned == pinned and row.topics == tuple(topics):
+                return row.topics
+            generation = self._bump()
+            self._update(
+                "items",
+                ("seq", "pinned", "topics", "generation"),
+                [(seq, pinned, pinned, generation)],
+            )
+            ordinals = self._ordinals()
+            self._refile([(seq, replace(row, pinned=pinned, topics=tuple(topics)))], ordinals)
+            self._save_ordinals(ordinals)
+            self._log(to_micros(self.clock()), who, "pin", f"{item_id}: {pinned}")
+            return row.topics
+
+        return self._write(work)
+
+    def pinned(self) -> Iterator[Item]:
+        sql = f"SELECT {COLUMNS} FROM items WHERE pinned IS NOT NULL ORDER BY seq"
+        return (
+            replace(item_of(row), topics=topics_of(row[READ.index("pinned")]))
+            for row in self._lazy(sql)
+        )
 
     def killed(self, since: int = 0) -> list[tuple[str, datetime, str | None, tuple[str, ...]]]:
         rows = self._rows(
