@@ -170,6 +170,11 @@ class IngestPlan:
     # Withheld versions of published items: taken out of the feeds, held until usable again.
     withholds: tuple[tuple[int, Row], ...] = ()  # (seq, the withheld version)
 
+    def cancel_groups(self) -> list[tuple[str, list[str]]]:
+        """The canceled ids by reason (reasons sorted): each a kill of its own, with its reason."""
+        reasons = sorted({reason for _, reason in self.cancels})
+        return [(r, [item_id for item_id, why in self.cancels if why == r]) for r in reasons]
+
     @property
     def changes(self) -> bool:
         return bool(self.inserts or self.updates or self.holds or self.cancels or self.withholds)
@@ -364,6 +369,15 @@ def row_from_json(text: str) -> Row:
     return Row(**fields)
 
 
+def stored_aside(row: Row, state: str) -> Stored:
+    """What planning knows of a row a store keeps aside whole (HELD or KILLED)."""
+    has_content = row.content is not None  # as the items table says it (IS NOT NULL)
+    withheld = row.status == WITHHELD
+    return Stored(
+        0, row.digest, has_content, row.published, row.updated, state, row.version, withheld
+    )
+
+
 def plan_refile(rows: Iterable[tuple[int, Row]], topics_for: Filer) -> list[tuple[int, Row]]:
     """The stored rows whose topics change under the current rules, with their new topics."""
     moves = []
@@ -384,21 +398,29 @@ class KillPlan:
     """What a kill does: the ids it withdraws, from the feeds (by seq) or from the held."""
 
     unknown: str | None  # an id the store does not know: the kill is refused
-    withdrawn: tuple[str, ...] = ()  # published or held (killed ones stay as they are)
+    withdrawn: tuple[str, ...] = ()  # published, held or new (killed ones stay as they are)
     live: tuple[int, ...] = ()  # seqs of the published ones
     held: tuple[str, ...] = ()
+    new: tuple[Row, ...] = ()  # never stored: kept withdrawn at once
 
 
-def plan_kill(ids: Sequence[str], existing: Mapping[str, Stored]) -> KillPlan:
-    unknown = next((item_id for item_id in ids if item_id not in existing), None)
+def plan_kill(
+    ids: Sequence[str], existing: Mapping[str, Stored], unseen: Sequence[Row] = ()
+) -> KillPlan:
+    """`unseen`: rows of canceled items the store never had (the ingest of a cancel); those
+    among `ids` are stored withdrawn at once, so no older version arriving later publishes."""
+    new = {row.id: row for row in unseen if row.id in ids}
+    stored = [item_id for item_id in ids if item_id not in new]
+    unknown = next((item_id for item_id in stored if item_id not in existing), None)
     if unknown is not None:
         return KillPlan(unknown)
-    withdrawn = [item_id for item_id in dict.fromkeys(ids) if existing[item_id].state != KILLED]
+    withdrawn = [i for i in dict.fromkeys(stored) if existing[i].state != KILLED]
     return KillPlan(
         None,
-        tuple(withdrawn),
+        (*withdrawn, *new),
         tuple(existing[i].seq for i in withdrawn if existing[i].state == LIVE),
         tuple(i for i in withdrawn if existing[i].state == HELD),
+        tuple(new.values()),
     )
 
 
