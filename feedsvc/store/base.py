@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from itertools import islice
@@ -30,13 +30,13 @@ from ..plan import (
     NEVER,
     Counts,
     Filer,
+    Incoming,
     IngestPlan,
     Row,
     Stored,
-    file_items,
     from_micros,
     hold_until,
-    merge_duplicates,
+    incoming,
     plan_ingest,
     plan_kill,
     plan_refile,
@@ -46,12 +46,13 @@ from ..plan import (
     stored_aside,
     to_micros,
 )
-from ..query import FOLD_VERSION, FeedParameters
+from ..query import FOLD_VERSION, FeedParameters, indexed_text
 from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
 from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, VERSION, Table
-from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
+from .search import FOLD_KEY, check_cut_off, check_fold
 
 T = TypeVar("T")
+Words = Mapping[str, tuple[str, str]]  # items' search words by id (`plan.Incoming.words`)
 ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
 CHUNK = 5000  # rows per statement when a whole store is read or copied
 BATCH_UNDONE = "cannot write the store: a write failed and the engine undid its whole batch"
@@ -106,6 +107,10 @@ class SQLStore:
         self._writing = False
         self._batched = False  # inside `batch()`: writes are savepoints of its transaction
         self._undone = False  # ... and the engine undid that transaction
+        # Search index entries held back to the end of the batch (one insert, not one a
+        # document): of the writes done (`_pending`), of the one under way (`_entries`).
+        self._pending: list[tuple[int, str, str]] = []
+        self._entries: list[tuple[int, str, str]] = []
         self._latest: int | None = None  # in a write: the generation, locked
         self._new: int | None = None  # in a write: the generation it moves to
 
@@ -245,23 +250,26 @@ class SQLStore:
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
+        return self.ingest_incoming(incoming(items, topics_for), who)
+
+    def ingest_incoming(self, ready: Incoming, who: str = "cli") -> Counts:
         # Planned on rows read before the write lock, again on fresh rows if a commit came in
         # between (every change moves the generation): concurrent ingests neither lose an
         # update nor store an id twice, and one that changes nothing waits for no lock where
         # the engine lets readers write (PostgreSQL).
-        items = merge_duplicates(items)
-        filed = file_items(items, topics_for)  # before the write lock: filing is slow
+        items, filed, digests = ready.items, ready.filed, ready.digests
         ids = [item.id for item in items]
+        words = dict(zip(ids, ready.words, strict=True))
 
         def work() -> Counts:
             now = to_micros(self.clock())
             seen = int(self._meta("generation") or 0)
-            plan = plan_ingest(items, filed, self._existing(ids), now)
+            plan = plan_ingest(items, filed, self._existing(ids), now, digests)
             if plan.changes and self._lock() != seen:  # another writer committed meanwhile
-                plan = plan_ingest(items, filed, self._existing(ids), now)
+                plan = plan_ingest(items, filed, self._existing(ids), now, digests)
             if plan.changes:
                 generation = self._bump()
-                self._apply(plan, generation)
+                self._apply(plan, generation, words)
                 self._log(now, who, "ingest", str(plan.counts()))
                 for reason, canceled in plan.cancel_groups():  # as `feedsvc kill --reason` does
                     self._withdraw(canceled, reason, who, now, generation, plan.canceled_new)
@@ -281,8 +289,9 @@ class SQLStore:
                 found[row.id] = stored_aside(row, state)
         return found
 
-    def _apply(self, plan: IngestPlan, generation: int) -> None:
-        """Write a plan (the caller holds the write lock, so the archive places are ours)."""
+    def _apply(self, plan: IngestPlan, generation: int, words: Words | None = None) -> None:
+        """Write a plan (the caller holds the write lock, so the archive places are ours);
+        `words`: the items' search words by id, where known."""
         ordinals = self._ordinals()
         if plan.inserts:
             top = self._value("SELECT coalesce(max(seq), 0) FROM items")
@@ -291,12 +300,12 @@ class SQLStore:
             columns = ITEM_COLUMNS
             if all(row[len(PLAIN_COLUMNS) :] == NO_NEWSROOM for row in rows):
                 columns, rows = PLAIN_COLUMNS, [row[: len(PLAIN_COLUMNS)] for row in rows]
-            if self._insert("items", columns, rows, " ON CONFLICT (id) DO NOTHING") != len(rows):
+            entries = [entry(seq, row, words) for seq, row in numbered]
+            if self._insert_items(columns, rows, entries) != len(rows):
                 raise Conflict("another writer stored one of these items first", self.location)
             self._file(numbered, ordinals)
-            self._index([entry(seq, row) for seq, row in numbered])
         if plan.updates:
-            self._reindex_updates(plan.updates)
+            self._reindex_updates(plan.updates, words)
             changes = ((seq, generation, *updated_values(row)) for seq, row in plan.updates)
             self._update("items", ("seq", *CHANGED), changes)
             self._refile(plan.updates, ordinals)
@@ -309,15 +318,15 @@ class SQLStore:
         if holds:
             self._upsert("held", HELD_COLUMNS, [held_values(row) for row in holds])
 
-    def _reindex_updates(self, updates: Sequence[tuple[int, Row]]) -> None:
+    def _reindex_updates(self, updates: Sequence[tuple[int, Row]], words: Words | None) -> None:
         """Index updated items by their new text (read the old first: an index may have to be
         told the words it holds); items whose text is the same stay."""
         sql = "SELECT seq, title, content, summary FROM items"
         old = {seq: tuple(text) for seq, *text in self._among(sql, "seq", [s for s, _ in updates])}
         changed = [(s, r) for s, r in updates if old[s] != (r.title, r.content, r.summary)]
         if changed:
-            self._unindex([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
-            self._index([entry(seq, row) for seq, row in changed])
+            self._forget([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
+            self._add_to_index([entry(seq, row, words) for seq, row in changed])
 
     def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int], kept=()) -> None:
         """File rows under their topics (but those `kept`), each at the next archive place."""
@@ -355,14 +364,15 @@ class SQLStore:
         whole transaction (SQLite on a full disk, a lost connection), so does the batch: the
         block ends in a `StoreError`, and no write is tried after the one that failed."""
         with self._errors(), self._transaction(big=True):
-            self._batched, self._undone = True, False
+            self._batched, self._undone, self._pending = True, False, []
             try:
                 yield
+                if self._undone:  # the writes that seemed to succeed were undone too
+                    raise StoreError(BATCH_UNDONE, self.location)
+                self._flush_index()
             finally:
-                self._batched = False
+                self._batched, self._pending = False, []
                 self._reread = True
-            if self._undone:  # the writes that seemed to succeed were undone too
-                raise StoreError(BATCH_UNDONE, self.location)
 
     @contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -370,9 +380,11 @@ class SQLStore:
         if self._undone:
             raise StoreError(BATCH_UNDONE, self.location)
         self._execute("SAVEPOINT one")
+        pending, self._entries = self._pending, []
         try:
             yield
         except BaseException:
+            self._pending = pending  # entries this write flushed are undone with it
             if self._in_transaction():
                 self._execute("ROLLBACK TO one")
                 self._execute("RELEASE one")
@@ -380,6 +392,33 @@ class SQLStore:
                 self._undone = True
             raise
         self._execute("RELEASE one")
+        self._pending += self._entries
+
+    def _insert_items(
+        self, columns: Sequence[str], rows: list[tuple], entries: list[tuple[int, str, str]]
+    ) -> int:
+        """Insert new items (an id stored already is left: the count says so) and their search
+        index entries (in the same order); how many were inserted."""
+        inserted = self._insert("items", columns, rows, " ON CONFLICT (id) DO NOTHING")
+        self._add_to_index(entries)
+        return inserted
+
+    def _add_to_index(self, entries: list[tuple[int, str, str]]) -> None:
+        """Index entries now, or in a batch at its end (with the rest of the batch's)."""
+        if self._batched:
+            self._entries += entries
+        else:
+            self._index(entries)
+
+    def _flush_index(self) -> None:
+        if self._pending or self._entries:
+            self._index(self._pending + self._entries)
+            self._pending, self._entries = [], []
+
+    def _forget(self, entries: list[tuple[int, str, str]]) -> None:
+        """Take entries out of the search index, once what is held back is in."""
+        self._flush_index()
+        self._unindex(entries)
 
     def _migration(self) -> AbstractContextManager[None]:
         """The transaction migrations run in (under a lock every opener takes)."""
@@ -471,7 +510,7 @@ class SQLStore:
     def _take_down(self, seqs: Sequence[int]) -> list[Row]:
         """Published items out of every feed, topic and the search index; their rows."""
         live = self._among(f"SELECT {COLUMNS} FROM items", "seq", seqs)
-        self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
+        self._forget([(row[0], *indexed_text(*row[2:5])) for row in live])
         for table in ("filed", "items"):
             self._delete(table, ("seq",), [(seq,) for seq in seqs])
         return [row_of(row) for row in live]
@@ -803,9 +842,10 @@ class SQLStore:
             self._reread = True
 
 
-def entry(seq: int, row: Row) -> tuple[int, str, str]:
-    """A row's search index entry: seq, folded title, folded body."""
-    return (seq, *indexed_text(row.title, row.content, row.summary))
+def entry(seq: int, row: Row, words: Words | None = None) -> tuple[int, str, str]:
+    """A row's search index entry: seq, folded title, folded body (from `words` if there)."""
+    found = words.get(row.id) if words else None
+    return (seq, *(found or indexed_text(row.title, row.content, row.summary)))
 
 
 # -- rows as the tables keep them ------------------------------------------------------------

@@ -25,13 +25,14 @@ from ..query import FeedParameters
 from . import Features, Location
 from .base import COLUMNS, Conflict, SQLStore
 from .postgres_search import CREATE as SEARCH_INDEX
-from .postgres_search import REINDEX_ROWS, search_sql
+from .postgres_search import DOCUMENT, REINDEX_ROWS, search_sql
 from .schema import TEXT, VERSION, kind
 
 SCHEMA_VERSION = VERSION
 # Before one schema description, PostgreSQL stores numbered their versions apart: 2 was
 # SQLite's 3 (editorial tables and archive places at once), 3 was 4 (search).
 LEGACY_VERSIONS = {2: 3, 3: 4}
+SEARCH_DOCUMENT = DOCUMENT % ("u.title_words", "u.body_words")  # of an unnest(...) row
 OTHER_SCHEMA = "not a feedsvc store (schema feedsvc holds something else)"
 CHANNEL = "feedsvc"  # NOTIFY channel: the payload is the new generation
 # Notifications are lost while a connection is down (and a NOTIFY could in theory be delayed),
@@ -121,16 +122,32 @@ class PostgresStore(SQLStore):
             yield from cursor
 
     def _arrays(
-        self, table: str, columns: Sequence[str], rows: Iterable[tuple]
+        self, table: str, columns: Sequence[str], rows: Iterable[tuple], more: int = 0
     ) -> tuple[str, list]:
         """unnest(...) of the rows, one binary array per column (psycopg's text-array dumper
-        runs a quoting regex on every element: a fifth of an ingest's client CPU)."""
-        arrays: list[list] = [[] for _ in columns]
+        runs a quoting regex on every element: a fifth of an ingest's client CPU); `more`:
+        text values after the columns."""
+        kinds = [kind(table, c) for c in columns] + [TEXT] * more
+        arrays: list[list] = [[] for _ in kinds]
         for row in rows:
             for array, value in zip(arrays, row, strict=True):
                 array.append(value)
-        types = ", ".join(f"%b::{_type(kind(table, c))}[]" for c in columns)
+        types = ", ".join(f"%b::{_type(k)}[]" for k in kinds)
         return f"unnest({types})", arrays
+
+    def _insert_items(
+        self, columns: Sequence[str], rows: list[tuple], entries: list[tuple[int, str, str]]
+    ) -> int:
+        """One statement with the search documents: indexing by an UPDATE afterwards writes
+        every row twice (a new version, and new entries in every index)."""
+        rows = [(*row, title, body) for row, (_, title, body) in zip(rows, entries, strict=True)]
+        source, arrays = self._arrays("items", columns, rows, more=2)
+        names = ", ".join(columns)
+        return self.db.execute(
+            f"INSERT INTO items ({names}, search) SELECT {names}, {SEARCH_DOCUMENT} FROM "
+            f"{source} AS u ({names}, title_words, body_words) ON CONFLICT (id) DO NOTHING",
+            arrays,
+        ).rowcount
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], tail="") -> int:
         source, arrays = self._arrays(table, columns, rows)

@@ -17,19 +17,13 @@ PostgreSQL backend); what they share is here.
 from __future__ import annotations
 
 from ..errors import StoreError
-from ..model import body_text
-from ..query import FOLD_VERSION, FeedParameters, fold
+from ..query import FOLD_VERSION, FeedParameters
 
 FOLD_KEY = "fold"  # meta: the FOLD_VERSION the index holds ('0': not built yet)
 STALE = (
     "the search index was made by another version of feedsvc; run any feedsvc command on the "
     "store where it can be written (feedsvc topics) to rebuild it"
 )
-
-
-def indexed_text(title: str, content: str | None, summary: str | None) -> tuple[str, str]:
-    """The two folded fields an item is indexed by: title and body."""
-    return fold(title), fold(body_text(content, summary))
 
 
 def check_fold(stored: str | None, where: str) -> None:
