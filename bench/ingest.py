@@ -10,8 +10,9 @@ each version), so a busy machine slows both alike; a fresh store each run (a new
 a new PostgreSQL database on one server this script starts, durable: fsync on). Each run's
 rate is items / wall seconds of the whole command (start-up included); the table gives the
 median of the rounds, the spread (min-max), and each version's median over the first one's;
-beside it the CPU seconds of the command and its workers (user + system: what a busy,
-shared machine distorts least), and the first version's CPU over each one's.
+beside it the CPU seconds of the command and its workers (user + system; on PostgreSQL with
+the server's: what a busy, shared machine distorts least), and the first version's CPU over
+each one's.
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def timed_ingest(feedsvc: Path, db: str, docs: Path, env: dict[str, str]) -> tup
     return seconds, usage.ru_utime + usage.ru_stime
 
 
+def server_cpu(server: PostgresServer | None) -> float:
+    """CPU seconds the PostgreSQL server has used (its postmaster, with the backends it has
+    reaped: a run's connection has ended when its command has)."""
+    if server is None:
+        return 0.0
+    pid = (server.data / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def run(args: argparse.Namespace, tmp: Path, server: PostgresServer | None) -> list[Row]:
     versions = dict(v.split("=", 1) for v in args.version) or {"this": ".venv"}
     scripts = {label: feedsvc_of(venv) for label, venv in versions.items()}
@@ -78,7 +89,9 @@ def run(args: argparse.Namespace, tmp: Path, server: PostgresServer | None) -> l
                 else:
                     assert server is not None
                     db = server.database()
+                before = server_cpu(server if engine == "PostgreSQL" else None)
                 seconds, used = timed_ingest(scripts[label], db, tmp / "docs", env)
+                used += server_cpu(server if engine == "PostgreSQL" else None) - before
                 rates[label, engine].append(args.items / seconds)
                 cpu[label, engine].append(used)
                 print(
