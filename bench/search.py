@@ -41,11 +41,10 @@ from feedsvc.store import open_store
 from feedsvc.store.sqlite_search import (
     CREATE_TABLE,
     INSERT_ROW,
-    index_row,
     newest_matches,
-    search_condition,
     to_fts5,
 )
+from tests.fts_reference import index_row, search_condition
 
 from .gen import WireGenerator, copy_feeds
 

@@ -23,7 +23,7 @@ from .catalog import Catalog
 from .errors import FeedsvcError
 from .filing import Explanation
 from .model import Item
-from .plan import file_items, merge_duplicates
+from .plan import Incoming, incoming
 from .sources import STDIN, Document, parse_document, read_document, read_documents
 from .store import Counts, Location, Store, utc_now
 from .store import open_store as open_engine
@@ -97,18 +97,17 @@ def filed_items(
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A document's items, merged and filed, ready for one store transaction."""
+    """A document's items, merged, filed, digested and folded, ready for one store
+    transaction."""
 
     name: str
-    items: list[Item]
-    filed: list[tuple[str, ...]]
+    ready: Incoming
 
 
 def prepare(document: Document, catalog: Catalog) -> Prepared:
     """Parse and file one document; errors name it."""
     try:
-        items = merge_duplicates(parse_document(document))
-        return Prepared(document.name, items, file_items(items, catalog.topics_for))
+        return Prepared(document.name, incoming(parse_document(document), catalog.topics_for))
     except FeedsvcError as error:
         if error.where is None:
             error.where = document.name
@@ -117,9 +116,8 @@ def prepare(document: Document, catalog: Catalog) -> Prepared:
 
 def store_prepared(store: Store, prepared: Prepared, who: str = "cli") -> Counts:
     """Store a prepared document, all or nothing."""
-    topics = {item.id: filed for item, filed in zip(prepared.items, prepared.filed, strict=True)}
     try:
-        return store.ingest(prepared.items, lambda item: topics[item.id], who)
+        return store.ingest_incoming(prepared.ready, who)
     except FeedsvcError as error:
         if error.where is None:
             error.where = prepared.name
@@ -148,7 +146,7 @@ def store_all(
                     batch.append(outcome)
                     results.append(_store_one(store, outcome, who))
                     if not isinstance(outcome, FeedsvcError):
-                        items += len(outcome.items)
+                        items += len(outcome.ready.items)
                     if items >= BATCH_ITEMS or time.monotonic() - started >= BATCH_SECONDS:
                         break
                 else:

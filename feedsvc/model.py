@@ -78,6 +78,11 @@ def html_to_text(fragment: str) -> str:
     return html.unescape(_TAG.sub("", spaced))
 
 
+def body_text(content: str | None, summary: str | None) -> str:
+    """An item's text besides its title: the content as plain text, else the summary."""
+    return html_to_text(content) if content else summary or ""
+
+
 def first_paragraph(fragment: str) -> str | None:
     """The first non-empty paragraph of an HTML fragment, as plain text."""
     for line in html_to_text(fragment).split("\n"):
@@ -170,9 +175,7 @@ class Item:
 
     def body_text(self) -> str:
         """The text that topic rules look at besides the title."""
-        if self.content:
-            return html_to_text(self.content)
-        return self.summary or ""
+        return body_text(self.content, self.summary)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON form: the Item field names, dates in ISO 8601."""

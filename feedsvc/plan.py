@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from .errors import DocumentError
 from .model import CANCELED, USABLE, WITHHELD, Image, Item, normalise_title
+from .query import indexed_text
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -170,6 +171,11 @@ class IngestPlan:
     # Withheld versions of published items: taken out of the feeds, held until usable again.
     withholds: tuple[tuple[int, Row], ...] = ()  # (seq, the withheld version)
 
+    def cancel_groups(self) -> list[tuple[str, list[str]]]:
+        """The canceled ids by reason (reasons sorted): each a kill of its own, with its reason."""
+        reasons = sorted({reason for _, reason in self.cancels})
+        return [(r, [item_id for item_id, why in self.cancels if why == r]) for r in reasons]
+
     @property
     def changes(self) -> bool:
         return bool(self.inserts or self.updates or self.holds or self.cancels or self.withholds)
@@ -219,8 +225,33 @@ def merge_duplicates(items: Sequence[Item]) -> list[Item]:
     return list(merged.values())
 
 
-def to_row(item: Item, topics: tuple[str, ...], published: int, updated: int) -> Row:
-    """The row for `item`; `item.topics` are the ones its source pinned, `topics` the filed."""
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A document's items as a store takes them: merged (`merge_duplicates`), each with its
+    topics, its digest and its search words (`query.indexed_text`). Made before the write
+    lock, in ingest's worker processes where there are some: most of an item's CPU."""
+
+    items: list[Item]
+    filed: list[tuple[str, ...]]
+    digests: list[str]
+    words: list[tuple[str, str]]
+
+
+def incoming(items: Sequence[Item], topics_for: Filer) -> Incoming:
+    merged = merge_duplicates(items)
+    return Incoming(
+        merged,
+        [topics_for(item) for item in merged],
+        [digest(item) for item in merged],
+        [indexed_text(item.title, item.content, item.summary) for item in merged],
+    )
+
+
+def to_row(
+    item: Item, topics: tuple[str, ...], published: int, updated: int, hashed: str | None = None
+) -> Row:
+    """The row for `item`; `item.topics` are the ones its source pinned, `topics` the filed;
+    `hashed`: its `digest`, if known."""
     # Positional, in Row's order: an ingest makes one per item.
     return Row(
         item.id,
@@ -234,7 +265,7 @@ def to_row(item: Item, topics: tuple[str, ...], published: int, updated: int) ->
         max(updated, published),
         ",".join(item.topics) if item.topics else None,
         topics,
-        digest(item),
+        hashed or digest(item),
         item.guid,
         item.version,
         None if item.status == USABLE else item.status,
@@ -253,16 +284,12 @@ def hold_until(row: Row) -> int:
     return NEVER if row.status == WITHHELD else row.published
 
 
-def file_items(items: Sequence[Item], topics_for: Filer) -> list[tuple[str, ...]]:
-    """Each item's topics; done before a backend takes its write lock (filing is the slow part)."""
-    return [topics_for(item) for item in items]
-
-
 def plan_ingest(
     items: Sequence[Item],
     filed: Sequence[tuple[str, ...]],
     existing: Mapping[str, Stored],
     now: int,
+    digests: Sequence[str] | None = None,
 ) -> IngestPlan:
     """The plan for one document's merged items (document order: the first is the newest).
 
@@ -276,7 +303,8 @@ def plan_ingest(
     seen is stored withdrawn, so an older version arriving later never publishes it; a
     withdrawn item stays so, whatever arrives, until `feedsvc unkill`. An embargo holds the
     item until then (it is published at its embargo); `withheld` holds it until a usable
-    version arrives (a published item is taken out of the feeds meanwhile).
+    version arrives (a published item is taken out of the feeds meanwhile). `digests`: the
+    items' digests, if known (`Incoming`).
     """
     inserts: list[Row] = []
     updates: list[tuple[int, Row]] = []
@@ -287,6 +315,7 @@ def plan_ingest(
     killed = stale = 0
     for position, (item, topics) in enumerate(zip(items, filed, strict=True)):
         seen = now - position
+        hashed = digests[position] if digests is not None else digest(item)
         old = existing.get(item.id)
         if old is not None and old.state == KILLED:
             killed += 1  # stays withdrawn until an editor says otherwise
@@ -294,14 +323,14 @@ def plan_ingest(
         if item.status == CANCELED:
             cancels.append((item.id, item.ednote or CANCEL_REASON))
             if old is None:
-                canceled_new.append(first_row(item, topics, seen))
+                canceled_new.append(first_row(item, topics, seen, hashed))
             continue
         versions = (item.version, None if old is None else old.version)
         if None not in versions and versions[0] <= versions[1]:  # type: ignore[operator]
             stale += 1  # a resend, or a folder read out of order
             continue
         if old is None or old.state == HELD:
-            row = first_row(item, topics, seen)
+            row = first_row(item, topics, seen, hashed)
             if item.status == WITHHELD or row.published > now:
                 changed = old is None or (old.digest, old.version) != (row.digest, row.version)
                 if changed or old.withheld != (item.status == WITHHELD):
@@ -313,16 +342,16 @@ def plan_ingest(
             continue
         updated = to_micros(item.updated) if item.updated else max(seen, old.updated + 1)
         if item.status == WITHHELD:
-            withholds.append((old.seq, to_row(item, topics, old.published, updated)))
+            withholds.append((old.seq, to_row(item, topics, old.published, updated, hashed)))
             continue
         newer = None not in versions  # higher: an older one was stale above
         if not newer and old.has_content and not item.content:
             continue  # a headline never overwrites its article
-        if digest(item) == old.digest:
+        if hashed == old.digest:
             if not newer:
                 continue  # the same text is no news
             updated = old.updated  # a new version that readers see no change in
-        updates.append((old.seq, to_row(item, topics, old.published, updated)))
+        updates.append((old.seq, to_row(item, topics, old.published, updated, hashed)))
     inserts.reverse()
     unchanged = len(items) - len(inserts) - len(updates) - len(holds) - killed - stale
     unchanged -= len(cancels) + len(withholds)
@@ -339,14 +368,14 @@ def plan_ingest(
     )
 
 
-def first_row(item: Item, topics: tuple[str, ...], seen: int) -> Row:
+def first_row(item: Item, topics: tuple[str, ...], seen: int, hashed: str | None = None) -> Row:
     """The row of an item not yet published: dated by its source (else when first seen), and
     no earlier than its embargo (it is published when the embargo ends)."""
     published = to_micros(item.published) if item.published else seen
     if item.embargo is not None:
         published = max(published, to_micros(item.embargo))
     updated = to_micros(item.updated) if item.updated else published
-    return to_row(item, topics, published, updated)
+    return to_row(item, topics, published, updated, hashed)
 
 
 def row_to_json(row: Row) -> str:
@@ -362,6 +391,15 @@ def row_from_json(text: str) -> Row:
     fields = dict(zip(Row.__slots__[: len(values)], values, strict=True))
     fields["topics"] = tuple(fields["topics"])
     return Row(**fields)
+
+
+def stored_aside(row: Row, state: str) -> Stored:
+    """What planning knows of a row a store keeps aside whole (HELD or KILLED)."""
+    has_content = row.content is not None  # as the items table says it (IS NOT NULL)
+    withheld = row.status == WITHHELD
+    return Stored(
+        0, row.digest, has_content, row.published, row.updated, state, row.version, withheld
+    )
 
 
 def plan_refile(rows: Iterable[tuple[int, Row]], topics_for: Filer) -> list[tuple[int, Row]]:
@@ -384,21 +422,29 @@ class KillPlan:
     """What a kill does: the ids it withdraws, from the feeds (by seq) or from the held."""
 
     unknown: str | None  # an id the store does not know: the kill is refused
-    withdrawn: tuple[str, ...] = ()  # published or held (killed ones stay as they are)
+    withdrawn: tuple[str, ...] = ()  # published, held or new (killed ones stay as they are)
     live: tuple[int, ...] = ()  # seqs of the published ones
     held: tuple[str, ...] = ()
+    new: tuple[Row, ...] = ()  # never stored: kept withdrawn at once
 
 
-def plan_kill(ids: Sequence[str], existing: Mapping[str, Stored]) -> KillPlan:
-    unknown = next((item_id for item_id in ids if item_id not in existing), None)
+def plan_kill(
+    ids: Sequence[str], existing: Mapping[str, Stored], unseen: Sequence[Row] = ()
+) -> KillPlan:
+    """`unseen`: rows of canceled items the store never had (the ingest of a cancel); those
+    among `ids` are stored withdrawn at once, so no older version arriving later publishes."""
+    new = {row.id: row for row in unseen if row.id in ids}
+    stored = [item_id for item_id in ids if item_id not in new]
+    unknown = next((item_id for item_id in stored if item_id not in existing), None)
     if unknown is not None:
         return KillPlan(unknown)
-    withdrawn = [item_id for item_id in dict.fromkeys(ids) if existing[item_id].state != KILLED]
+    withdrawn = [i for i in dict.fromkeys(stored) if existing[i].state != KILLED]
     return KillPlan(
         None,
-        tuple(withdrawn),
+        (*withdrawn, *new),
         tuple(existing[i].seq for i in withdrawn if existing[i].state == LIVE),
         tuple(i for i in withdrawn if existing[i].state == HELD),
+        tuple(new.values()),
     )
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from .errors import QueryError
+from .model import body_text
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 16
@@ -132,6 +133,12 @@ class Query:
 
     clauses: tuple[tuple[Term, ...], ...]
     excluded: tuple[Term, ...] = ()
+
+
+def indexed_text(title: str, content: str | None, summary: str | None) -> tuple[str, str]:
+    """The two fields an item is found by (store/search.py): its title and its body text
+    (`model.body_text`), each folded."""
+    return fold(title), fold(body_text(content, summary))
 
 
 def parse(text: str) -> Query:

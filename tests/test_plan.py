@@ -11,6 +11,7 @@ from feedsvc.model import Image, Item, item_id
 from feedsvc.plan import (
     Stored,
     digest,
+    incoming,
     merge_duplicates,
     plan_ingest,
     plan_refile,
@@ -115,6 +116,7 @@ def test_an_item_comes_back_whole_from_an_ingest_worker() -> None:
         correction="Boats leave at 7, not 8.",
         dateline="PORT, Nov 20",
     )
-    prepared = Prepared("doc.txt", [item, headline("Pier closes")], [("world",), ()])
+    ready = incoming([item, headline("Pier closes")], lambda item: ("world",))
+    prepared = Prepared("doc.txt", ready)
     assert pickle.loads(pickle.dumps(prepared)) == prepared
     assert [f for f in Item.__slots__ if getattr(item, f) in (None, ())] == []  # all set

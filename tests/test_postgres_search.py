@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import QueryError
-from feedsvc.query import FeedParameters, parse, parse_filterout
+from feedsvc.query import FeedParameters, indexed_text, parse, parse_filterout
 from feedsvc.store.postgres_search import CREATE, DOCUMENT, REINDEX_ROWS, search_sql
-from feedsvc.store.search import indexed_text
 from feedsvc.store.sqlite_search import CREATE_TABLE, INSERT_ROW, newest_matches
 
 psycopg = pytest.importorskip("psycopg")

@@ -19,11 +19,11 @@ from feedsvc.store.sqlite_search import (
     DELETE_ROW,
     INSERT_ROW,
     MATCHING,
-    index_row,
     newest_matches,
-    search_condition,
     to_fts5,
 )
+
+from .fts_reference import index_row, search_condition
 
 ITEMS = [
     ("Mbappé scores twice as PSG win", "Kylian Mbappé scored in both halves in Paris."),

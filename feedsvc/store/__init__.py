@@ -15,7 +15,7 @@ from typing import Protocol
 
 from ..errors import StoreError
 from ..model import Item
-from ..plan import Counts, Filer, Row
+from ..plan import Counts, Filer, Incoming, Row
 from ..query import FeedParameters
 from .location import Location, parse_location
 
@@ -160,6 +160,9 @@ class Writing(Protocol):
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
         """Store one document's items in one transaction, all or nothing, idempotently; items
         dated in the future are held until then (an embargo)."""
+
+    def ingest_incoming(self, ready: Incoming, who: str = "cli") -> Counts:
+        """`ingest` of items made ready before (`plan.incoming`, in a worker process)."""
 
     def batch(self) -> AbstractContextManager[None]:
         """Writes inside may share one transaction (`features.batches`), seen by others when it

@@ -12,9 +12,9 @@ SQL here is written with `?` placeholders and the table names of `schema`."""
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -29,32 +29,34 @@ from ..plan import (
     HELD,
     KILLED,
     NEVER,
-    WITHHELD,
     Counts,
     Filer,
+    Incoming,
     IngestPlan,
     Row,
     Stored,
-    file_items,
     from_micros,
     hold_until,
-    merge_duplicates,
+    incoming,
     plan_ingest,
     plan_kill,
     plan_refile,
     plan_unkill,
     row_from_json,
     row_to_json,
+    stored_aside,
     to_micros,
 )
-from ..query import FOLD_VERSION, FeedParameters
+from ..query import FOLD_VERSION, FeedParameters, indexed_text
 from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
 from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, VERSION, Table
-from .search import FOLD_KEY, check_cut_off, check_fold, indexed_text
+from .search import FOLD_KEY, check_cut_off, check_fold
 
 T = TypeVar("T")
+Words = Mapping[str, tuple[str, str]]  # items' search words by id (`plan.Incoming.words`)
 ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
 CHUNK = 5000  # rows per statement when a whole store is read or copied
+BATCH_UNDONE = "cannot write the store: a write failed and the engine undid its whole batch"
 # meta: the generation that last took a published item out of a topic unkilled (a withheld
 # version; an update filed elsewhere)
 TAKEN_DOWN = "taken_down"
@@ -65,14 +67,13 @@ FILED_COLUMNS = ("topic", "published", "seq", "ordinal")
 # Item columns by name, so a field added to `Row` and to `schema` is read and written here.
 READ = ("seq", *Row.__slots__)  # what a feed reads of an item (`row_of`)
 COLUMNS = ", ".join(READ)
-ITEM_COLUMNS = (*READ, "generation", "ordinal")  # what an insert writes
+ITEM_COLUMNS = ("seq", "generation", "ordinal", *Row.__slots__)  # what an insert writes
 KEPT = ("seq", "id", "published", "ordinal")  # what an update leaves (published: first seen)
 CHANGED = tuple(c for c in ITEM_COLUMNS if c not in KEPT)
 # The newsroom formats' columns (the last of Row's): a batch of items without any (wire, JSON
 # Lines) is inserted without them, as binding ten NULLs an item costs a tenth of an ingest.
-NEWSROOM = Row.__slots__[Row.__slots__.index("guid") :]
-NO_NEWSROOM = (None,) * len(NEWSROOM)
-PLAIN_COLUMNS = tuple(c for c in ITEM_COLUMNS if c not in NEWSROOM)
+NO_NEWSROOM = (None,) * (len(Row.__slots__) - Row.__slots__.index("guid"))
+PLAIN_COLUMNS = ITEM_COLUMNS[: -len(NO_NEWSROOM)]
 
 
 class Conflict(StoreError):
@@ -107,6 +108,12 @@ class SQLStore:
         self._next_lift: int | None = None  # when the next embargo lifts (microseconds)
         self._lift_read_at: int | None = None  # the generation `_next_lift` was read at
         self._writing = False
+        self._batched = False  # inside `batch()`: writes are savepoints of its transaction
+        self._undone = False  # ... and the engine undid that transaction
+        # Search index entries held back to the end of the batch (one insert, not one a
+        # document): of the writes done (`_pending`), of the one under way (`_entries`).
+        self._pending: list[tuple[int, str, str]] = []
+        self._entries: list[tuple[int, str, str]] = []
         self._latest: int | None = None  # in a write: the generation, locked
         self._new: int | None = None  # in a write: the generation it moves to
 
@@ -118,13 +125,14 @@ class SQLStore:
     # "column is one of a list" given as one parameter, made by `_listed`. `_failure(error)`:
     # a driver error as a one-line StoreError (a `Conflict` if running again may help).
     # Transactions: `_transaction(big)` one write transaction (under the engine's write lock
-    # if it has one), `batch()`, `_begin_snapshot` / `_end_snapshot`; `_changed()` whether
-    # another connection may have moved the generation (cheap: no table read), `_notify` it.
+    # if it has one), `_in_transaction()` whether one is still open (an engine may undo it
+    # by itself), `_begin_snapshot` / `_end_snapshot`; `_changed()` whether another
+    # connection may have moved the generation (cheap: no table read), `_notify` it.
     # Search: `_index` / `_unindex` entries (seq, folded title, folded body), `_clear_index`,
     # `_search` (the rows of `Store.search`'s answer, in feed order). The schema: `_version`
     # (0: no store; StoreError for another program's database), `_set_version`, `_migration`
-    # (the transaction migrations run in, under a lock every opener takes), `_setup`
-    # (a new connection's settings), `_column_type`, `_create_search`.
+    # (if it needs more than a transaction), `_setup` (a new connection's settings),
+    # `_column_type`, `_create_search`.
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         return self._execute(sql, params)
@@ -158,20 +166,17 @@ class SQLStore:
     def _lazy(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         """The rows of `sql` as they are read; the query runs now, so a store that cannot
         answer it fails here, before the caller acts (`copy` makes DST only after this)."""
-        rows = self._streamed(sql, params)
-        first = next(rows, None)
-        return iter(()) if first is None else itertools.chain((first,), rows)
-
-    def _streamed(self, sql: str, params: Sequence[Any]) -> Iterator[tuple]:
-        with self._errors():  # SQLite's stream is a cursor: the query runs here
+        with self._errors():  # SQLite's stream is a cursor: the query runs at once
             rows = iter(self._stream(sql, params))
+            first = next(rows, None)
+        return self._rest(first, rows)
+
+    def _rest(self, row: tuple | None, rows: Iterator[tuple]) -> Iterator[tuple]:
         try:
-            while True:
+            while row is not None:
+                yield row
                 with self._errors():
                     row = next(rows, None)
-                if row is None:
-                    return
-                yield row
         finally:
             # Left unread (copy refused its DST) and closed after the store: nothing to undo.
             with contextlib.suppress(self.Error):
@@ -185,6 +190,15 @@ class SQLStore:
     def _meta(self, key: str) -> str | None:
         return self._value("SELECT value FROM meta WHERE key = ?", (key,))
 
+    def _set_meta(self, key: str, value: str) -> None:
+        self._upsert("meta", ("key", "value"), [(key, value)])
+
+    def _upsert(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+        """Insert rows; a row whose key is there already replaces the other columns."""
+        key = BY_NAME[table].key
+        sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        self._insert(table, columns, rows, f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")
+
     # -- writing: one transaction shape -----------------------------------------------------
 
     def _write(self, work: Callable[[], T], big: bool = False) -> T:
@@ -196,7 +210,8 @@ class SQLStore:
         for attempt in range(1, ATTEMPTS + 1):
             self._writing, self._latest, self._new = True, None, None
             try:
-                with self._errors(), self._transaction(big):
+                place = self._savepoint() if self._batched else self._transaction(big)
+                with self._errors(), place:
                     result = work()
                     if self._new is not None:
                         self._notify(self._new)
@@ -238,27 +253,28 @@ class SQLStore:
     # -- ingest -----------------------------------------------------------------------------
 
     def ingest(self, items: Sequence[Item], topics_for: Filer, who: str = "cli") -> Counts:
+        return self.ingest_incoming(incoming(items, topics_for), who)
+
+    def ingest_incoming(self, ready: Incoming, who: str = "cli") -> Counts:
         # Planned on rows read before the write lock, again on fresh rows if a commit came in
         # between (every change moves the generation): concurrent ingests neither lose an
         # update nor store an id twice, and one that changes nothing waits for no lock where
         # the engine lets readers write (PostgreSQL).
-        items = merge_duplicates(items)
-        filed = file_items(items, topics_for)  # before the write lock: filing is slow
+        items, filed, digests = ready.items, ready.filed, ready.digests
         ids = [item.id for item in items]
+        words = dict(zip(ids, ready.words, strict=True))
 
         def work() -> Counts:
             now = to_micros(self.clock())
             seen = int(self._meta("generation") or 0)
-            plan = plan_ingest(items, filed, self._existing(ids), now)
+            plan = plan_ingest(items, filed, self._existing(ids), now, digests)
             if plan.changes and self._lock() != seen:  # another writer committed meanwhile
-                plan = plan_ingest(items, filed, self._existing(ids), now)
+                plan = plan_ingest(items, filed, self._existing(ids), now, digests)
             if plan.changes:
                 generation = self._bump()
-                self._apply(plan, generation)
+                self._apply(plan, generation, words)
                 self._log(now, who, "ingest", str(plan.counts()))
-                reasons = {reason for _, reason in plan.cancels}
-                for reason in sorted(reasons):  # each as `feedsvc kill ID... --reason` does
-                    canceled = [item_id for item_id, why in plan.cancels if why == reason]
+                for reason, canceled in plan.cancel_groups():  # as `feedsvc kill --reason` does
                     self._withdraw(canceled, reason, who, now, generation, plan.canceled_new)
             return plan.counts()
 
@@ -273,79 +289,49 @@ class SQLStore:
         for table, state in (("held", HELD), ("killed", KILLED)):
             for (text,) in self._among(f"SELECT row FROM {table}", "id", ids):
                 row = row_from_json(text)
-                found[row.id] = Stored(
-                    0,
-                    row.digest,
-                    row.content is not None,
-                    row.published,
-                    row.updated,
-                    state,
-                    row.version,
-                    row.status == WITHHELD,
-                )
+                found[row.id] = stored_aside(row, state)
         return found
 
-    def _apply(self, plan: IngestPlan, generation: int) -> None:
-        """Write a plan (the caller holds the write lock, so the archive places are ours)."""
+    def _apply(self, plan: IngestPlan, generation: int, words: Words | None = None) -> None:
+        """Write a plan (the caller holds the write lock, so the archive places are ours);
+        `words`: the items' search words by id, where known."""
         ordinals = self._ordinals()
         if plan.inserts:
             top = self._value("SELECT coalesce(max(seq), 0) FROM items")
             numbered = list(enumerate(plan.inserts, start=top + 1))
-            values = [row_values(row) for _, row in numbered]
+            rows = [(s, generation, take_place(ordinals, ALL), *row_values(r)) for s, r in numbered]
             columns = ITEM_COLUMNS
-            if all(v[-len(NEWSROOM) :] == NO_NEWSROOM for v in values):
-                columns, values = PLAIN_COLUMNS, [v[: -len(NEWSROOM)] for v in values]
-            inserted = self._insert(
-                "items",
-                columns,
-                (
-                    (s, *v, generation, take_place(ordinals, ALL))
-                    for (s, _), v in zip(numbered, values, strict=True)
-                ),
-                " ON CONFLICT (id) DO NOTHING",
-            )
-            if inserted != len(numbered):
+            if all(row[len(PLAIN_COLUMNS) :] == NO_NEWSROOM for row in rows):
+                columns, rows = PLAIN_COLUMNS, [row[: len(PLAIN_COLUMNS)] for row in rows]
+            entries = [entry(seq, row, words) for seq, row in numbered]
+            if self._insert_items(columns, rows, entries) != len(rows):
                 raise Conflict("another writer stored one of these items first", self.location)
             self._file(numbered, ordinals)
-            self._index([entry(seq, row) for seq, row in numbered])
         moved = False
         if plan.updates:
-            self._reindex_updates(plan.updates)
-            self._update(
-                "items",
-                ("seq", *CHANGED),
-                ((seq, *updated_values(row), generation) for seq, row in plan.updates),
-            )
+            self._reindex_updates(plan.updates, words)
+            changes = ((seq, generation, *updated_values(row)) for seq, row in plan.updates)
+            self._update("items", ("seq", *CHANGED), changes)
             moved = self._refile(plan.updates, ordinals)
         self._save_ordinals(ordinals)
         if plan.withholds:  # out of every feed until a usable version comes
             self._take_down([seq for seq, _ in plan.withholds])
         if plan.withholds or moved:  # or an update left a topic (a corrected byline, say)
             # Its archive pages change, and no killed row says so (archive_changes reads this).
-            self._insert(
-                "meta",
-                ("key", "value"),
-                [(TAKEN_DOWN, str(generation))],
-                on_conflict("meta", ("value",)),
-            )
+            self._set_meta(TAKEN_DOWN, str(generation))
         holds = [*plan.holds, *(row for _, row in plan.withholds)]
         if holds:
-            self._insert(
-                "held",
-                HELD_COLUMNS,
-                [held_values(row) for row in holds],
-                on_conflict("held", ("published", "row")),
-            )
+            self._upsert("held", HELD_COLUMNS, [held_values(row) for row in holds])
 
-    def _reindex_updates(self, updates: Sequence[tuple[int, Row]]) -> None:
+    def _reindex_updates(self, updates: Sequence[tuple[int, Row]], words: Words | None) -> None:
         """Index updated items by their new text (read the old first: an index may have to be
         told the words it holds); items whose text is the same stay."""
         sql = "SELECT seq, title, content, summary FROM items"
         old = {seq: tuple(text) for seq, *text in self._among(sql, "seq", [s for s, _ in updates])}
         changed = [(s, r) for s, r in updates if old[s] != (r.title, r.content, r.summary)]
         if changed:
-            self._unindex([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
-            self._index([entry(seq, row) for seq, row in changed])
+            self._forget([(seq, *indexed_text(*old[seq])) for seq, _ in changed])
+            self._add_to_index([entry(seq, row, words) for seq, row in changed])
 
     def _file(self, rows: Iterable[tuple[int, Row]], ordinals: dict[str, int], kept=()) -> None:
         """File rows under their topics (but those `kept`), each at the next archive place."""
@@ -374,16 +360,75 @@ class SQLStore:
 
     def _save_ordinals(self, ordinals: dict[str, int]) -> None:
         """The next archive place of each topic, as counted on by `take_place`."""
-        self._insert(
-            "ordinals",
-            ("topic", "next"),
-            list(ordinals.items()),
-            on_conflict("ordinals", ("next",)),
-        )
+        self._upsert("ordinals", ("topic", "next"), list(ordinals.items()))
 
-    def batch(self) -> AbstractContextManager[None]:
-        """Writes inside may share one transaction (`features.batches`); see `Store.batch`."""
-        raise NotImplementedError
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside share one transaction, committed when it ends: a run of many
+        small documents commits once, not per document (a commit costs more than writing 200
+        items). Each write is a savepoint, all or nothing on its own; when the engine undoes the
+        whole transaction (SQLite on a full disk, a lost connection), so does the batch: the
+        block ends in a `StoreError`, and no write is tried after the one that failed."""
+        with self._errors(), self._transaction(big=True):
+            self._batched, self._undone, self._pending = True, False, []
+            try:
+                yield
+                if self._undone:  # the writes that seemed to succeed were undone too
+                    raise StoreError(BATCH_UNDONE, self.location)
+                self._flush_index()
+            finally:
+                self._batched, self._pending = False, []
+                self._reread = True
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A write inside `batch()`: all or nothing within the batch's transaction."""
+        if self._undone:
+            raise StoreError(BATCH_UNDONE, self.location)
+        self._execute("SAVEPOINT one")
+        pending, self._entries = self._pending, []
+        try:
+            yield
+        except BaseException:
+            self._pending = pending  # entries this write flushed are undone with it
+            if self._in_transaction():
+                self._execute("ROLLBACK TO one")
+                self._execute("RELEASE one")
+            else:  # the engine undid the whole transaction (SQLite on a full disk, say)
+                self._undone = True
+            raise
+        self._execute("RELEASE one")
+        self._pending += self._entries
+
+    def _insert_items(
+        self, columns: Sequence[str], rows: list[tuple], entries: list[tuple[int, str, str]]
+    ) -> int:
+        """Insert new items (an id stored already is left: the count says so) and their search
+        index entries (in the same order); how many were inserted."""
+        inserted = self._insert("items", columns, rows, " ON CONFLICT (id) DO NOTHING")
+        self._add_to_index(entries)
+        return inserted
+
+    def _add_to_index(self, entries: list[tuple[int, str, str]]) -> None:
+        """Index entries now, or in a batch at its end (with the rest of the batch's)."""
+        if self._batched:
+            self._entries += entries
+        else:
+            self._index(entries)
+
+    def _flush_index(self) -> None:
+        if self._pending or self._entries:
+            self._index(self._pending + self._entries)
+            self._pending, self._entries = [], []
+
+    def _forget(self, entries: list[tuple[int, str, str]]) -> None:
+        """Take entries out of the search index, once what is held back is in."""
+        self._flush_index()
+        self._unindex(entries)
+
+    def _migration(self) -> AbstractContextManager[None]:
+        """The transaction migrations run in (under a lock every opener takes)."""
+        return self._transaction(big=False)
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:
         if self.read_only or self._meta("catalog") == digest:
@@ -395,7 +440,7 @@ class SQLStore:
                 return 0
             rows = self._rows(f"SELECT {COLUMNS} FROM items")
             moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
-            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (digest,))
+            self._set_meta("catalog", digest)
             if moves:
                 generation = self._bump()
                 self._update(
@@ -412,15 +457,21 @@ class SQLStore:
 
     # -- editorial control: embargo, kill ---------------------------------------------------
 
+    def _now(self) -> int:
+        """The clock's time, under the write lock (an editorial write's first step)."""
+        self._lock()
+        return to_micros(self.clock())
+
+    def _held(self, where: str = "", params: Sequence[Any] = ()) -> list[Row]:
+        """Held rows (`where`: a condition on the held table), oldest first."""
+        rows = self._rows(f"SELECT row FROM held{where}", params)
+        return sorted(map(row_from_json, (t for (t,) in rows)), key=lambda r: (r.published, r.id))
+
     def lift_due(self, who: str = "server") -> int:
 
         def work() -> list[Row]:
-            self._lock()
-            now = to_micros(self.clock())
-            due = self._rows("SELECT row FROM held WHERE published <= ?", (now,))
-            rows = sorted(
-                (row_from_json(text) for (text,) in due), key=lambda r: (r.published, r.id)
-            )
+            now = self._now()
+            rows = self._held(" WHERE published <= ?", (now,))
             if rows:
                 self._apply(IngestPlan(tuple(rows), (), 0), self._bump())
                 self._delete("held", ("id",), [(row.id,) for row in rows])
@@ -434,13 +485,7 @@ class SQLStore:
         return len(lifted)
 
     def kill(self, ids: Sequence[str], reason: str | None, who: str) -> list[str]:
-
-        def work() -> list[str]:
-            self._lock()
-            now = to_micros(self.clock())
-            return self._withdraw(ids, reason, who, now)
-
-        return self._write(work)
+        return self._write(lambda: self._withdraw(ids, reason, who, self._now()))
 
     def _withdraw(
         self,
@@ -452,32 +497,26 @@ class SQLStore:
         unseen: Sequence[Row] = (),
     ) -> list[str]:
         """The kill: withdraw items from every feed, page and archive (published or held),
-        keep them whole for an unkill, log it. `unseen`: rows of canceled items the store
-        never had, among `ids`, stored withdrawn at once (the ingest of a cancel)."""
-        new = {row.id: row for row in unseen if row.id in ids}
-        kill = plan_kill([i for i in ids if i not in new], self._existing(list(ids)))
+        keep them whole for an unkill, log it (`unseen`: see `plan_kill`)."""
+        kill = plan_kill(ids, self._existing(list(ids)), unseen)
         if kill.unknown is not None:
             raise StoreError(f"no item {kill.unknown!r} in the store", self.location)
-        withdrawn = [*kill.withdrawn, *new]
-        if not withdrawn:
+        if not kill.withdrawn:
             return []
         generation = self._bump() if generation is None else generation
         held = self._among("SELECT row FROM held", "id", kill.held)
         self._delete("held", ("id",), [(item_id,) for item_id in kill.held])
-        rows = [row_from_json(text) for (text,) in held]
-        rows += self._take_down(kill.live) + list(new.values())
-        self._insert(
-            "killed",
-            KILLED_COLUMNS,
-            [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows],
-        )
-        self._log(now, who, "kill", " ".join(withdrawn) + (f": {reason}" if reason else ""))
-        return withdrawn
+        rows = [*map(row_from_json, (t for (t,) in held)), *self._take_down(kill.live), *kill.new]
+        gone = [killed_values(Withdrawn(r, now, reason, r.topics, generation)) for r in rows]
+        self._insert("killed", KILLED_COLUMNS, gone)
+        detail = " ".join(kill.withdrawn) + (f": {reason}" if reason else "")
+        self._log(now, who, "kill", detail)
+        return list(kill.withdrawn)
 
     def _take_down(self, seqs: Sequence[int]) -> list[Row]:
         """Published items out of every feed, topic and the search index; their rows."""
         live = self._among(f"SELECT {COLUMNS} FROM items", "seq", seqs)
-        self._unindex([(row[0], *indexed_text(*row[2:5])) for row in live])
+        self._forget([(row[0], *indexed_text(*row[2:5])) for row in live])
         for table in ("filed", "items"):
             self._delete(table, ("seq",), [(seq,) for seq in seqs])
         return [row_of(row) for row in live]
@@ -485,13 +524,12 @@ class SQLStore:
     def unkill(self, ids: Sequence[str], who: str) -> list[str]:
 
         def work() -> list[str]:
-            self._lock()
-            now = to_micros(self.clock())
+            now = self._now()
             rows = self._among("SELECT id, row FROM killed", "id", ids)
             found = {item_id: row_from_json(text) for item_id, text in rows}
-            unknown = [item_id for item_id in ids if item_id not in found]
-            if unknown:
-                raise StoreError(f"no withdrawn item {unknown[0]!r}", self.location)
+            unknown = next((item_id for item_id in ids if item_id not in found), None)
+            if unknown is not None:
+                raise StoreError(f"no withdrawn item {unknown!r}", self.location)
             self._apply(plan_unkill([found[i] for i in ids], now), self._bump())
             self._delete("killed", ("id",), [(item_id,) for item_id in ids])
             self._log(now, who, "unkill", " ".join(ids))
@@ -550,24 +588,20 @@ class SQLStore:
         yield from sorted(item_id for (item_id,) in self._rows("SELECT id FROM killed"))
 
     def held(self) -> dict[str, int]:
-        counts: dict[str, int] = {ALL: 0}
-        for (text,) in self._rows("SELECT row FROM held"):
-            counts[ALL] += 1
-            for slug in row_from_json(text).topics:
-                counts[slug] = counts.get(slug, 0) + 1
-        return counts
+        counts = Counter({ALL: 0})
+        counts.update(slug for row in self._held() for slug in (ALL, *row.topics))
+        return dict(counts)
 
     def next_lift(self) -> datetime | None:
-        value = self._value("SELECT min(published) FROM held WHERE published < ?", (NEVER,))
+        value = self._next_lift_at()
         return from_micros(value) if value is not None else None
 
+    def _next_lift_at(self) -> int | None:
+        return self._value("SELECT min(published) FROM held WHERE published < ?", (NEVER,))
+
     def log(self, limit: int = 100) -> list[tuple[datetime, str, str, str]]:
-        return [
-            (from_micros(at), who, what, detail)
-            for at, who, what, detail in self._rows(
-                "SELECT at, who, what, detail FROM log ORDER BY n DESC LIMIT ?", (limit,)
-            )
-        ]
+        sql = "SELECT at, who, what, detail FROM log ORDER BY n DESC LIMIT ?"
+        return [(from_micros(at), *rest) for at, *rest in self._rows(sql, (limit,))]
 
     # -- generation: how renderers know the store changed -----------------------------------
 
@@ -579,8 +613,7 @@ class SQLStore:
                 self._reread = False
                 self._generation = int(self._meta("generation") or 0)
             if self._lift_read_at != self._generation:
-                sql = "SELECT min(published) FROM held WHERE published < ?"
-                self._next_lift = self._value(sql, (NEVER,))
+                self._next_lift = self._next_lift_at()
                 self._lift_read_at = self._generation
         due = self._next_lift is not None and to_micros(self.clock()) >= self._next_lift
         if due and not self.read_only:  # else one comparison a call
@@ -611,15 +644,19 @@ class SQLStore:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def newest(self, topic: str, limit: int) -> list[Item]:
+    def _items(self, source: str, params: Sequence[Any]) -> list[Item]:
+        return [item_of(row) for row in self._rows(f"SELECT {COLUMNS} FROM {source}", params)]
+
+    def _feed(self, topic: str, tail: str, params: Sequence[Any]) -> list[Item]:
+        """The items of `topic` (`all`: every item) by `tail`: a condition and the rest of the
+        query, on `{t}`, the table that keeps the topic's order (items, or filed)."""
         if topic == ALL:
-            sql = f"SELECT {COLUMNS} FROM items ORDER BY published DESC, seq DESC LIMIT ?"
-            return [item_of(row) for row in self._rows(sql, (limit,))]
-        sql = (
-            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
-            "ORDER BY filed.published DESC, filed.seq DESC LIMIT ?"
-        )
-        return [item_of(row) for row in self._rows(sql, (topic, limit))]
+            return self._items(f"items WHERE {tail.format(t='items')}", params)
+        source = f"{self.FILED_ITEMS} WHERE filed.topic = ? AND {tail.format(t='filed')}"
+        return self._items(source, (topic, *params))
+
+    def newest(self, topic: str, limit: int) -> list[Item]:
+        return self._feed(topic, "TRUE ORDER BY {t}.published DESC, {t}.seq DESC LIMIT ?", (limit,))
 
     def search(
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
@@ -632,23 +669,15 @@ class SQLStore:
         return [item_of(row) for row in rows]
 
     def item(self, item_id: str) -> Item | None:
-        found = self._rows(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,))
-        return item_of(found[0]) if found else None
+        found = self._items("items WHERE id = ?", (item_id,))
+        return found[0] if found else None
 
     def archive_pages(self, topic: str, size: int) -> int:
         return (self._value("SELECT next FROM ordinals WHERE topic = ?", (topic,)) or 0) // size
 
     def archive_page(self, topic: str, page: int, size: int) -> list[Item]:
-        bounds = (page * size, page * size + size)
-        if topic == ALL:
-            sql = f"SELECT {COLUMNS} FROM items WHERE ordinal >= ? AND ordinal < ? "
-            sql += " ORDER BY ordinal DESC"
-            return [item_of(row) for row in self._rows(sql, bounds)]
-        sql = (
-            f"SELECT {COLUMNS} FROM {self.FILED_ITEMS} WHERE filed.topic = ? "
-            "AND filed.ordinal >= ? AND filed.ordinal < ? ORDER BY filed.ordinal DESC"
-        )
-        return [item_of(row) for row in self._rows(sql, (topic, *bounds))]
+        tail = "{t}.ordinal >= ? AND {t}.ordinal < ? ORDER BY {t}.ordinal DESC"
+        return self._feed(topic, tail, (page * size, page * size + size))
 
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         sql = "SELECT ordinal FROM items WHERE generation > ?"
@@ -658,12 +687,13 @@ class SQLStore:
             "WHERE items.generation > ?"
         )
         changed.update((topic, ordinal // size) for topic, ordinal in self._rows(sql, (since,)))
-        for (topics,) in self._rows("SELECT topics FROM killed WHERE generation > ?", (since,)):
-            for topic in (ALL, *topics_of(topics)):
-                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
-        if int(self._meta(TAKEN_DOWN) or 0) > since:  # an item taken out unkilled: rare
-            for (topic,) in [(ALL,), *self._rows("SELECT DISTINCT topic FROM filed")]:
-                changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
+        # A kill, or a withheld version taking an item out (rare): every page of its topics.
+        killed = self._rows("SELECT topics FROM killed WHERE generation > ?", (since,))
+        emptied = {topic for (topics,) in killed for topic in (ALL, *topics_of(topics))}
+        if int(self._meta(TAKEN_DOWN) or 0) > since:
+            emptied.update((ALL, *(t for (t,) in self._rows("SELECT DISTINCT topic FROM filed"))))
+        for topic in emptied:
+            changed.update((topic, page) for page in range(self.archive_pages(topic, size)))
         return changed
 
     def counts(self) -> dict[str, int]:
@@ -693,10 +723,7 @@ class SQLStore:
                 "WHERE filed.seq = items.seq) FROM items ORDER BY seq"
             )
         )
-        held = sorted(
-            (row_from_json(text) for (text,) in self._rows("SELECT row FROM held")),
-            key=lambda row: (row.published, row.id),
-        )
+        held = self._held()
         withdrawn = tuple(
             Withdrawn(row_from_json(text), at, reason, topics_of(topics), generation)
             for _, text, at, reason, topics, generation in sorted(
@@ -728,26 +755,23 @@ class SQLStore:
             for topic, following in export.ordinals.items():  # withdrawn items' places too
                 ordinals[topic] = max(ordinals.get(topic, 0), following)
             self._save_ordinals(ordinals)
-            self._insert("held", HELD_COLUMNS, [held_values(row) for row in export.held])
-            self._insert("killed", KILLED_COLUMNS, [killed_values(w) for w in export.withdrawn])
+            self._insert("held", HELD_COLUMNS, map(held_values, export.held))
+            self._insert("killed", KILLED_COLUMNS, map(killed_values, export.withdrawn))
             last = self._value("SELECT coalesce(max(n), 0) FROM log")
             logged = 0
             while entries := list(islice(export.log, CHUNK)):
                 numbered = [(last + logged + n, *e) for n, e in enumerate(entries, start=1)]
                 self._insert("log", ("n", "at", "who", "what", "detail"), numbered)
                 logged += len(entries)
-            self._execute("UPDATE meta SET value = ? WHERE key = 'catalog'", (export.catalog,))
+            self._set_meta("catalog", export.catalog)
             self._bump(max(export.generation, latest))
             return Copied(count, len(export.held), len(export.withdrawn), logged)
 
         return self._write(work, big=True)
 
     def _import_rows(self, batch: list[Exported], ordinals: dict[str, int]) -> None:
-        self._insert(
-            "items",
-            ITEM_COLUMNS,
-            [(seq, *row_values(row), gen, places[ALL]) for seq, gen, row, places in batch],
-        )
+        rows = [(seq, gen, places[ALL], *row_values(row)) for seq, gen, row, places in batch]
+        self._insert("items", ITEM_COLUMNS, rows)
         self._insert(
             "filed",
             FILED_COLUMNS,
@@ -788,11 +812,10 @@ class SQLStore:
             for c in table.columns
             if c.since <= table.since
         ]
-        if not inline:
-            columns.append(f"PRIMARY KEY ({', '.join(table.key)})")
-        return f"CREATE TABLE {table.name} ({', '.join(columns)})" + (
-            "" if inline else self.KEYED_TABLE
-        )
+        if inline:
+            return f"CREATE TABLE {table.name} ({', '.join(columns)})"
+        key = f"PRIMARY KEY ({', '.join(table.key)})"
+        return f"CREATE TABLE {table.name} ({', '.join([*columns, key])}){self.KEYED_TABLE}"
 
     def _prepare(self, create: bool) -> None:
         """Check the store's schema version; migrate it (a writable store) and rebuild its
@@ -850,10 +873,7 @@ class SQLStore:
         while chunk := list(islice(rows, CHUNK)):
             self._index([(seq, *indexed_text(*text)) for seq, *text in chunk])
             indexed += len(chunk)
-        self._execute(
-            "INSERT INTO meta VALUES (?, ?)" + on_conflict("meta", ("value",)),
-            (FOLD_KEY, str(FOLD_VERSION)),
-        )
+        self._set_meta(FOLD_KEY, str(FOLD_VERSION))
         if indexed:
             self._execute(
                 "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
@@ -862,15 +882,10 @@ class SQLStore:
             self._reread = True
 
 
-def on_conflict(table: str, update: Sequence[str]) -> str:
-    """An upsert's clause on the table's key (the same words in both engines)."""
-    sets = ", ".join(f"{column} = excluded.{column}" for column in update)
-    return f" ON CONFLICT ({', '.join(BY_NAME[table].key)}) DO UPDATE SET {sets}"
-
-
-def entry(seq: int, row: Row) -> tuple[int, str, str]:
-    """A row's search index entry: seq, folded title, folded body."""
-    return (seq, *indexed_text(row.title, row.content, row.summary))
+def entry(seq: int, row: Row, words: Words | None = None) -> tuple[int, str, str]:
+    """A row's search index entry: seq, folded title, folded body (from `words` if there)."""
+    found = words.get(row.id) if words else None
+    return (seq, *(found or indexed_text(row.title, row.content, row.summary)))
 
 
 # -- rows as the tables keep them ------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import select
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +25,15 @@ from ..query import FeedParameters
 from . import Features, Location
 from .base import COLUMNS, Conflict, SQLStore
 from .postgres_search import CREATE as SEARCH_INDEX
-from .postgres_search import REINDEX_ROWS, search_sql
+from .postgres_search import DOCUMENT, REINDEX_ROWS, search_sql
 from .schema import TEXT, VERSION, kind
 
 SCHEMA_VERSION = VERSION
 # Before one schema description, PostgreSQL stores numbered their versions apart: 2 was
 # SQLite's 3 (editorial tables and archive places at once), 3 was 4 (search).
 LEGACY_VERSIONS = {2: 3, 3: 4}
+SEARCH_DOCUMENT = DOCUMENT % ("u.title_words", "u.body_words")  # of an unnest(...) row
+OTHER_SCHEMA = "not a feedsvc store (schema feedsvc holds something else)"
 CHANNEL = "feedsvc"  # NOTIFY channel: the payload is the new generation
 # Notifications are lost while a connection is down (and a NOTIFY could in theory be delayed),
 # so the counter is also read again at most this often when none arrives.
@@ -41,7 +43,6 @@ RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_erro
 # The lock every first open takes before it looks at (and maybe creates) the schema:
 # two hosts starting on a new database at once must not both run the migrations.
 MIGRATION_LOCK = 0x66656564  # "feed"
-ITEM_COLUMNS = ", ".join(f"items.{name.strip()}" for name in COLUMNS.split(","))
 
 
 class PostgresStore(SQLStore):
@@ -52,7 +53,7 @@ class PostgresStore(SQLStore):
     Error = psycopg.Error
     features = Features(
         backup=False,
-        batches=False,
+        batches=True,
         integrity=False,
         backup_advice="feedsvc backup copies SQLite stores; for PostgreSQL use its own tool: "
         "pg_dump -Fc '{location}' > {target} (restore with pg_restore), or feedsvc copy to an "
@@ -121,16 +122,32 @@ class PostgresStore(SQLStore):
             yield from cursor
 
     def _arrays(
-        self, table: str, columns: Sequence[str], rows: Iterable[tuple]
+        self, table: str, columns: Sequence[str], rows: Iterable[tuple], more: int = 0
     ) -> tuple[str, list]:
         """unnest(...) of the rows, one binary array per column (psycopg's text-array dumper
-        runs a quoting regex on every element: a fifth of an ingest's client CPU)."""
-        arrays: list[list] = [[] for _ in columns]
+        runs a quoting regex on every element: a fifth of an ingest's client CPU); `more`:
+        text values after the columns."""
+        kinds = [kind(table, c) for c in columns] + [TEXT] * more
+        arrays: list[list] = [[] for _ in kinds]
         for row in rows:
             for array, value in zip(arrays, row, strict=True):
                 array.append(value)
-        types = ", ".join(f"%b::{_type(kind(table, c))}[]" for c in columns)
+        types = ", ".join(f"%b::{_type(k)}[]" for k in kinds)
         return f"unnest({types})", arrays
+
+    def _insert_items(
+        self, columns: Sequence[str], rows: list[tuple], entries: list[tuple[int, str, str]]
+    ) -> int:
+        """One statement with the search documents: indexing by an UPDATE afterwards writes
+        every row twice (a new version, and new entries in every index)."""
+        rows = [(*row, title, body) for row, (_, title, body) in zip(rows, entries, strict=True)]
+        source, arrays = self._arrays("items", columns, rows, more=2)
+        names = ", ".join(columns)
+        return self.db.execute(
+            f"INSERT INTO items ({names}, search) SELECT {names}, {SEARCH_DOCUMENT} FROM "
+            f"{source} AS u ({names}, title_words, body_words) ON CONFLICT (id) DO NOTHING",
+            arrays,
+        ).rowcount
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], tail="") -> int:
         source, arrays = self._arrays(table, columns, rows)
@@ -180,11 +197,14 @@ class PostgresStore(SQLStore):
     def _transaction(self, big: bool) -> AbstractContextManager[Any]:
         return self.db.transaction()
 
-    def batch(self) -> AbstractContextManager[None]:
-        """Each write keeps its own transaction here: a shared one would hold the generation
-        lock, which every host's writers wait for, for the whole batch, and a conflict part-way
-        could not be retried by itself."""
-        return nullcontext()
+    def _in_transaction(self) -> bool:
+        connection = self._connection
+        idle = psycopg.pq.TransactionStatus.IDLE
+        return (
+            connection is not None
+            and not connection.closed
+            and connection.info.transaction_status != idle
+        )
 
     def _begin_snapshot(self) -> None:
         self.db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -235,7 +255,7 @@ class PostgresStore(SQLStore):
     def _search(
         self, topic: str | None, parameters: FeedParameters, limit: int, since: int | None
     ) -> list[tuple]:
-        query, values = search_sql(parameters, topic, since, limit, ITEM_COLUMNS)
+        query, values = search_sql(parameters, topic, since, limit, COLUMNS)
         return self.db.execute(query, values).fetchall()
 
     # -- the schema -------------------------------------------------------------------------
@@ -247,23 +267,15 @@ class PostgresStore(SQLStore):
                 "SELECT EXISTS (SELECT 1 FROM pg_class JOIN pg_namespace n "
                 "ON n.oid = relnamespace WHERE n.nspname = 'feedsvc')"
             ).fetchone()[0]:
-                raise StoreError(
-                    "not a feedsvc store (schema feedsvc holds something else)", self.location
-                )
+                raise StoreError(OTHER_SCHEMA, self.location)
             return 0
-        found = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = self._meta("schema_version")
         if found is None:
-            raise StoreError(
-                "not a feedsvc store (schema feedsvc holds something else)", self.location
-            )
-        return LEGACY_VERSIONS.get(int(found[0]), int(found[0]))
+            raise StoreError(OTHER_SCHEMA, self.location)
+        return LEGACY_VERSIONS.get(int(found), int(found))
 
     def _set_version(self, version: int) -> None:
-        self.db.execute(
-            "INSERT INTO meta VALUES ('schema_version', %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(version),),
-        )
+        self._set_meta("schema_version", str(version))
 
     @contextmanager
     def _migration(self) -> Iterator[None]:

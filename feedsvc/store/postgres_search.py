@@ -23,14 +23,10 @@ CREATE = (
 
 # An item's document from its two folded fields (two text parameters).
 DOCUMENT = "to_tsvector('simple', %s) || '_:1'::tsvector || to_tsvector('simple', %s)"
-# The same over columns of an unnest(...) row source `u` with fields `title_words`, `body_words`.
-DOCUMENT_OF_U = (
-    "to_tsvector('simple', u.title_words) || '_:1'::tsvector || to_tsvector('simple', u.body_words)"
-)
 # Every row's document at once: seqs, folded titles, folded bodies as three arrays.
 REINDEX_ROWS = (
-    f"UPDATE feedsvc.items SET search = {DOCUMENT_OF_U} "
-    "FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS u (seq, title_words, body_words) "
+    f"UPDATE feedsvc.items SET search = {DOCUMENT % ('u.title', 'u.body')} "
+    "FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS u (seq, title, body) "
     "WHERE items.seq = u.seq"
 )
 
@@ -41,57 +37,43 @@ def search_sql(
     """The statement for `Store.search` and its parameters (psycopg `%s` placeholders): the
     newest `limit` items (of `topic`; None: all) matching `q` and `filterout`, published at or
     after `since` (microseconds; None: any time), in feed order. `columns`: the item columns
-    to select, each qualified with `items.`."""
-    conditions: list[str] = []
-    values: list[object] = []
+    to select (`seq` and `published` need no table: the join merges them)."""
+    conditions, values = ["TRUE"], []
+    if topic is not None:
+        conditions, values = ["filed.topic = %s"], [topic]
     search = parameters.search()
     if search is not None:
-        expression, words = to_tsquery_sql(search)
-        conditions.append(f"items.search @@ {expression}")
-        values += words
+        conditions.append(f"items.search @@ {_tsquery(search, values)}")
     elif parameters.filterout:
-        expression, words = to_tsquery_any_sql(parameters.filterout)
-        conditions.append(f"NOT (items.search @@ {expression})")
-        values += words
+        conditions.append(f"NOT (items.search @@ {_tsquery_any(parameters.filterout, values)})")
     if since is not None:
         conditions.append("items.published >= %s")
         values.append(since)
-    where = " AND ".join(conditions) or "TRUE"
-    if topic is None:
-        sql = (
-            f"SELECT {columns} FROM feedsvc.items WHERE {where} "
-            "ORDER BY items.published DESC, items.seq DESC LIMIT %s"
-        )
-        return sql, [*values, limit]
-    sql = (
-        f"SELECT {columns} FROM feedsvc.filed JOIN feedsvc.items "
-        "ON items.seq = filed.seq AND items.published = filed.published "
-        f"WHERE filed.topic = %s AND {where} "
-        "ORDER BY filed.published DESC, filed.seq DESC LIMIT %s"
-    )
-    return sql, [topic, *values, limit]
+    source, t = "feedsvc.items", "items"
+    if topic is not None:
+        source, t = f"feedsvc.filed JOIN {source} USING (seq, published)", "filed"
+    where = " AND ".join(conditions)
+    sql = f"SELECT {columns} FROM {source} WHERE {where} ORDER BY {t}.published DESC, {t}.seq DESC"
+    return f"{sql} LIMIT %s", [*values, limit]
 
 
-def _tsquery_any(terms: Sequence[Term], parameters: list[str]) -> str:
+def _tsquery_any(terms: Sequence[Term], parameters: list[object]) -> str:
     if not terms:
         raise ValueError("no terms")
     parameters.extend(" ".join(term.tokens) for term in terms)
     return "(" + " || ".join("phraseto_tsquery('simple', %s)" for _ in terms) + ")"
 
 
-def to_tsquery_any_sql(terms: Sequence[Term]) -> tuple[str, list[str]]:
-    """A parenthesised tsquery SQL expression true when any of `terms` is present, and its
-    parameters (psycopg `%s` placeholders)."""
-    parameters: list[str] = []
-    return _tsquery_any(terms, parameters), parameters
+def _tsquery(query: Query, parameters: list[object]) -> str:
+    wanted = " && ".join(_tsquery_any(clause, parameters) for clause in query.clauses)
+    if not query.excluded:
+        return f"({wanted})"
+    return f"({wanted} && !! {_tsquery_any(query.excluded, parameters)})"
 
 
-def to_tsquery_sql(query: Query) -> tuple[str, list[str]]:
+def to_tsquery_sql(query: Query) -> tuple[str, list[object]]:
     """A parenthesised SQL expression of type tsquery for `query`, made only of
     `phraseto_tsquery('simple', %s)` calls, `&&`, `||`, `!!` and parentheses, and its
     parameters: the folded words, the only place user text goes."""
-    parameters: list[str] = []
-    wanted = " && ".join(_tsquery_any(clause, parameters) for clause in query.clauses)
-    if not query.excluded:
-        return f"({wanted})", parameters
-    return f"({wanted} && !! {_tsquery_any(query.excluded, parameters)})", parameters
+    parameters: list[object] = []
+    return _tsquery(query, parameters), parameters

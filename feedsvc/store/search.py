@@ -16,11 +16,8 @@ PostgreSQL backend); what they share is here.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ..errors import StoreError
-from ..model import html_to_text
-from ..query import FOLD_VERSION, FeedParameters, fold
+from ..query import FOLD_VERSION, FeedParameters
 
 FOLD_KEY = "fold"  # meta: the FOLD_VERSION the index holds ('0': not built yet)
 STALE = (
@@ -29,23 +26,13 @@ STALE = (
 )
 
 
-def body_text(content: str | None, summary: str | None) -> str:
-    """An item's text besides its title, as `Item.body_text` has it."""
-    return html_to_text(content) if content else summary or ""
-
-
-def indexed_text(title: str, content: str | None, summary: str | None) -> tuple[str, str]:
-    """The two folded fields an item is indexed by: title and body."""
-    return fold(title), fold(body_text(content, summary))
-
-
 def check_fold(stored: str | None, where: str) -> None:
     """`StoreError` unless the index was built with this feedsvc's folding."""
     if stored != str(FOLD_VERSION):
         raise StoreError(STALE, where)
 
 
-def check_cut_off(parameters: FeedParameters, since: datetime | None) -> None:
+def check_cut_off(parameters: FeedParameters, since: object | None) -> None:
     """`filter_time` needs the cut-off the caller computed from its clock (`query.cut_off`):
     a store never reads the time itself for it, so cached answers and their keys agree."""
     if parameters.filter_time is not None and since is None:

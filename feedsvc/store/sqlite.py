@@ -21,7 +21,6 @@ from .base import COLUMNS, SQLStore
 from .schema import INT, KEY, VERSION
 from .sqlite_search import CREATE_TABLE, DELETE_ALL, DELETE_ROW, INSERT_ROW, newest_matches
 
-BATCH_UNDONE = "cannot write the store: a write failed and SQLite undid its whole batch"
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
 # readers (the server's threads, one connection each) keep SQLite's small default.
 INGEST_CACHE_KIB = 16384
@@ -49,8 +48,6 @@ class SQLiteStore(SQLStore):
         super().__init__(clock, location, problem)
         self.db = db
         self._data_version = -1
-        self._batched = False  # inside `batch()`: writes are savepoints of its transaction
-        self._undone = False  # ... and SQLite undid that transaction
 
     @classmethod
     def open(cls, location: Location, clock: Callable[[], datetime], create: bool) -> SQLiteStore:
@@ -148,23 +145,7 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _transaction(self, big: bool) -> Iterator[None]:
-        """SQLite's single writer, all or nothing; inside `batch()`, a savepoint of its
-        transaction."""
-        if self._batched:
-            if self._undone:
-                raise StoreError(BATCH_UNDONE, self.location)
-            self.db.execute("SAVEPOINT one")
-            try:
-                yield
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK TO one")
-                    self.db.execute("RELEASE one")
-                else:  # SQLite undid the whole transaction (a full disk, say)
-                    self._undone = True
-                raise
-            self.db.execute("RELEASE one")
-            return
+        """SQLite's single writer, all or nothing."""
         if big:
             self.db.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
         try:
@@ -180,22 +161,8 @@ class SQLiteStore(SQLStore):
             if big:
                 self.db.execute(f"PRAGMA cache_size = {-READER_CACHE_KIB}")
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """The writes inside share one transaction, committed when it ends: a run of many
-        small documents commits once, not per document (a commit, with its WAL checkpoint,
-        costs more than writing 200 items). Each write is a savepoint, all or nothing on its own;
-        when SQLite undoes the whole transaction (a full disk), so does the batch: the block
-        ends in a `StoreError`, and no write is tried after the one that failed."""
-        with self._errors(), self._transaction(big=True):
-            self._batched, self._undone = True, False
-            try:
-                yield
-            finally:
-                self._batched = False
-                self._reread = True
-            if self._undone:  # the writes that seemed to succeed were undone too
-                raise StoreError(BATCH_UNDONE, self.location)
+    def _in_transaction(self) -> bool:
+        return self.db.in_transaction
 
     def _begin_snapshot(self) -> None:
         self.db.execute("BEGIN")
@@ -226,10 +193,7 @@ class SQLiteStore(SQLStore):
     ) -> list[tuple]:
         with self._reading():
             seqs = newest_matches(self.db, parameters, limit, topic, since)
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM items WHERE seq IN (SELECT value FROM json_each(?))",
-                (json.dumps(seqs),),
-            ).fetchall()
+            rows = self._among(f"SELECT {COLUMNS} FROM items", "seq", seqs)
         place = {seq: n for n, seq in enumerate(seqs)}
         return sorted(rows, key=lambda row: place[row[0]])
 
@@ -252,11 +216,6 @@ class SQLiteStore(SQLStore):
 
     def _set_version(self, version: int) -> None:
         self.db.execute(f"PRAGMA user_version = {version}")
-
-    @contextmanager
-    def _migration(self) -> Iterator[None]:
-        with self._errors(), self._transaction(big=False):
-            yield
 
     def _column_type(self, kind: str) -> str:
         return "INTEGER" if kind in (INT, KEY) else "TEXT"

@@ -19,7 +19,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from ..query import FeedParameters, Query, Term, fold
+from ..query import FeedParameters, Query, Term
+from .search import check_cut_off
 
 TABLE = "items_search"
 
@@ -40,17 +41,14 @@ _TOP_SEQ = 2**63 - 1
 _NO_CUT_OFF = -(2**63) + 1  # `floor - 1` stays a 64-bit integer
 
 
-def _fts5_term(term: Term) -> str:
-    # Every token a string: inside "..." nothing is syntax (a quote would be doubled; tokens
-    # hold only letters and digits anyway). `+` joins the strings of a phrase.
-    return " + ".join('"' + token.replace('"', '""') + '"' for token in term.tokens)
-
-
 def to_fts5_any(terms: Sequence[Term]) -> str:
     """An FTS5 MATCH expression true when any of `terms` is present."""
     if not terms:
         raise ValueError("no terms")
-    return " OR ".join(_fts5_term(term) for term in terms)
+    # Every token a string: inside "..." nothing is syntax (a quote would be doubled; tokens
+    # hold only letters and digits anyway). `+` joins the strings of a phrase.
+    quoted = (" + ".join('"' + t.replace('"', '""') + '"' for t in term.tokens) for term in terms)
+    return " OR ".join(quoted)
 
 
 def to_fts5(query: Query) -> str:
@@ -60,35 +58,6 @@ def to_fts5(query: Query) -> str:
     if not query.excluded:
         return wanted
     return f"({wanted}) NOT ({to_fts5_any(query.excluded)})"
-
-
-def index_row(seq: int, title: str, body: str) -> tuple[int, str, str]:
-    """The parameters of `INSERT_ROW` / `DELETE_ROW` for an item (`body`: `Item.body_text()`)."""
-    return seq, fold(title), fold(body)
-
-
-def search_condition(
-    parameters: FeedParameters, since: int | None = None
-) -> tuple[str, list[object]]:
-    """A condition on `items` (its `seq` and `published`) for `q`, `filterout` and
-    `filter_time` (`since`: the cut-off in the store's `published` units, from the caller's
-    `query.cut_off`), with `?` placeholders and their values; ("1", []) for none. Simple and
-    exact, but it reads every match: `newest_matches` is the fast way to a feed."""
-    conditions: list[str] = []
-    values: list[object] = []
-    search = parameters.search()
-    if search is not None:
-        conditions.append(f"items.seq IN ({MATCHING})")
-        values.append(to_fts5(search))
-    elif parameters.filterout:
-        conditions.append(f"items.seq NOT IN ({MATCHING})")
-        values.append(to_fts5_any(parameters.filterout))
-    if parameters.filter_time is not None:
-        if since is None:
-            raise ValueError("filter_time needs the cut-off")
-        conditions.append("items.published >= ?")
-        values.append(since)
-    return " AND ".join(conditions) or "1", values
 
 
 def newest_matches(
@@ -102,8 +71,7 @@ def newest_matches(
     """The seqs of the newest `limit` items (of `topic`; None: all items) that match `q` and
     `filterout`, published at or after `since` (None: any time), in feed order (published,
     then seq, descending). Run it inside the store's read snapshot."""
-    if parameters.filter_time is not None and since is None:
-        raise ValueError("filter_time needs the cut-off")
+    check_cut_off(parameters, since)
     floor = _NO_CUT_OFF if since is None else since
     search = parameters.search()
     if search is not None:
