@@ -7,6 +7,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
 from click.testing import CliRunner
 
@@ -27,6 +28,20 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 TOKEN = "test-token-5f2c"
 BASE_URL = "http://127.0.0.1:8000/"  # feeds/site.toml sets none: tests give one
 ENGINES = ["sqlite", "postgresql"]
+
+# Hypothesis: the default profile, for CI and the quick loops, runs each property the number of
+# examples its test gives (`examples(n)`), with no deadline (a loaded machine is not a failure);
+# HYPOTHESIS_PROFILE=thorough runs ten times as many, after a change to a parser or the
+# sanitizer.
+hypothesis.settings.register_profile("default", deadline=None)
+hypothesis.settings.register_profile("thorough", deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(count: int) -> int:
+    """A property's example count: `count`, or ten times it under the thorough profile."""
+    return count * 10 if THOROUGH else count
 
 
 # Whole modules of system tests: real processes killed, servers, browsers, readers, mounts.
