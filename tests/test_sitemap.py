@@ -235,6 +235,9 @@ def test_static_build_writes_the_sitemaps_as_served(filled, catalog, client, tmp
 # -- more than 50,000 pages: an index of sitemap files ------------------------------------------
 
 BIG = MAX_URLS + 10  # items: with the home and topic pages, more than one file holds
+# Under xdist (--dist loadgroup) the tests on the big store run on one worker, which builds it
+# once; spread over two, each would build its own.
+ON_THE_BIG_STORE = pytest.mark.xdist_group("sitemap-big-store")
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +256,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Catalog, Clock
     store.close()
 
 
+@ON_THE_BIG_STORE
 def test_past_50000_urls_the_sitemap_is_an_index_of_files(big) -> None:
     store, catalog, clock, path = big
     settings = Settings(db=str(path), feeds_dir=FEEDS, base_url=BASE_URL, token=TOKEN)
@@ -283,6 +287,7 @@ def test_past_50000_urls_the_sitemap_is_an_index_of_files(big) -> None:
     assert client.get("/sitemaps/01.xml").status_code == 404
 
 
+@ON_THE_BIG_STORE
 def test_a_full_sitemap_file_keeps_its_bytes(big) -> None:
     store, catalog, clock, _ = big
     site = SiteMap(catalog)
