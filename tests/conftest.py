@@ -131,6 +131,42 @@ def catalog(repo_catalog: Catalog) -> Catalog:
     return repo_catalog
 
 
+def _catalog_files(feeds_dir: Path) -> tuple[tuple[str, bytes], ...]:
+    """The bytes `load_catalog` reads: site.toml, topics/*.toml, sources.toml."""
+    paths = [feeds_dir / "site.toml", *sorted((feeds_dir / "topics").glob("*.toml"))]
+    paths.append(feeds_dir / "sources.toml")
+    return tuple((str(path), path.read_bytes()) for path in paths if path.is_file())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_catalog_by_content():
+    """The CLI in this process (CliRunner) and an app made without a catalogue load the
+    catalogue each time (some 85 ms, most of a CLI test's time); here they get the `Catalog`
+    (frozen) an earlier call made from the same directory and the same bytes of its files, the
+    one the same files would give again. A test that edits a topic file gets a new one; an
+    error is raised again each time (never kept). Processes the tests start load their own."""
+    import feedsvc.cli
+    import feedsvc.web
+
+    made: dict[tuple, Catalog] = {}
+
+    def load(feeds_dir: Path, base_url: str | None = None) -> Catalog:
+        try:
+            key = (str(Path(feeds_dir).resolve()), base_url, _catalog_files(Path(feeds_dir)))
+        except OSError:  # unreadable: let load_catalog say so
+            return load_catalog(feeds_dir, base_url)
+        if key not in made:
+            if len(made) >= 64:
+                made.clear()
+            made[key] = load_catalog(feeds_dir, base_url)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(feedsvc.cli, "load_catalog", load)
+        patch.setattr(feedsvc.web, "load_catalog", load)
+        yield
+
+
 def app_config(settings: Settings, catalog: Catalog, **config: object) -> dict[str, object]:
     """`create_app`'s test config: the session's catalogue where the settings name feeds/."""
     given: dict[str, object] = {"SETTINGS": settings, **config}

@@ -184,7 +184,6 @@ def stored_ids(db: Path) -> set[str]:
         connection.close()
 
 
-@pytest.mark.xdist_group("kill-9")  # the kill -9 suites, one after another on one worker
 @pytest.mark.system
 def test_kill_during_a_run_leaves_whole_documents_in_order_and_every_reported_one(
     tmp_path, request

@@ -37,10 +37,6 @@ from feedsvc.sitemap import ROBOTS_TYPE, XML_TYPE
 from .server import environment, run_cli, snapshot_feeds
 from .test_crash import SEED, article_title, big_document, kill_after, kill_when
 
-# The kill -9 suites run one after another on one xdist worker (--dist loadgroup), beside
-# the other tests, not two at once.
-pytestmark = pytest.mark.xdist_group("kill-9")
-
 BASE_URL = "https://feeds.example.org/"
 BUCKET = "feeds-crash"
 PREFIX = "site/"

@@ -32,10 +32,6 @@ from feedsvc.static import JOURNAL, MANIFEST, TEMP_PREFIX
 
 from .server import environment, run_cli, snapshot_feeds
 
-# The kill -9 suites run one after another on one xdist worker (--dist loadgroup), beside
-# the other tests, not two at once.
-pytestmark = pytest.mark.xdist_group("kill-9")
-
 MIN_KILLS = 20
 ITEMS_BUILT = 1_200  # items in the store the build test builds (a page each)
 BUDGET = 90.0  # seconds of killing per test, at most (a loaded machine needs more)

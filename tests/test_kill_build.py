@@ -38,10 +38,6 @@ from .pg import PostgresServer
 from .server import environment, feedsvc_command, snapshot_feeds, stop_group
 from .test_crash import big_document
 
-# The kill -9 suites run one after another on one xdist worker (--dist loadgroup), beside
-# the other tests, not two at once.
-pytestmark = pytest.mark.xdist_group("kill-9")
-
 BASE = "https://feeds.example.org/"
 WITHDRAWN = b"<h2>This item was withdrawn</h2>"  # templates/withdrawn.html
 PAGE_SIZE = 50  # archive_page_size (the default)

@@ -293,7 +293,6 @@ def test_a_locked_store_leaves_the_document_waiting_not_failed(setup) -> None:
     assert set(stored_titles(env)) == {"Quay wall inspection finds no cracks"}
 
 
-@pytest.mark.xdist_group("kill-9")  # the kill -9 suites, one after another on one worker
 def test_kill_9_during_a_batch_and_restart_lose_nothing_and_store_nothing_twice(
     engine_setup,
 ) -> None:
