@@ -64,8 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)",
         "system: runs real processes (serve, kill -9, crash, nginx, readers, Chromium, mounts)",
         "browser: runs headless Chromium (also system)",
-        "solo: asserts a latency in milliseconds: CI runs these after the rest, one at a time, "
-        "with the machine to themselves (-m solo)",
+        "solo: asserts a latency, or waits for a moment seconds ahead: CI runs these after the "
+        "rest, one at a time, with the machine to themselves (-m solo)",
         "postgres: runs on the session's PostgreSQL server (given to every [postgresql] test)",
         "both_paths: runs the web app twice, with the fast path and through Flask alone, where "
         "the two answer differently (HTTP semantics, errors); elsewhere once, as served",
