@@ -7,6 +7,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
 from click.testing import CliRunner
 
@@ -27,6 +28,20 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 TOKEN = "test-token-5f2c"
 BASE_URL = "http://127.0.0.1:8000/"  # feeds/site.toml sets none: tests give one
 ENGINES = ["sqlite", "postgresql"]
+
+# Hypothesis: the default profile, for CI and the quick loops, runs each property the number of
+# examples its test gives (`examples(n)`), with no deadline (a loaded machine is not a failure);
+# HYPOTHESIS_PROFILE=thorough runs ten times as many, after a change to a parser or the
+# sanitizer.
+hypothesis.settings.register_profile("default", deadline=None)
+hypothesis.settings.register_profile("thorough", deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(count: int) -> int:
+    """A property's example count: `count`, or ten times it under the thorough profile."""
+    return count * 10 if THOROUGH else count
 
 
 # Whole modules of system tests: real processes killed, servers, browsers, readers, mounts.
@@ -49,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)",
         "system: runs real processes (serve, kill -9, crash, nginx, readers, Chromium, mounts)",
         "browser: runs headless Chromium (also system)",
+        "solo: asserts a latency, or waits for a moment seconds ahead: CI runs these after the "
+        "rest, one at a time, with the machine to themselves (-m solo)",
         "postgres: runs on the session's PostgreSQL server (given to every [postgresql] test)",
         "both_paths: runs the web app twice, with the fast path and through Flask alone, where "
         "the two answer differently (HTTP semantics, errors); elsewhere once, as served",
@@ -112,6 +129,42 @@ def repo_catalog() -> Catalog:
 @pytest.fixture
 def catalog(repo_catalog: Catalog) -> Catalog:
     return repo_catalog
+
+
+def _catalog_files(feeds_dir: Path) -> tuple[tuple[str, bytes], ...]:
+    """The bytes `load_catalog` reads: site.toml, topics/*.toml, sources.toml."""
+    paths = [feeds_dir / "site.toml", *sorted((feeds_dir / "topics").glob("*.toml"))]
+    paths.append(feeds_dir / "sources.toml")
+    return tuple((str(path), path.read_bytes()) for path in paths if path.is_file())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_catalog_by_content():
+    """The CLI in this process (CliRunner) and an app made without a catalogue load the
+    catalogue each time (some 85 ms, most of a CLI test's time); here they get the `Catalog`
+    (frozen) an earlier call made from the same directory and the same bytes of its files, the
+    one the same files would give again. A test that edits a topic file gets a new one; an
+    error is raised again each time (never kept). Processes the tests start load their own."""
+    import feedsvc.cli
+    import feedsvc.web
+
+    made: dict[tuple, Catalog] = {}
+
+    def load(feeds_dir: Path, base_url: str | None = None) -> Catalog:
+        try:
+            key = (str(Path(feeds_dir).resolve()), base_url, _catalog_files(Path(feeds_dir)))
+        except OSError:  # unreadable: let load_catalog say so
+            return load_catalog(feeds_dir, base_url)
+        if key not in made:
+            if len(made) >= 64:
+                made.clear()
+            made[key] = load_catalog(feeds_dir, base_url)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(feedsvc.cli, "load_catalog", load)
+        patch.setattr(feedsvc.web, "load_catalog", load)
+        yield
 
 
 def app_config(settings: Settings, catalog: Catalog, **config: object) -> dict[str, object]:

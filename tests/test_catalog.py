@@ -17,7 +17,7 @@ from feedsvc.errors import CatalogError
 from feedsvc.model import Item
 from feedsvc.sources import parse_document, read_documents
 
-from .conftest import DATA, FEEDS
+from .conftest import DATA, FEEDS, examples
 
 DEFAULT_TOPICS = ["world", "business", "sport", "tech", "science", "health", "culture"]
 # The rules alone: these catalogues' few made-up rules are what the tests are about (the shipped
@@ -349,7 +349,7 @@ def test_the_opml_subscriptions_are_the_topics_and_other_not_all(catalog) -> Non
 RULE_WORDS = ["cup", "final", "US", "goal", "the", "NATO", "Wall", "Street", "bank", "x_y", "2-1"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(
     st.lists(
         st.one_of(

@@ -248,6 +248,7 @@ class Visibility:
             connection.close()
 
 
+@pytest.mark.solo  # asserts a latency in ms: run alone, after the rest (-m solo)
 def test_readers_see_whole_feeds_while_ingests_run(live, tmp_path) -> None:
     seen = Observations()
     stop = threading.Event()
@@ -571,6 +572,7 @@ def test_concurrent_ingests_from_several_processes_lose_nothing(tmp_path, catalo
     )
 
 
+@pytest.mark.solo  # asserts a latency in ms: run alone, after the rest (-m solo)
 def test_two_hosts_on_one_postgresql_database_serve_each_others_posts(
     tmp_path, catalogue, request, postgres
 ) -> None:

@@ -208,6 +208,7 @@ def published_at(site: Path, item: str) -> dict[str, bool]:
 
 
 @pytest.mark.system  # waits for a real time: wants the machine to itself
+@pytest.mark.solo  # its embargo lifts DUE_IN s after the ingest: run alone, after the rest
 def test_a_static_build_at_the_reported_lift_time_publishes_the_embargoed_item(
     runner, tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ def polling(server: Server) -> Iterator[None]:
             poller.join()
 
 
+@pytest.mark.solo  # asserts a latency in ms: run alone, after the rest (-m solo)
 def test_every_worker_serves_an_ingest_within_50_ms(tmp_path, request) -> None:
     server = start(tmp_path, request)
     connections = [server.connection(timeout=10) for _ in range(CONNECTIONS)]

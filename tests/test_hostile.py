@@ -49,7 +49,7 @@ from feedsvc.store import Store
 from feedsvc.store import open_store as open_engine
 from feedsvc.web import create_app
 
-from .conftest import BASE_URL, DATA, FEEDS, TOKEN, Clock
+from .conftest import BASE_URL, DATA, FEEDS, TOKEN, Clock, examples
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -331,7 +331,7 @@ def wire_document(draw: st.DrawFn) -> tuple[bytes, list[Expected]]:
     return (bom + text).encode("utf-8"), expected
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.too_slow])
 @given(document=wire_document())
 def test_random_wire_documents_publish_valid_feeds_with_the_same_text(
     shared_catalog: Catalog, document: tuple[bytes, list[Expected]]
@@ -478,7 +478,7 @@ def check_jsonl_items(items: list[Item], records: list[dict]) -> None:
         assert item.link == record.get("link")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), suppress_health_check=[HealthCheck.too_slow])
 @given(document=jsonl_document())
 def test_random_json_lines_are_cleaned_or_rejected_and_publish_the_same_text(
     shared_catalog: Catalog, document: tuple[bytes, list[dict], bool]
@@ -501,7 +501,7 @@ def test_random_json_lines_are_cleaned_or_rejected_and_publish_the_same_text(
         assert check_published(store, shared_catalog) == len(records)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100))
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | JSON_PIECES,

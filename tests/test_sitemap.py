@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -237,19 +239,36 @@ def test_static_build_writes_the_sitemaps_as_served(filled, catalog, client, tmp
 BIG = MAX_URLS + 10  # items: with the home and topic pages, more than one file holds
 
 
-@pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Catalog, Clock, Path]:
-    """A SQLite store of generated wire items, more than one sitemap file holds (some 15 s)."""
-    from feedsvc.catalog import load_catalog
-
-    catalog = load_catalog(FEEDS, BASE_URL)
-    clock = Clock()
-    path = tmp_path_factory.mktemp("big") / "store.sqlite3"
-    store = open_filed_store(str(path), catalog, clock, create=True)
+def build_big(path: Path, catalog: Catalog) -> None:
+    store = open_filed_store(str(path), catalog, Clock(), create=True)
     with store.batch():
         for document in documents(BIG, per_doc=5000):
             ingest_document(store, catalog, document)
-    yield store, catalog, clock, path
+    store.close()  # the last connection: SQLite folds the WAL into the file
+
+
+@pytest.fixture(scope="module")
+def big(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, repo_catalog: Catalog
+) -> tuple[Store, Catalog, Clock, Path]:
+    """A SQLite store of generated wire items, more than one sitemap file holds (some 15 s to
+    make). Under xdist the first worker here makes it, under a lock, in the run's directory
+    (shared by the workers); each test module opens its own copy (a test here writes to it)."""
+    path = tmp_path_factory.mktemp("big") / "store.sqlite3"
+    if worker_id == "master":  # not under xdist
+        build_big(path, repo_catalog)
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "sitemap-big"
+        shared.mkdir(exist_ok=True)
+        with (shared / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+            if not (shared / "made").exists():
+                build_big(shared / "store.sqlite3", repo_catalog)
+                (shared / "made").touch()
+        shutil.copyfile(shared / "store.sqlite3", path)
+    clock = Clock()
+    store = open_filed_store(str(path), repo_catalog, clock)
+    yield store, repo_catalog, clock, path
     store.close()
 
 

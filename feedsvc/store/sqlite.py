@@ -37,6 +37,7 @@ class SQLiteStore(SQLStore):
     FILED_ITEMS = "filed CROSS JOIN items USING (seq, published)"
     GROUP_CONCAT = "group_concat({})"
     INLINE_KEY, KEYED_TABLE = True, " WITHOUT ROWID"  # rowid tables for an integer key only
+    BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another's lock (a test shortens it)
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class SQLiteStore(SQLStore):
             reason = self.read_only_reason or error
             raise StoreError(f"not a feedsvc store: {reason}", self.location) from None
         if not self.read_only:
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT_MS)}")
             self.db.execute("PRAGMA journal_mode = WAL")
             # WAL with synchronous=NORMAL survives a killed process; only power loss can
             # drop the last commits, never corrupt the file.
