@@ -3,15 +3,18 @@ bucket), writing only what changed and removing only what a build wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import __version__
+from . import __version__, buildpool
+from .buildpool import BuildPool
 from .catalog import ALL, Catalog
 from .destination import MANIFEST, BuildError, BuildReport, Destination, Manifest
 from .directory import JOURNAL, TEMP_PREFIX, Directory
+from .model import Item
 from .render import FORMATS, archive_path, item_path
 from .site import ARCHIVE, Rendered, SiteMap
 from .store import Store
@@ -68,8 +71,28 @@ def _write_all(
     pages come after all of them, once nothing written links them any more."""
     expected = set(site.paths(store))
     destination.claim(expected)
-    existing = destination.existing()
     done = set(site.fixed_paths())
+    parallel = (
+        isinstance(destination, Directory)
+        and since == 0  # a whole build: each item's page to write, maybe a great many
+        and store.counts()[ALL] >= buildpool.PARALLEL_FROM
+        and buildpool.usable()
+    )
+    with BuildPool(site, destination) if parallel else contextlib.nullcontext() as pool:
+        _write_pages(store, site, destination, pool, since, expected, done, progress)
+
+
+def _write_pages(
+    store: Store,
+    site: SiteMap,
+    destination: Destination,
+    pool: BuildPool | None,
+    since: int,
+    expected: set[str],
+    done: set[str],
+    progress: Callable[[int], None] | None,
+) -> None:
+    existing = destination.existing()
 
     def item_pages() -> Iterator[tuple[str, Rendered]]:
         for item in store.changed_since(since):  # an item's page changes only with the item
@@ -78,7 +101,15 @@ def _write_all(
             if progress:
                 progress(1)
 
-    destination.put_unordered(item_pages())  # an item page links no other
+    def items() -> Iterator[Item]:
+        for item in store.changed_since(since):
+            done.add(item_path(item.id))
+            yield item
+
+    if pool is not None:
+        pool.item_pages(items(), progress)
+    else:
+        destination.put_unordered(item_pages())  # an item page links no other
     size = site.catalog.site.page_size
     changed = store.archive_changes(since, size)  # an item changed, or a kill
     # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
@@ -86,7 +117,13 @@ def _write_all(
     full = {topic: store.archive_pages(topic, size) for topic in {t for t, _ in changed}}
     relinked = {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]} - changed
     changed |= relinked
-    for topic, page in sorted(changed, key=lambda place: (place[0], -place[1])):
+    places = sorted(changed, key=lambda place: (place[0], -place[1]))
+    if pool is not None:  # rendered by the workers, written here in the same order
+        feeds = (site.archive_feed(store, topic, page) for topic, page in places)
+        for relative, rendered, zipped in pool.archives(feed for feed in feeds if feed):
+            pool.directory.put_zipped(relative, rendered, zipped)
+            done.add(relative)
+    for topic, page in places if pool is None else ():
         for extension in FORMATS:
             relative = archive_path(topic, page, extension)
             rendered = site.render(store, relative)
