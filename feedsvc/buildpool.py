@@ -8,9 +8,12 @@ forked database connection is not theirs to use)."""
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import itertools
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +26,8 @@ from .site import Rendered, SiteMap
 
 ITEMS_PER_TASK = 64  # item pages a worker renders and writes per task: few messages, small ones
 PARALLEL_FROM = 2000  # resources to render below which the forks cost more than they save
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 _site: SiteMap | None = None  # a worker's, from `_start`
 _root: Path | None = None
@@ -41,9 +46,19 @@ def usable() -> bool:
     return cores() > 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _start(site: SiteMap, root: Path, outdir: str) -> None:
+def _start(site: SiteMap, root: Path, outdir: str, parent: int) -> None:
     global _site, _root, _outdir
     _site, _root, _outdir = site, root, outdir
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the build's process ends, even by kill -9: no worker goes on
+    writing once the build is gone (Linux; elsewhere a worker ends at its next task)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # gone before that took effect
+        os._exit(1)
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[tuple[Item, ...]]:
@@ -93,7 +108,7 @@ class BuildPool:
             self.workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start,
-            initargs=(site, directory.root, str(directory.outdir)),
+            initargs=(site, directory.root, str(directory.outdir), os.getpid()),
         )
 
     def __enter__(self) -> BuildPool:
