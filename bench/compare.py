@@ -2,7 +2,8 @@
 a machine whose speed moves (shared cores) moves both alike.
 
     python -m bench.compare BEFORE AFTER [--items 100000] [--rounds 2] [--no-postgres]
-                            [--big-store PATH] [--big-items 1000000] [--probes 40] [--keep]
+                            [--big-store PATH] [--big-items 1000000] [--probes 40]
+                            [--big-build {both,after}] [--keep]
 
 BEFORE and AFTER are checkouts of feedsvc, each with its own venv (CHECKOUT/.venv, installed
 with `pip install -e .`); every measure runs that venv's `feedsvc` or `python`, so the script
@@ -17,7 +18,9 @@ turn (the order flips every round):
   documents; made there once if missing, by AFTER, and copied for BEFORE): `SiteMap.render`
   of feeds (each topic and format in turn), topic pages, and a search page per word, timed
   one by one in the checkout's python with no cache in front (p50), and that process's RSS
-  when done: what a serving worker holds besides its cache.
+  when done: what a serving worker holds besides its cache; with --big-build, a full build of
+  it into an empty folder and the incremental build after one new item (ROUNDS times), by
+  both checkouts or by AFTER only.
 
 Prints each figure per round, and a table: before and after (medians of the rounds), ratio
 after/before, and the spread of the rounds (max/min - 1) as the noise.
@@ -173,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-store", type=Path, help="the big SQLite store (made if missing)")
     parser.add_argument("--big-items", type=int, default=1_000_000, help="its items [1000000]")
     parser.add_argument("--probes", type=int, default=40, help="renders per big-store p50 [40]")
+    parser.add_argument(
+        "--big-build",
+        choices=["both", "after"],
+        help="also a full build of the big store, then the incremental build after one new item "
+        "(by both checkouts, or by 'after' only: a full build of 1M items takes many minutes)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     checkouts = [Checkout("before", args.before), Checkout("after", args.after)]
@@ -251,6 +260,37 @@ def big(
         if not copy.exists():
             shutil.copyfile(store, copy)
         copies[checkout.label] = copy
+    probe(args, checkouts, copies, feeds, figures)
+    if args.big_build:
+        env = dict(os.environ, FEEDSVC_FEEDS=str(feeds), FEEDSVC_BASE_URL=BASE_URL)
+        env.pop("FEEDSVC_DB", None)
+        one = store.with_name(f"{store.stem}-one")
+        one.mkdir(exist_ok=True)
+        for checkout in checkouts if args.big_build == "both" else checkouts[1:]:
+            feedsvc, db = str(checkout.bin / "feedsvc"), str(copies[checkout.label])
+            site = store.with_name(f"{store.stem}-site-{checkout.label}")
+            shutil.rmtree(site, ignore_errors=True)
+            seconds = timed([feedsvc, "--db", db, "build", str(site)], env, log)
+            figures.add("big store: full build", checkout.label, seconds, "s")
+            for round_ in range(args.rounds):
+                (one / "one.txt").write_text(
+                    f"-\nHarbour pilot {checkout.label} {round_} retires\n"
+                )
+                timed([feedsvc, "--db", db, "ingest", str(one)], env, log)
+                seconds = timed([feedsvc, "--db", db, "build", str(site)], env, log)
+                figures.add(
+                    "big store: incremental build, 1 new item", checkout.label, seconds, "s"
+                )
+            shutil.rmtree(site, ignore_errors=True)
+
+
+def probe(
+    args: argparse.Namespace,
+    checkouts: list[Checkout],
+    copies: dict[str, Path],
+    feeds: Path,
+    figures: Figures,
+) -> None:
     for round_ in range(args.rounds):
         order = checkouts if round_ % 2 == 0 else checkouts[::-1]
         for checkout in order:
