@@ -230,6 +230,26 @@ def test_foreign_file_where_the_build_writes_is_an_error_unless_overwrite(
     assert build_site(filled, catalog, site).written == 0  # now ours: no --overwrite needed
 
 
+def test_foreign_item_page_is_an_error_and_kept(filled, catalog, tmp_path) -> None:
+    """An item page's path is checked as any other, whichever process would write it."""
+    site = tmp_path / "site"
+    first, second = sorted(filled.item_ids())[:2]
+    (site / "items").mkdir(parents=True)
+    (site / f"items/{first}.html").write_text("my page")
+    (site / f"items/{second}.html.gz").write_bytes(b"my zip")
+    with pytest.raises(BuildError, match=r"items/.*: not written by feedsvc build"):
+        build_site(filled, catalog, site)
+    assert (site / f"items/{first}.html").read_text() == "my page"
+    assert (site / f"items/{second}.html.gz").read_bytes() == b"my zip"
+    build_site(filled, catalog, site, overwrite=True)
+    assert f"items/{first}.html" in manifest_files(site)
+    assert (site / f"items/{first}.html").read_bytes() != b"my page"
+    assert (
+        gzip.decompress((site / f"items/{second}.html.gz").read_bytes())
+        == (site / f"items/{second}.html").read_bytes()
+    )
+
+
 def test_foreign_gz_where_the_build_writes_is_an_error(filled, catalog, tmp_path) -> None:
     site = tmp_path / "site"
     (site / "feeds").mkdir(parents=True)
