@@ -49,6 +49,7 @@ def usable() -> bool:
 def _start(site: SiteMap, root: Path, outdir: str, parent: int) -> None:
     global _site, _root, _outdir
     _site, _root, _outdir = site, root, outdir
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle: it ends us
     _die_with(parent)
 
 
