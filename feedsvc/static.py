@@ -92,6 +92,8 @@ def _write_pages(
     done: set[str],
     progress: Callable[[int], None] | None,
 ) -> None:
+    """`_write_all`'s writes, in its order; with a pool, its workers render (and write the
+    item pages, which link no other)."""
     existing = destination.existing()
 
     def item_pages() -> Iterator[tuple[str, Rendered]]:
@@ -123,13 +125,14 @@ def _write_pages(
         for relative, rendered, zipped in pool.archives(feed for feed in feeds if feed):
             pool.directory.put_zipped(relative, rendered, zipped)
             done.add(relative)
-    for topic, page in places if pool is None else ():
-        for extension in FORMATS:
-            relative = archive_path(topic, page, extension)
-            rendered = site.render(store, relative)
-            if rendered:
-                destination.put(relative, rendered)
-                done.add(relative)
+    else:
+        for topic, page in places:
+            for extension in FORMATS:
+                relative = archive_path(topic, page, extension)
+                rendered = site.render(store, relative)
+                if rendered:
+                    destination.put(relative, rendered)
+                    done.add(relative)
     # A split sitemap's files (item pages by archive place): the ones whose items changed.
     for relative in site.sitemap_changes(store, since):
         rendered = site.render(store, relative)
