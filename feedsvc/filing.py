@@ -20,7 +20,6 @@ accent-insensitive. A rule found in the title weighs more than one found only in
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -28,6 +27,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
+
+from .phrases import Phrases, joined
 
 MATCH, WEAK, FALLBACK, EXCLUDE, SOURCE = "match", "weak", "fallback", "exclude", "source"
 RULE_KINDS = (MATCH, WEAK, FALLBACK, EXCLUDE)
@@ -91,11 +92,6 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(fold_accents(text))
 
 
-def _casefold_all(words: list[str]) -> list[str]:
-    # One case fold for all the words (the separator is no word character).
-    return "\x1f".join(words).casefold().split("\x1f") if words else []
-
-
 def _plurals(word: str) -> frozenset[str]:
     """A rule's last word and its plurals: a rule `election` finds `elections`, `economy`
     finds `economies`, `NGO` finds `NGOs`."""
@@ -124,65 +120,20 @@ def rule_words(text: str) -> list[str]:
 
 @dataclass(slots=True)
 class _Index:
-    """Rules of one case mode: one-word rules by word, two-word rules by word pair, longer ones
-    by their first pair. Plural forms are indexed with the rule. A lookup intersects the text's
-    words and word pairs with these keys (set operations, in C), whatever the number of rules."""
+    """Rules of one case mode, each with its plural forms, as phrases of one automaton
+    (phrases.py): a lookup is one scan of the text's words, whatever the number of rules."""
 
-    words: dict[str, list[int]] = field(default_factory=dict)
-    pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    longer: dict[tuple[str, str], list[tuple[tuple[str, ...], frozenset[str], int]]] = field(
-        default_factory=dict
-    )
-    # The keys again, as sets: intersecting a set with the text's words runs in C, while a
-    # dict view would first be copied into a set on every lookup.
-    word_keys: set[str] = field(default_factory=set)
-    pair_keys: set[tuple[str, str]] = field(default_factory=set)
-    longer_keys: set[tuple[str, str]] = field(default_factory=set)
-    first_words: set[str] = field(default_factory=set)  # of the phrases
+    phrases: Phrases = field(default_factory=Phrases)
 
     def add(self, words: list[str], rule: int) -> None:
-        last = _plurals(words[-1])
-        if len(words) == 1:
-            for form in last:
-                self.words.setdefault(form, []).append(rule)
-            self.word_keys.update(last)
-        elif len(words) == 2:
-            for form in last:
-                self.pairs.setdefault((words[0], form), []).append(rule)
-                self.pair_keys.add((words[0], form))
-            self.first_words.add(words[0])
-        else:
-            start = (words[0], words[1])
-            self.longer.setdefault(start, []).append((tuple(words[2:-1]), last, rule))
-            self.longer_keys.add(start)
-            self.first_words.add(words[0])
+        for form in _plurals(words[-1]):
+            self.phrases.add((*words[:-1], form), rule)
 
-    def find(self, words: list[str], found: set[int]) -> None:
-        for word in self.word_keys.intersection(words):
-            found.update(self.words[word])
-        if len(words) < 2 or self.first_words.isdisjoint(words):
-            return
-        pairs = set(itertools.pairwise(words))
-        for pair in pairs & self.pair_keys:
-            found.update(self.pairs[pair])
-        starts = pairs & self.longer_keys
-        if not starts:
-            return
-        # One pass over the text for all the longer rules that start here.
-        for position, pair in enumerate(itertools.pairwise(words)):
-            if pair not in starts:
-                continue
-            for middle, last, rule in self.longer[pair]:
-                end = position + 2 + len(middle)
-                if (
-                    end < len(words)
-                    and words[end] in last
-                    and tuple(words[position + 2 : end]) == middle
-                ):
-                    found.add(rule)
+    def find(self, text: str, found: set[int]) -> None:
+        self.phrases.find(text, found)
 
     def __bool__(self) -> bool:
-        return bool(self.words or self.pairs or self.longer)
+        return bool(self.phrases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +172,13 @@ class Matcher:
 
     def find_words(self, words: list[str]) -> set[int]:
         found: set[int] = set()
-        self.folded.find(_casefold_all(words), found)
+        if not words:
+            return found
+        # Case folding the joined text folds each word: no word character folds to a space.
+        text = joined(words)
+        self.folded.find(text.casefold(), found)
         if self.exact:
-            self.exact.find(words, found)
+            self.exact.find(text, found)
         return found
 
 
@@ -510,18 +465,22 @@ class CompiledRules:
         """Rules found inside the words of a longer rule found in the same place (title or
         body), and that rule: a name is one finding. "Supreme Court" is not also "court", and
         "Six Nations" (sport) is not also "nations" (world). An exclude phrase holds only the
-        rules of its own topic: "Amazon rainforest" keeps tech's "Amazon" from counting."""
+        rules of its own topic: "Amazon rainforest" keeps tech's "Amazon" from counting.
+        A rule inside several (the same phrase in two topics) is part of one of its own topic if
+        there is one, else of the first in the catalogue: `explain` names the same one in every
+        process (the order of a set of found rules is not that)."""
         parts: dict[int, int] = {}
         kinds, topics = self.kinds, self.topics
-        for index, points in weight.items():
+        for index in sorted(self.holders.intersection(weight)):
+            points = weight[index]
             own = topics[index] if kinds[index] == EXCLUDE else None
-            for inner in self.contains.get(index, ()):
-                if (
-                    weight.get(inner) == points
-                    and inner not in parts
-                    and (own is None or topics[inner] == own)
-                ):
-                    parts[inner] = index
+            for inner in self.contains[index]:
+                if weight.get(inner) == points and (own is None or topics[inner] == own):
+                    held = parts.get(inner)
+                    if held is None or (
+                        topics[held] != topics[inner] and topics[index] == topics[inner]
+                    ):
+                        parts[inner] = index
         return parts
 
     def _unsupported(self, rule: Rule) -> str:

@@ -28,7 +28,7 @@ from .websub import Pinger
 RECENT_CACHED = 1024  # item pages and ?limit= feeds kept (a few kB each, twice with gzip)
 SEARCHES_CACHED = 256  # search feeds and pages kept (up to some 100 kB each, twice with gzip)
 LOCK_STRIPES = 64
-GZIP_LEVEL = 6
+GZIP_LEVEL = 6  # also the static build's .gz files (directory.py): the same bytes
 # A search is rendered for one asker more often than a topic feed for thousands: level 1 is
 # several times faster than 6 (ms of an uncached search feed) for about a tenth more bytes.
 SEARCH_GZIP_LEVEL = 1

@@ -379,11 +379,18 @@ class SiteMap:
 
     def _archive(self, store: Store, topic: Topic, page: int, extension: str) -> Rendered | None:
         feed = load_archive(store, self.catalog, topic, page)
-        if feed is None:
-            return None
+        return None if feed is None else self.archive_rendered(feed, extension)
+
+    def archive_feed(self, store: Store, slug: str, page: int) -> Feed | None:
+        """An archive page's items, to render in each format (`archive_rendered`): a parallel
+        build reads the store here and renders elsewhere."""
+        topic = self.catalog.topic(slug)
+        return None if topic is None else load_archive(store, self.catalog, topic, page)
+
+    def archive_rendered(self, feed: Feed, extension: str) -> Rendered:
         # The newest page gains a next-archive link when the next one fills: it may not be
         # cached for a year. The older ones are done.
-        newest = page + 1 == feed.pages
+        newest = feed.archive is not None and feed.archive + 1 == feed.pages
         cache = f"public, max-age={self.catalog.site.max_age}" if newest else IMMUTABLE
         return self._rendered(feed, extension, cache)
 

@@ -3,17 +3,20 @@ bucket), writing only what changed and removing only what a build wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import __version__
+from . import __version__, buildpool
+from .buildpool import BuildPool
 from .catalog import ALL, Catalog
 from .destination import MANIFEST, BuildError, BuildReport, Destination, Manifest
 from .directory import JOURNAL, TEMP_PREFIX, Directory
+from .model import Item
 from .render import FORMATS, archive_path, item_path
-from .site import ARCHIVE, Rendered, SiteMap
+from .site import ARCHIVE, Producer, Rendered, SiteMap
 from .store import Store
 
 __all__ = [
@@ -68,11 +71,34 @@ def _write_all(
     pages come after all of them, once nothing written links them any more."""
     expected = set(site.paths(store))
     destination.claim(expected)
-    existing = destination.existing()
     # Authors' and sources' pages and feeds: those that may have changed, written with the
     # topics' below (any the destination lacks are written as new ones are).
     bylines = site.bylines(store, site.byline_changes(store, since))
     done = set(site.fixed_paths()) | {path for path, _ in bylines}
+    parallel = (
+        isinstance(destination, Directory)
+        and since == 0  # a whole build: each item's page to write, maybe a great many
+        and store.counts()[ALL] >= buildpool.PARALLEL_FROM
+        and buildpool.usable()
+    )
+    with BuildPool(site, destination) if parallel else contextlib.nullcontext() as pool:
+        _write_pages(store, site, destination, pool, since, expected, done, bylines, progress)
+
+
+def _write_pages(
+    store: Store,
+    site: SiteMap,
+    destination: Destination,
+    pool: BuildPool | None,
+    since: int,
+    expected: set[str],
+    done: set[str],
+    bylines: list[tuple[str, Producer]],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """`_write_all`'s writes, in its order; with a pool, its workers render (and write the
+    item pages, which link no other)."""
+    existing = destination.existing()
 
     def item_pages() -> Iterator[tuple[str, Rendered]]:
         for item in store.changed_since(since):  # an item's page changes only with the item
@@ -81,7 +107,15 @@ def _write_all(
             if progress:
                 progress(1)
 
-    destination.put_unordered(item_pages())  # an item page links no other
+    def items() -> Iterator[Item]:
+        for item in store.changed_since(since):
+            done.add(item_path(item.id))
+            yield item
+
+    if pool is not None:
+        pool.item_pages(items(), progress)
+    else:
+        destination.put_unordered(item_pages())  # an item page links no other
     size = site.catalog.site.page_size
     changed = store.archive_changes(since, size)  # an item changed, or a kill
     # A page that fills gives the one before it a next-archive link (RFC 5005). Newest first:
@@ -89,13 +123,20 @@ def _write_all(
     full = {topic: store.archive_pages(topic, size) for topic in {t for t, _ in changed}}
     relinked = {(topic, page - 1) for topic, page in changed if 0 < page < full[topic]} - changed
     changed |= relinked
-    for topic, page in sorted(changed, key=lambda place: (place[0], -place[1])):
-        for extension in FORMATS:
-            relative = archive_path(topic, page, extension)
-            rendered = site.render(store, relative)
-            if rendered:
-                destination.put(relative, rendered)
-                done.add(relative)
+    places = sorted(changed, key=lambda place: (place[0], -place[1]))
+    if pool is not None:  # rendered by the workers, written here in the same order
+        feeds = (site.archive_feed(store, topic, page) for topic, page in places)
+        for relative, rendered, zipped in pool.archives(feed for feed in feeds if feed):
+            pool.directory.put_zipped(relative, rendered, zipped)
+            done.add(relative)
+    else:
+        for topic, page in places:
+            for extension in FORMATS:
+                relative = archive_path(topic, page, extension)
+                rendered = site.render(store, relative)
+                if rendered:
+                    destination.put(relative, rendered)
+                    done.add(relative)
     # A split sitemap's files (item pages by archive place): the ones whose items changed.
     for relative in site.sitemap_changes(store, since):
         rendered = site.render(store, relative)

@@ -11,6 +11,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from feedsvc import buildpool
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.errors import FeedsvcError
 from feedsvc.ingest import ingest_document
@@ -21,6 +22,14 @@ from feedsvc.static import JOURNAL, MANIFEST, BuildError, build_site
 
 from .conftest import FEEDS, GOLDEN
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
+
+
+@pytest.fixture(autouse=True, params=["serial", "parallel"])
+def build_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs twice: a build writing one file at a time, and one with worker
+    processes (which a whole build of a large store uses), here from the first item."""
+    monkeypatch.setattr(buildpool, "PARALLEL_FROM", 0 if request.param == "parallel" else 10**9)
+    return request.param
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -99,6 +108,18 @@ def test_build_is_byte_identical_for_the_same_store(filled, catalog, tmp_path) -
     build_site(filled, catalog, tmp_path / "one")
     build_site(filled, catalog, tmp_path / "two")
     assert files(tmp_path / "one") == files(tmp_path / "two")
+
+
+def test_parallel_build_writes_the_same_bytes(filled, catalog, tmp_path, monkeypatch) -> None:
+    """Worker processes write the very files, .gz and manifest of a one-at-a-time build."""
+    monkeypatch.setattr(buildpool, "PARALLEL_FROM", 10**9)
+    serial = build_site(filled, catalog, tmp_path / "serial")
+    monkeypatch.setattr(buildpool, "PARALLEL_FROM", 0)
+    parallel = build_site(filled, catalog, tmp_path / "parallel")
+    assert files(tmp_path / "serial") == files(tmp_path / "parallel")
+    assert manifest_files(tmp_path / "serial") == manifest_files(tmp_path / "parallel")
+    assert sorted(serial.paths) == sorted(parallel.paths)
+    assert (serial.written, serial.unchanged) == (parallel.written, parallel.unchanged)
 
 
 def site_files(root: Path) -> dict[str, bytes]:
@@ -209,6 +230,26 @@ def test_foreign_file_where_the_build_writes_is_an_error_unless_overwrite(
     assert build_site(filled, catalog, site).written == 0  # now ours: no --overwrite needed
 
 
+def test_foreign_item_page_is_an_error_and_kept(filled, catalog, tmp_path) -> None:
+    """An item page's path is checked as any other, whichever process would write it."""
+    site = tmp_path / "site"
+    first, second = sorted(filled.item_ids())[:2]
+    (site / "items").mkdir(parents=True)
+    (site / f"items/{first}.html").write_text("my page")
+    (site / f"items/{second}.html.gz").write_bytes(b"my zip")
+    with pytest.raises(BuildError, match=r"items/.*: not written by feedsvc build"):
+        build_site(filled, catalog, site)
+    assert (site / f"items/{first}.html").read_text() == "my page"
+    assert (site / f"items/{second}.html.gz").read_bytes() == b"my zip"
+    build_site(filled, catalog, site, overwrite=True)
+    assert f"items/{first}.html" in manifest_files(site)
+    assert (site / f"items/{first}.html").read_bytes() != b"my page"
+    assert (
+        gzip.decompress((site / f"items/{second}.html.gz").read_bytes())
+        == (site / f"items/{second}.html").read_bytes()
+    )
+
+
 def test_foreign_gz_where_the_build_writes_is_an_error(filled, catalog, tmp_path) -> None:
     site = tmp_path / "site"
     (site / "feeds").mkdir(parents=True)
@@ -242,7 +283,9 @@ class Killed(BaseException):
     """Stands for SIGKILL in the middle of a build (not an Exception: nothing catches it)."""
 
 
-def test_files_of_a_killed_build_are_still_its_own(filled, catalog, clock, tmp_path) -> None:
+def test_files_of_a_killed_build_are_still_its_own(
+    filled, catalog, clock, tmp_path, build_mode
+) -> None:
     site = tmp_path / "site"
 
     count = iter(range(10))
@@ -255,9 +298,12 @@ def test_files_of_a_killed_build_are_still_its_own(filled, catalog, clock, tmp_p
         build_site(filled, catalog, site, progress=die_after_ten)
     assert not (site / MANIFEST).exists()
     written = site_files(site)
-    assert 20 <= len(written) < 30  # ten files and their .gz, and the one it was writing
+    if build_mode == "serial":
+        assert 20 <= len(written) < 30  # ten files and their .gz, and the one it was writing
+    else:  # workers had written every item page of the batches in flight
+        assert any(name.startswith("items/") for name in written)
     (site / "items/.feedsvc-tmp-killed").write_text("half a page")
-    page = sorted(name for name in written if name.endswith(".html"))[0]  # items come first
+    page = sorted(name for name in written if name.startswith("items/"))[0]
     clock.advance(hours=1)
     filled.kill([page.removeprefix("items/").removesuffix(".html")], None, "test")
     report = build_site(filled, catalog, site)  # the page now differs, and is its own
