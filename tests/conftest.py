@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from feedsvc.catalog import Catalog, load_catalog
+from feedsvc.classifier import LEARNED
 from feedsvc.config import Settings
 from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document
@@ -132,9 +133,10 @@ def catalog(repo_catalog: Catalog) -> Catalog:
 
 
 def _catalog_files(feeds_dir: Path) -> tuple[tuple[str, bytes], ...]:
-    """The bytes `load_catalog` reads: site.toml, topics/*.toml, sources.toml."""
+    """The bytes `load_catalog` reads: site.toml, topics/*.toml, sources.toml, and the topic
+    model `feedsvc learn` writes (an absent file counts as absent: it is left out)."""
     paths = [feeds_dir / "site.toml", *sorted((feeds_dir / "topics").glob("*.toml"))]
-    paths.append(feeds_dir / "sources.toml")
+    paths += [feeds_dir / "sources.toml", feeds_dir / LEARNED]
     return tuple((str(path), path.read_bytes()) for path in paths if path.is_file())
 
 

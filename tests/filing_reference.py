@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
+# The result types are today's (they gained the model's part since): only matching is compared.
+from feedsvc.filing import Explanation, Hit, TopicScore
+
 MATCH, WEAK, FALLBACK, EXCLUDE, SOURCE = "match", "weak", "fallback", "exclude", "source"
 RULE_KINDS = (MATCH, WEAK, FALLBACK, EXCLUDE)
 
@@ -210,56 +213,6 @@ class Matcher:
         if self.exact:
             self.exact.find(words, found)
         return found
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A rule found in an item, and whether it counted towards its topic's score."""
-
-    rule: str
-    kind: str
-    where: str  # "title" or "body"
-    counts: bool
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TopicScore:
-    slug: str
-    score: int
-    filed: bool
-    hits: tuple[Hit, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why an item went where it went: each topic with a rule found, its score and rules."""
-
-    topics: tuple[str, ...]
-    scores: tuple[TopicScore, ...]
-    credits: tuple[str, ...] = ()  # source names read as credits, counted for no topic
-    pinned: bool = False  # the source named the topics (JSON Lines `topics`)
-    subjects: tuple[str, ...] = ()  # the item's codes that filed it ("code -> listed code")
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "pinned": self.pinned,
-            "subjects": list(self.subjects),
-            "credits": list(self.credits),
-            "topics": [
-                {
-                    "topic": score.slug,
-                    "score": score.score,
-                    "filed": score.filed,
-                    "rules": [
-                        {"rule": h.rule, "kind": h.kind, "in": h.where, "counts": h.counts}
-                        | ({"note": h.note} if h.note else {})
-                        for h in score.hits
-                    ],
-                }
-                for score in self.scores
-            ],
-        }
 
 
 class _Found(NamedTuple):
