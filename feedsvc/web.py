@@ -235,14 +235,21 @@ def api_items() -> Response:
     return _json(answer, 200)
 
 
-def api_item(item_id: str) -> Response:
-    """DELETE: withdraw an item (the kill of `feedsvc kill`), with `?reason=` if given."""
+def _item_route(item_id: str) -> Settings:
+    """The checks of an API route about one item: the API is on (else it is not there), the
+    token is right, the id could be an item's (else no such item)."""
     settings: Settings = current_app.config["SETTINGS"]
     if not settings.token:
         abort(404)
     _authorize(settings.token)
     if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
         abort(404)
+    return settings
+
+
+def api_item(item_id: str) -> Response:
+    """DELETE: withdraw an item (the kill of `feedsvc kill`), with `?reason=` if given."""
+    _item_route(item_id)
     reason = request.args.get("reason") or None
     if reason is not None and (len(reason) > 500 or not reason.isprintable()):
         abort(400, "reason must be printable text of at most 500 characters")
@@ -260,12 +267,7 @@ def api_item(item_id: str) -> Response:
 
 def api_item_topics(item_id: str) -> Response:
     """PUT {"topics": ["a", "b"]}: pin an item's topics (`feedsvc file ID --topics a,b`)."""
-    settings: Settings = current_app.config["SETTINGS"]
-    if not settings.token:
-        abort(404)
-    _authorize(settings.token)
-    if len(item_id) > 128 or not ID_PATTERN.fullmatch(item_id):
-        abort(404)
+    settings = _item_route(item_id)
     try:
         document = json.loads(_body(settings.max_body))
     except (ValueError, UnicodeDecodeError):
