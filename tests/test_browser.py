@@ -18,6 +18,7 @@ import html
 import os
 import shutil
 import signal
+import socketserver
 import subprocess
 import tempfile
 import threading
@@ -138,26 +139,25 @@ def hostile(store: Store, catalog: Catalog) -> list[Item]:
 def live(hostile: list[Item], settings, clock) -> Iterator[str]:
     """The live app (not TESTING, fast path on) behind a real HTTP server on a free port."""
     app = create_app({"SETTINGS": settings, "CLOCK": clock})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="feedsvc-test-server")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
 
 
 @contextlib.contextmanager
-def static_server(root: Path) -> Iterator[str]:
+def static_server(root: Path, handler: type[SimpleHTTPRequestHandler] | None = None):
     """A plain static file server on `root` (it answers 404 for /opensearch.xml)."""
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="static-test-server")
+    handler = functools.partial(handler or QuietHandler, directory=str(root))
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> Iterator[str]:
+    """`server` answering on its own thread; its URL. Shut down and closed afterwards."""
+    thread = threading.Thread(target=server.serve_forever, name="browser-test-server")
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/"
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         thread.join(timeout=10)

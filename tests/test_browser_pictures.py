@@ -7,13 +7,9 @@ Needs Debian's `chromium`; see tests/test_browser.py for when it is skipped or f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import struct
-import threading
 import zlib
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,7 +21,14 @@ from feedsvc.sources import Document
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
-from .test_browser import chromium_binary, dump_doms, parse_dom
+from .test_browser import (
+    QuietHandler,
+    chromium_binary,
+    dump_doms,
+    parse_dom,
+    serving,
+    static_server,
+)
 
 # One engine: the pages are the same bytes on both (tests/test_engines.py).
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
@@ -43,43 +46,14 @@ def png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
 
 
-class PictureServer(BaseHTTPRequestHandler):
-    """Serves /pics/NAME.png as a PNG and remembers every path asked for."""
+class Recording(QuietHandler):
+    """Serves the files of a folder and remembers every path asked for."""
 
     requested: list[str]
 
     def do_GET(self) -> None:
         self.requested.append(self.path)
-        if not self.path.startswith("/pics/"):
-            self.send_error(404)
-            return
-        body = png(120, 80)
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving(app_or_handler, wsgi: bool) -> Iterator[str]:
-    if wsgi:
-        server = make_server("127.0.0.1", 0, app_or_handler, threaded=True)
-        port = server.server_port
-    else:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), app_or_handler)
-        port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="picture-test-server")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        super().do_GET()
 
 
 def test_item_and_topic_pages_show_the_pictures(
@@ -88,9 +62,13 @@ def test_item_and_topic_pages_show_the_pictures(
     binary = chromium_binary()
     profiles = tmp_path / "profiles"
     profiles.mkdir()
+    folder = tmp_path / "pictures" / "pics"
+    folder.mkdir(parents=True)
+    for name in ("quay.png", "map.png"):
+        (folder / name).write_bytes(png(120, 80))
     requested: list[str] = []
-    handler = type("Handler", (PictureServer,), {"requested": requested})
-    with serving(handler, wsgi=False) as pics:
+    handler = type("Handler", (Recording,), {"requested": requested})
+    with static_server(folder.parent, handler) as pics:
         images = [
             {
                 "url": f"{pics}pics/quay.png",
@@ -114,7 +92,7 @@ def test_item_and_topic_pages_show_the_pictures(
         document = Document("pics.jsonl", (json.dumps(record) + "\n").encode(), "jsonl")
         assert ingest_document(store, catalog, document).new == 1
         app = create_app({"SETTINGS": settings, "CLOCK": clock})
-        with serving(app, wsgi=True) as live:
+        with serving(make_server("127.0.0.1", 0, app, threaded=True)) as live:
             item_url = f"{live}items/pics-browser-1.html"
             topic_url = f"{live}topics/world.html"
             doms = dump_doms(binary, profiles, [item_url, topic_url])
