@@ -16,7 +16,9 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TypeVar
 
 from .destination import BuildError
 from .directory import Directory, compress, write_owned
@@ -28,6 +30,8 @@ ITEMS_PER_TASK = 64  # item pages a worker renders and writes per task: few mess
 PARALLEL_FROM = 2000  # resources to render below which the forks cost more than they save
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+
+T = TypeVar("T")
 
 _site: SiteMap | None = None  # a worker's, from `_start`
 _root: Path | None = None
@@ -141,7 +145,7 @@ class BuildPool:
     def _written(
         self, future: Future[list[tuple[str, bool]]], progress: Callable[[int], None] | None
     ) -> None:
-        results = future.result()
+        results = self._result(future)
         self.directory.written(results)
         if progress:
             progress(len(results))
@@ -153,6 +157,17 @@ class BuildPool:
         for feed in feeds:
             window.append(self.executor.submit(_archive, feed))
             while len(window) > 4 * self.workers:
-                yield from window.popleft().result()
+                yield from self._result(window.popleft())
         while window:
-            yield from window.popleft().result()
+            yield from self._result(window.popleft())
+
+    def _result(self, future: Future[T]) -> T:
+        """A task's result; a worker that died (the kernel's OOM killer, a kill) is one line:
+        what was written stays whole, and the next build goes on from the journal."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise BuildError(
+                "a build worker died (out of memory or killed); the build stopped: run it again",
+                str(self.directory.outdir),
+            ) from None

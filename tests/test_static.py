@@ -122,6 +122,25 @@ def test_parallel_build_writes_the_same_bytes(filled, catalog, tmp_path, monkeyp
     assert (serial.written, serial.unchanged) == (parallel.written, parallel.unchanged)
 
 
+def _die(items: list) -> list:
+    """A build worker's task that ends its process, as the kernel's OOM killer would."""
+    os._exit(9)
+
+
+def test_a_worker_that_dies_is_one_line_and_the_next_build_finishes(
+    filled, catalog, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(buildpool, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(buildpool, "_item_pages", _die)  # the forked workers run this
+    with pytest.raises(BuildError, match="a build worker died") as raised:
+        build_site(filled, catalog, tmp_path / "site")
+    assert "\n" not in str(raised.value)
+    monkeypatch.undo()
+    build_site(filled, catalog, tmp_path / "site")
+    build_site(filled, catalog, tmp_path / "again")
+    assert files(tmp_path / "site") == files(tmp_path / "again")
+
+
 def site_files(root: Path) -> dict[str, bytes]:
     """Every file under root but the build's own (.feedsvc-*), as relative path -> bytes."""
     return {name: data for name, data in files(root).items() if ".feedsvc-" not in name}
