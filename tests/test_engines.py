@@ -20,7 +20,7 @@ from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.query import FOLD_VERSION, FeedParameters, parse
 from feedsvc.sources import Document
 from feedsvc.static import build_site
-from feedsvc.store import Store
+from feedsvc.store import Store, schema
 from feedsvc.store import open_store as open_engine
 from feedsvc.store import postgres as backend
 from feedsvc.store.location import parse_location
@@ -165,7 +165,7 @@ def test_a_newer_schema_refuses_to_open(postgres: PostgresServer) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "UPDATE feedsvc.meta SET value = %s WHERE key = 'schema_version'",
-            (str(backend.SCHEMA_VERSION + 1),),
+            (str(schema.VERSION + 1),),
         )
     with pytest.raises(StoreError, match="newer than this feedsvc"):
         open_engine(url)
@@ -195,7 +195,7 @@ def test_concurrent_first_opens_make_the_schema_once(postgres: PostgresServer) -
             ("catalog", ""),
             ("fold", str(FOLD_VERSION)),
             ("generation", "0"),
-            ("schema_version", str(backend.SCHEMA_VERSION)),
+            ("schema_version", str(schema.VERSION)),
         ]
 
 

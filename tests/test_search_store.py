@@ -17,7 +17,7 @@ from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.model import Item
 from feedsvc.query import FeedParameters, cut_off, parse, parse_filterout, tokens
 from feedsvc.sources import Document
-from feedsvc.store.sqlite import SCHEMA_VERSION
+from feedsvc.store.schema import VERSION as SCHEMA_VERSION
 
 from .test_store_schema import columns_after
 

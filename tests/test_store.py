@@ -14,7 +14,7 @@ from feedsvc.ingest import ingest_document, open_filed_store
 from feedsvc.sources import Document, parse_document
 from feedsvc.store import Counts
 from feedsvc.store import open_store as open_engine
-from feedsvc.store.sqlite import SCHEMA_VERSION
+from feedsvc.store.schema import VERSION as SCHEMA_VERSION
 
 from . import pg
 from .conftest import FEEDS, SAMPLES

@@ -85,7 +85,6 @@ class Features:
     """What an engine can do beyond the `Store` interface, so callers need not probe."""
 
     backup: bool  # `backup(target)`: a consistent copy while others read and write
-    batches: bool  # `batch()` shares one transaction between writes
     integrity: bool  # `integrity()`: the engine's own check of its files
     backup_advice: str = ""  # without `backup`: how to copy such a store ({location}, {target})
 
@@ -165,7 +164,7 @@ class Writing(Protocol):
         """`ingest` of items made ready before (`plan.incoming`, in a worker process)."""
 
     def batch(self) -> AbstractContextManager[None]:
-        """Writes inside may share one transaction (`features.batches`), seen by others when it
+        """Writes inside may share one transaction, seen by others when it
         ends; each is still all or nothing, and a batch that cannot be kept whole ends in a
         `StoreError` with none of it stored."""
 

@@ -49,7 +49,7 @@ from ..plan import (
 )
 from ..query import FOLD_VERSION, FeedParameters, indexed_text
 from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
-from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, VERSION, Table
+from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, TEXT, VERSION, Table
 from .search import FOLD_KEY, check_cut_off, check_fold
 
 T = TypeVar("T")
@@ -92,6 +92,8 @@ class SQLStore:
     GROUP_CONCAT: ClassVar[str]  # comma-joined values of a group: "...({})"
     INLINE_KEY: ClassVar[bool] = False  # an integer key said in its column, not apart
     KEYED_TABLE: ClassVar[str] = ""  # after CREATE TABLE (...) of a table keyed apart
+    INTEGER: ClassVar[str]  # the type of an integer column (a text one is TEXT)
+    SEARCH_DDL: ClassVar[tuple[str, ...]]  # what makes the search index (schema SEARCH_SINCE)
 
     def __init__(
         self, clock: Callable[[], datetime], location: str, read_only_reason: str | None
@@ -121,8 +123,8 @@ class SQLStore:
     # Running SQL (no error conversion there: `_errors` does it): `_execute` one statement
     # (a cursor), `_stream` a query's rows a batch at a time; many rows at once: `_insert`
     # (`tail`: an ON CONFLICT clause; returns how many were inserted), `_update` (columns[1:]
-    # of the rows whose columns[0] is given), `_delete`; `_in(column, kind)` a condition
-    # "column is one of a list" given as one parameter, made by `_listed`. `_failure(error)`:
+    # of the rows whose columns[0] is given), `_delete`; `_in(column, kind, values)` a
+    # condition "column is one of values" and its one parameter. `_failure(error)`:
     # a driver error as a one-line StoreError (a `Conflict` if running again may help).
     # Transactions: `_transaction(big)` one write transaction (under the engine's write lock
     # if it has one), `_in_transaction()` whether one is still open (an engine may undo it
@@ -131,8 +133,7 @@ class SQLStore:
     # Search: `_index` / `_unindex` entries (seq, folded title, folded body), `_clear_index`,
     # `_search` (the rows of `Store.search`'s answer, in feed order). The schema: `_version`
     # (0: no store; StoreError for another program's database), `_set_version`, `_migration`
-    # (if it needs more than a transaction), `_setup` (a new connection's settings),
-    # `_column_type`, `_create_search`.
+    # (if it needs more than a transaction), `_setup` (a new connection's settings).
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         return self._execute(sql, params)
@@ -145,6 +146,9 @@ class SQLStore:
 
     def _clear_index(self) -> None:
         """Empty the search index before it is filled again (if rows do not hold it)."""
+
+    def _type(self, kind: str) -> str:
+        return "TEXT" if kind == TEXT else self.INTEGER
 
     # -- running SQL: the one place driver errors are converted -----------------------------
 
@@ -184,8 +188,8 @@ class SQLStore:
 
     def _among(self, sql: str, column: str, values: Sequence[Any]) -> list[tuple]:
         """The rows of `sql` (up to its WHERE) whose `column` is one of `values`."""
-        kind = "int" if column == "seq" else "text"
-        return self._rows(f"{sql} WHERE {self._in(column, kind)}", (self._listed(values),))
+        condition, listed = self._in(column, "int" if column == "seq" else "text", values)
+        return self._rows(f"{sql} WHERE {condition}", (listed,))
 
     def _meta(self, key: str) -> str | None:
         return self._value("SELECT value FROM meta WHERE key = ?", (key,))
@@ -806,7 +810,7 @@ class SQLStore:
             c.name for c in table.columns if c.kind == KEY
         )
         columns = [
-            f"{c.name} {self._column_type(c.kind)}"
+            f"{c.name} {self._type(c.kind)}"
             + (" PRIMARY KEY" if inline and c.kind == KEY else "" if c.null else " NOT NULL")
             + (" UNIQUE" if c.unique else "")
             for c in table.columns
@@ -849,7 +853,7 @@ class SQLStore:
                 elif table.since < number:
                     for column in table.columns:
                         if column.since == number:
-                            kind = self._column_type(column.kind)
+                            kind = self._type(column.kind)
                             self._execute(
                                 f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
                             )
@@ -860,7 +864,8 @@ class SQLStore:
             for statement in DATA_STEPS.get(number, ()):
                 self._execute(statement)
             if number == SEARCH_SINCE:
-                self._create_search()
+                for statement in self.SEARCH_DDL:
+                    self._execute(statement)
                 self._refold()
         self._set_version(VERSION)
 

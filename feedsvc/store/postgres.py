@@ -26,9 +26,8 @@ from . import Features, Location
 from .base import COLUMNS, Conflict, SQLStore
 from .postgres_search import CREATE as SEARCH_INDEX
 from .postgres_search import DOCUMENT, REINDEX_ROWS, search_sql
-from .schema import TEXT, VERSION, kind
+from .schema import TEXT, kind
 
-SCHEMA_VERSION = VERSION
 # Before one schema description, PostgreSQL stores numbered their versions apart: 2 was
 # SQLite's 3 (editorial tables and archive places at once), 3 was 4 (search).
 LEGACY_VERSIONS = {2: 3, 3: 4}
@@ -53,7 +52,6 @@ class PostgresStore(SQLStore):
     Error = psycopg.Error
     features = Features(
         backup=False,
-        batches=True,
         integrity=False,
         backup_advice="feedsvc backup copies SQLite stores; for PostgreSQL use its own tool: "
         "pg_dump -Fc '{location}' > {target} (restore with pg_restore), or feedsvc copy to an "
@@ -62,6 +60,8 @@ class PostgresStore(SQLStore):
     FOR_UPDATE = " FOR UPDATE"
     FILED_ITEMS = "filed JOIN items USING (seq, published)"
     GROUP_CONCAT = "string_agg({}, ',')"
+    INTEGER = "BIGINT"
+    SEARCH_DDL = SEARCH_INDEX
 
     def __init__(
         self,
@@ -132,7 +132,7 @@ class PostgresStore(SQLStore):
         for row in rows:
             for array, value in zip(arrays, row, strict=True):
                 array.append(value)
-        types = ", ".join(f"%b::{_type(k)}[]" for k in kinds)
+        types = ", ".join(f"%b::{self._type(k)}[]" for k in kinds)
         return f"unnest({types})", arrays
 
     def _insert_items(
@@ -177,11 +177,8 @@ class PostgresStore(SQLStore):
                 f"DELETE FROM {table} USING {source} AS g ({names}) WHERE {where}", arrays
             )
 
-    def _in(self, column: str, kind: str) -> str:
-        return f"{column} = ANY(%b::{_type(kind)}[])"
-
-    def _listed(self, values: Sequence[Any]) -> list:
-        return list(values)
+    def _in(self, column: str, kind: str, values: Sequence[Any]) -> tuple[str, list]:
+        return f"{column} = ANY(%b::{self._type(kind)}[])", list(values)
 
     def _failure(self, error: BaseException) -> StoreError:
         if isinstance(error, RETRYABLE):
@@ -285,17 +282,6 @@ class PostgresStore(SQLStore):
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             self.db.execute("CREATE SCHEMA IF NOT EXISTS feedsvc")
             yield
-
-    def _column_type(self, kind: str) -> str:
-        return _type(kind).upper()
-
-    def _create_search(self) -> None:
-        for statement in SEARCH_INDEX:
-            self.db.execute(statement)
-
-
-def _type(kind: str) -> str:
-    return "text" if kind == TEXT else "bigint"
 
 
 def _connect(conninfo: str, name: str) -> psycopg.Connection:

@@ -40,9 +40,6 @@ class Table:
     indexes: tuple[Index, ...] = ()
     since: int = 1
 
-    def kind(self, column: str) -> str:
-        return next(c.kind for c in self.columns if c.name == column)
-
 
 def _columns(spec: str, since: int = 1) -> tuple[Column, ...]:
     """Columns from "name kind[?][!]" words: `?` nullable, `!` unique."""
@@ -114,4 +111,4 @@ BY_NAME = {table.name: table for table in TABLES}
 
 
 def kind(table: str, column: str) -> str:
-    return BY_NAME[table].kind(column)
+    return next(c.kind for c in BY_NAME[table].columns if c.name == column)

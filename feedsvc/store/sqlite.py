@@ -18,25 +18,25 @@ from ..errors import StoreError
 from ..query import FeedParameters
 from . import NO_STORE, Features, Location
 from .base import COLUMNS, SQLStore
-from .schema import INT, KEY, VERSION
 from .sqlite_search import CREATE_TABLE, DELETE_ALL, DELETE_ROW, INSERT_ROW, newest_matches
 
 # SQLite's page cache: a big document's index pages stay in memory while it is written;
 # readers (the server's threads, one connection each) keep SQLite's small default.
 INGEST_CACHE_KIB = 16384
 READER_CACHE_KIB = 2000
-SCHEMA_VERSION = VERSION
 
 
 class SQLiteStore(SQLStore):
     """A feedsvc store in one SQLite file; one instance per thread."""
 
     Error = sqlite3.Error
-    features = Features(backup=True, batches=True, integrity=True)
+    features = Features(backup=True, integrity=True)
     # CROSS JOIN: SQLite walks filed's (topic, published, seq) key, then looks each item up.
     FILED_ITEMS = "filed CROSS JOIN items USING (seq, published)"
     GROUP_CONCAT = "group_concat({})"
     INLINE_KEY, KEYED_TABLE = True, " WITHOUT ROWID"  # rowid tables for an integer key only
+    INTEGER = "INTEGER"
+    SEARCH_DDL = (CREATE_TABLE,)
     BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another's lock (a test shortens it)
 
     def __init__(
@@ -131,12 +131,9 @@ class SQLiteStore(SQLStore):
         where = " AND ".join(f"{name} = ?" for name in columns)
         self.db.executemany(f"DELETE FROM {table} WHERE {where}", rows)
 
-    def _in(self, column: str, kind: str) -> str:
+    def _in(self, column: str, kind: str, values: Sequence[Any]) -> tuple[str, str]:
         # One JSON parameter, whatever the number of values (SQLite caps `?` marks at 32766).
-        return f"{column} IN (SELECT value FROM json_each(?))"
-
-    def _listed(self, values: Sequence[Any]) -> str:
-        return json.dumps(list(values))
+        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
     def _failure(self, error: BaseException) -> StoreError:
         doing = "cannot write the store" if self._writing else "the store cannot be read"
@@ -217,12 +214,6 @@ class SQLiteStore(SQLStore):
 
     def _set_version(self, version: int) -> None:
         self.db.execute(f"PRAGMA user_version = {version}")
-
-    def _column_type(self, kind: str) -> str:
-        return "INTEGER" if kind in (INT, KEY) else "TEXT"
-
-    def _create_search(self) -> None:
-        self.db.execute(CREATE_TABLE)
 
 
 def _make_room(path: Path, default: bool) -> None:
