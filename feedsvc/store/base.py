@@ -311,17 +311,14 @@ class SQLStore:
             if self._insert_items(columns, rows, entries) != len(rows):
                 raise Conflict("another writer stored one of these items first", self.location)
             self._file(numbered, ordinals)
-        moved = False
         if plan.updates:
             self._reindex_updates(plan.updates, words)
             changes = ((seq, generation, *updated_values(row)) for seq, row in plan.updates)
             self._update("items", ("seq", *CHANGED), changes)
-            moved = self._refile(plan.updates, ordinals)
+            self._refile(plan.updates, ordinals)  # an update may leave a topic (a byline fixed)
         self._save_ordinals(ordinals)
         if plan.withholds:  # out of every feed until a usable version comes
             self._take_down([seq for seq, _ in plan.withholds])
-        if plan.withholds or moved:  # or an update left a topic (a corrected byline, say)
-            # Its archive pages change, and no killed row says so (archive_changes reads this).
             self._set_meta(TAKEN_DOWN, str(generation))
         holds = [*plan.holds, *(row for _, row in plan.withholds)]
         if holds:
@@ -350,14 +347,24 @@ class SQLStore:
             ),
         )
 
-    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> bool:
+    def _refile(self, rows: Sequence[tuple[int, Row]], ordinals: dict[str, int]) -> None:
         """File stored items under `row.topics`: a topic an item stays in keeps its archive
-        place; a new one gets the next place there. True if an item left a topic."""
+        place; a new one gets the next place there."""
         kept = set(self._among("SELECT topic, seq FROM filed", "seq", [s for s, _ in rows]))
-        wanted = {(slug, seq) for seq, row in rows for slug in row.topics}
-        self._delete("filed", ("topic", "seq"), sorted(kept - wanted))
+        left = sorted(kept - {(slug, seq) for seq, row in rows for slug in row.topics})
+        self._delete("filed", ("topic", "seq"), left)
         self._file(rows, ordinals, kept)
-        return bool(kept - wanted)
+        if left:  # its archive pages change, and no killed row says so (`archive_changes`)
+            self._set_meta(TAKEN_DOWN, str(self._bump()))
+
+    def _retopic(self, rows: Sequence[tuple[int, Row]]) -> None:
+        """Write stored items' new `topics` and `pinned`, and file them so."""
+        generation = self._bump()
+        changes = [(seq, row.pinned, ",".join(row.topics), generation) for seq, row in rows]
+        self._update("items", ("seq", "pinned", "topics", "generation"), changes)
+        ordinals = self._ordinals()
+        self._refile(rows, ordinals)
+        self._save_ordinals(ordinals)
 
     def _ordinals(self) -> dict[str, int]:
         return dict(self._rows("SELECT topic, next FROM ordinals"))
@@ -446,15 +453,7 @@ class SQLStore:
             moves = plan_refile(((row[0], row_of(row)) for row in rows), topics_for)
             self._set_meta("catalog", digest)
             if moves:
-                generation = self._bump()
-                self._update(
-                    "items",
-                    ("seq", "topics", "generation"),
-                    [(seq, ",".join(row.topics), generation) for seq, row in moves],
-                )
-                ordinals = self._ordinals()
-                self._refile(moves, ordinals)
-                self._save_ordinals(ordinals)
+                self._retopic(moves)
             return len(moves)
 
         return self._write(work, big=True)
@@ -554,15 +553,7 @@ class SQLStore:
             pinned = ",".join(topics)
             if row.pinned == pinned and row.topics == tuple(topics):
                 return row.topics
-            generation = self._bump()
-            self._update(
-                "items",
-                ("seq", "pinned", "topics", "generation"),
-                [(seq, pinned, pinned, generation)],
-            )
-            ordinals = self._ordinals()
-            self._refile([(seq, replace(row, pinned=pinned, topics=tuple(topics)))], ordinals)
-            self._save_ordinals(ordinals)
+            self._retopic([(seq, replace(row, pinned=pinned, topics=tuple(topics)))])
             self._log(to_micros(self.clock()), who, "pin", f"{item_id}: {pinned}")
             return row.topics
 
@@ -775,7 +766,7 @@ class SQLStore:
 
     def _import_rows(self, batch: list[Exported], ordinals: dict[str, int]) -> None:
         rows = [(seq, gen, places[ALL], *row_values(row)) for seq, gen, row, places in batch]
-        self._insert("items", ITEM_COLUMNS, rows)
+        self._insert_items(ITEM_COLUMNS, rows, [entry(seq, row) for seq, _, row, _ in batch])
         self._insert(
             "filed",
             FILED_COLUMNS,
@@ -785,7 +776,6 @@ class SQLStore:
                 for slug in row.topics
             ],
         )
-        self._index([entry(seq, row) for seq, _, row, _ in batch])
         for _, _, _, places in batch:
             for topic, place in places.items():
                 ordinals[topic] = max(ordinals.get(topic, 0), place + 1)

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -189,20 +189,12 @@ class SQLiteStore(SQLStore):
     def _search(
         self, topic: str | None, parameters: FeedParameters, limit: int, since: int | None
     ) -> list[tuple]:
-        with self._reading():
+        # One state of the store for both statements: the caller's snapshot, or its own.
+        with nullcontext() if self.db.in_transaction else self.snapshot():
             seqs = newest_matches(self.db, parameters, limit, topic, since)
             rows = self._among(f"SELECT {COLUMNS} FROM items", "seq", seqs)
         place = {seq: n for n, seq in enumerate(seqs)}
         return sorted(rows, key=lambda row: place[row[0]])
-
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """One state of the store for several statements: the caller's snapshot, or its own."""
-        if self.db.in_transaction:
-            yield
-        else:
-            with self.snapshot():
-                yield
 
     # -- the schema -------------------------------------------------------------------------
 
