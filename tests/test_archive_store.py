@@ -64,3 +64,12 @@ def test_an_older_store_gets_its_places_by_migration(tmp_path, catalog, clock) -
         )
     reopened = open_filed_store(path, catalog, clock)
     assert pages(reopened, "sport") == expected
+
+
+def test_an_item_pinned_out_of_a_topic_marks_that_topics_pages_changed(store, catalog) -> None:
+    add(store, catalog, [football(k) for k in reversed(range(12))])
+    since = store.generation()
+    moved = store.archive_page("sport", 0, SIZE)[0]
+    store.pin(moved.id, ["business"], "cli")
+    assert moved.title not in [i.title for i in store.archive_page("sport", 0, SIZE)]
+    assert ("sport", 0) in store.archive_changes(since, SIZE)  # an incremental build redoes it
