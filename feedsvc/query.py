@@ -136,7 +136,7 @@ class Query:
 
 
 def indexed_text(title: str, content: str | None, summary: str | None) -> tuple[str, str]:
-    """The two fields an item is found by (store/search.py): its title and its body text
+    """The two fields an item is found by (`Store.search`): its title and its body text
     (`model.body_text`), each folded."""
     return fold(title), fold(body_text(content, summary))
 

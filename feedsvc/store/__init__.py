@@ -111,7 +111,22 @@ class Reading(Protocol):
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
     ) -> list[Item]:
         """`newest`'s items that match `q` and none of `filterout`, published at or after
-        `since` (with `filter_time`: the caller's `query.cut_off`); rules: `store/search.py`."""
+        `since`. The rules every engine's index follows (its SQL: sqlite_search.py,
+        postgres_search.py):
+
+        - What an item is found by: its title and its body text (`Item.body_text`: the content
+          as plain text, else the summary), each folded by `query.fold`, as two fields, so a
+          phrase never runs from the title into the body. Both engines index exactly these words.
+        - Which items can be found: the live ones only, those `newest` can return. Held and
+          killed items are not in the index; an item enters it in the transaction that
+          publishes it and leaves it in the one that withdraws it.
+        - The index remembers the `query.FOLD_VERSION` it was built with; a store opened for
+          writing rebuilds it when that differs, and `search` refuses a stale index.
+        - Order and size: the newest `limit` matches in feed order (published, then arrival,
+          descending), exactly what `newest` would give were the others not there.
+        - `filter_time` needs `since`, the cut-off the caller computed from its clock
+          (`query.cut_off`): a store never reads the time for it, so cached answers and their
+          keys agree (else ValueError)."""
 
     def item(self, item_id: str) -> Item | None: ...
 

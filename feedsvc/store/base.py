@@ -50,13 +50,17 @@ from ..plan import (
 from ..query import FOLD_VERSION, FeedParameters, indexed_text
 from . import NO_STORE, Copied, Export, Exported, Features, LogEntry, Withdrawn
 from .schema import BY_NAME, KEY, SEARCH_SINCE, TABLES, TEXT, VERSION, Table
-from .search import FOLD_KEY, check_cut_off, check_fold
 
 T = TypeVar("T")
 Words = Mapping[str, tuple[str, str]]  # items' search words by id (`plan.Incoming.words`)
 ATTEMPTS = 5  # a write that meets a conflict with another writer runs again, this many times
 CHUNK = 5000  # rows per statement when a whole store is read or copied
 BATCH_UNDONE = "cannot write the store: a write failed and the engine undid its whole batch"
+FOLD_KEY = "fold"  # meta: the FOLD_VERSION the search index holds ('0': not built yet)
+STALE = (
+    "the search index was made by another version of feedsvc; run any feedsvc command on the "
+    "store where it can be written (feedsvc topics) to rebuild it"
+)
 # meta: the generation that last took a published item out of a topic unkilled (a withheld
 # version; an update filed elsewhere)
 TAKEN_DOWN = "taken_down"
@@ -656,8 +660,10 @@ class SQLStore:
     def search(
         self, topic: str, parameters: FeedParameters, limit: int, since: datetime | None = None
     ) -> list[Item]:
-        check_cut_off(parameters, since)
-        check_fold(self._meta(FOLD_KEY), self.location)
+        if parameters.filter_time is not None and since is None:
+            raise ValueError("filter_time needs the cut-off (since)")
+        if self._meta(FOLD_KEY) != str(FOLD_VERSION):
+            raise StoreError(STALE, self.location)
         floor = None if since is None else to_micros(since)
         with self._errors():
             rows = self._search(None if topic == ALL else topic, parameters, limit, floor)

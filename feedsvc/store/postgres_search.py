@@ -1,5 +1,5 @@
-"""The PostgreSQL search index's SQL, for postgres.py to own and run; the rules are those
-of `search.py`, the same as SQLite's.
+"""The PostgreSQL search index's SQL, for postgres.py to own and run by the rules of
+`Store.search`, the same as SQLite's.
 
 A `tsvector` column `items.search` (GIN-indexed) holds each item's two folded fields
 (`search.indexed_text`), title and body apart by a `_` lexeme no query can hold, so a phrase

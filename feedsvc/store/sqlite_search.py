@@ -1,5 +1,4 @@
-"""The SQLite search index (FTS5), for sqlite.py to own and run; the rules every engine
-follows are in `search.py`.
+"""The SQLite search index (FTS5), for sqlite.py to own and run by the rules of `Store.search`.
 
 A contentless FTS5 table (`content=''`: the index only) over each item's title and body as
 folded in Python (`query.fold`, so both engines index the same words), with the `ascii`
@@ -20,7 +19,6 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..query import FeedParameters, Query, Term
-from .search import check_cut_off
 
 TABLE = "items_search"
 
@@ -71,7 +69,6 @@ def newest_matches(
     """The seqs of the newest `limit` items (of `topic`; None: all items) that match `q` and
     `filterout`, published at or after `since` (None: any time), in feed order (published,
     then seq, descending). Run it inside the store's read snapshot."""
-    check_cut_off(parameters, since)
     floor = _NO_CUT_OFF if since is None else since
     search = parameters.search()
     if search is not None:
