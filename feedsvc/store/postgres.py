@@ -121,19 +121,24 @@ class PostgresStore(SQLStore):
             cursor.execute(sql.replace("?", "%s"), params)
             yield from cursor
 
-    def _arrays(
-        self, table: str, columns: Sequence[str], rows: Iterable[tuple], more: int = 0
-    ) -> tuple[str, list]:
-        """unnest(...) of the rows, one binary array per column (psycopg's text-array dumper
-        runs a quoting regex on every element: a fifth of an ingest's client CPU); `more`:
-        text values after the columns."""
-        kinds = [kind(table, c) for c in columns] + [TEXT] * more
+    def _unnest(
+        self, sql: str, table: str, columns: Sequence[str], rows: Iterable[tuple], words=False
+    ) -> int:
+        """Run `sql` with the rows as its `{}`: unnest(...) AS u (columns), one binary array per
+        column (psycopg's text-array dumper runs a quoting regex on every element: a fifth of an
+        ingest's client CPU); `words`: each row ends with its folded title and body. How many
+        rows it touched; without rows, nothing runs."""
+        names = [*columns, *(("title_words", "body_words") if words else ())]
+        kinds = [kind(table, c) for c in columns] + [TEXT] * (len(names) - len(columns))
         arrays: list[list] = [[] for _ in kinds]
         for row in rows:
             for array, value in zip(arrays, row, strict=True):
                 array.append(value)
+        if not arrays[0]:
+            return 0
         types = ", ".join(f"%b::{self._type(k)}[]" for k in kinds)
-        return f"unnest({types})", arrays
+        source = f"unnest({types}) AS u ({', '.join(names)})"
+        return self.db.execute(sql.format(source), arrays).rowcount
 
     def _insert_items(
         self, columns: Sequence[str], rows: list[tuple], entries: list[tuple[int, str, str]]
@@ -141,41 +146,22 @@ class PostgresStore(SQLStore):
         """One statement with the search documents: indexing by an UPDATE afterwards writes
         every row twice (a new version, and new entries in every index)."""
         rows = [(*row, title, body) for row, (_, title, body) in zip(rows, entries, strict=True)]
-        source, arrays = self._arrays("items", columns, rows, more=2)
         names = ", ".join(columns)
-        return self.db.execute(
-            f"INSERT INTO items ({names}, search) SELECT {names}, {SEARCH_DOCUMENT} FROM "
-            f"{source} AS u ({names}, title_words, body_words) ON CONFLICT (id) DO NOTHING",
-            arrays,
-        ).rowcount
+        sql = f"INSERT INTO items ({names}, search) SELECT {names}, {SEARCH_DOCUMENT} FROM {{}}"
+        return self._unnest(f"{sql} ON CONFLICT (id) DO NOTHING", "items", columns, rows, True)
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple], tail="") -> int:
-        source, arrays = self._arrays(table, columns, rows)
-        if not arrays[0]:
-            return 0
-        names = ", ".join(columns)
-        return self.db.execute(
-            f"INSERT INTO {table} ({names}) SELECT * FROM {source}{tail}", arrays
-        ).rowcount
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {{}}{tail}"
+        return self._unnest(sql, table, columns, rows)
 
     def _update(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-        source, arrays = self._arrays(table, columns, rows)
-        if arrays[0]:
-            sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
-            self.db.execute(
-                f"UPDATE {table} SET {sets} FROM {source} AS u ({', '.join(columns)}) "
-                f"WHERE {table}.{columns[0]} = u.{columns[0]}",
-                arrays,
-            )
+        sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        where = f"{table}.{columns[0]} = u.{columns[0]}"
+        self._unnest(f"UPDATE {table} SET {sets} FROM {{}} WHERE {where}", table, columns, rows)
 
     def _delete(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-        source, arrays = self._arrays(table, columns, rows)
-        if arrays[0]:
-            where = " AND ".join(f"{table}.{c} = g.{c}" for c in columns)
-            names = ", ".join(columns)
-            self.db.execute(
-                f"DELETE FROM {table} USING {source} AS g ({names}) WHERE {where}", arrays
-            )
+        where = " AND ".join(f"{table}.{c} = u.{c}" for c in columns)
+        self._unnest(f"DELETE FROM {table} USING {{}} WHERE {where}", table, columns, rows)
 
     def _in(self, column: str, kind: str, values: Sequence[Any]) -> tuple[str, list]:
         return f"{column} = ANY(%b::{self._type(kind)}[])", list(values)
