@@ -33,6 +33,7 @@ from .schema import TEXT, kind
 LEGACY_VERSIONS = {2: 3, 3: 4}
 SEARCH_DOCUMENT = DOCUMENT % ("u.title_words", "u.body_words")  # of an unnest(...) row
 OTHER_SCHEMA = "not a feedsvc store (schema feedsvc holds something else)"
+IDLE = psycopg.pq.TransactionStatus.IDLE  # no transaction open on the connection
 CHANNEL = "feedsvc"  # NOTIFY channel: the payload is the new generation
 # Notifications are lost while a connection is down (and a NOTIFY could in theory be delayed),
 # so the counter is also read again at most this often when none arrives.
@@ -73,7 +74,7 @@ class PostgresStore(SQLStore):
     ) -> None:
         super().__init__(clock, location, read_only_reason)
         self.conninfo = conninfo
-        self._connection: psycopg.Connection | None = connection
+        self._connection = connection  # closed when lost; `db` makes it again
         self._checked = float("-inf")  # when the counter was last read (monotonic)
         self._heard = False  # a notification came since
         self._cursors = itertools.count()
@@ -91,13 +92,12 @@ class PostgresStore(SQLStore):
         self._listen()
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
+        self._connection.close()
 
     @property
     def db(self) -> psycopg.Connection:
         """The connection, made again if it was lost (the server restarted, a network cut)."""
-        if self._connection is None or self._connection.closed:
+        if self._connection.closed:
             self._connection = _connect(self.conninfo, self.location)
             self._listen()
         return self._connection
@@ -115,7 +115,7 @@ class PostgresStore(SQLStore):
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple]:
         """In a transaction a server-side cursor (rows come in batches, not all at once);
         outside one, where PostgreSQL has no cursor, an ordinary one."""
-        idle = self.db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        idle = self.db.info.transaction_status == IDLE
         name = None if idle else f"feedsvc_{next(self._cursors)}"
         with self.db.cursor(name=name) if name else self.db.cursor() as cursor:
             cursor.execute(sql.replace("?", "%s"), params)
@@ -170,7 +170,7 @@ class PostgresStore(SQLStore):
         if isinstance(error, RETRYABLE):
             return Conflict(_one_line(error), self.location)
         if isinstance(error, psycopg.OperationalError):
-            if self._connection is not None and self._connection.broken:
+            if self._connection.broken:
                 self._connection.close()  # made again at the next use
             return StoreError(f"the store cannot be reached: {_one_line(error)}", self.location)
         return StoreError(f"the store failed: {_one_line(error)}", self.location)
@@ -182,18 +182,13 @@ class PostgresStore(SQLStore):
 
     def _in_transaction(self) -> bool:
         connection = self._connection
-        idle = psycopg.pq.TransactionStatus.IDLE
-        return (
-            connection is not None
-            and not connection.closed
-            and connection.info.transaction_status != idle
-        )
+        return not connection.closed and connection.info.transaction_status != IDLE
 
     def _begin_snapshot(self) -> None:
         self.db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def _end_snapshot(self) -> None:
-        if self._connection is not None and not self._connection.closed:
+        if not self._connection.closed:
             self._connection.execute("COMMIT")
 
     def _notify(self, generation: int) -> None:
