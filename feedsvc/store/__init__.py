@@ -85,7 +85,6 @@ class Features:
     """What an engine can do beyond the `Store` interface, so callers need not probe."""
 
     backup: bool  # `backup(target)`: a consistent copy while others read and write
-    integrity: bool  # `integrity()`: the engine's own check of its files
     backup_advice: str = ""  # without `backup`: how to copy such a store ({location}, {target})
 
 

@@ -53,7 +53,6 @@ class PostgresStore(SQLStore):
     Error = psycopg.Error
     features = Features(
         backup=False,
-        integrity=False,
         backup_advice="feedsvc backup copies SQLite stores; for PostgreSQL use its own tool: "
         "pg_dump -Fc '{location}' > {target} (restore with pg_restore), or feedsvc copy to an "
         "SQLite file",

@@ -30,7 +30,7 @@ class SQLiteStore(SQLStore):
     """A feedsvc store in one SQLite file; one instance per thread."""
 
     Error = sqlite3.Error
-    features = Features(backup=True, integrity=True)
+    features = Features(backup=True)
     # CROSS JOIN: SQLite walks filed's (topic, published, seq) key, then looks each item up.
     FILED_ITEMS = "filed CROSS JOIN items USING (seq, published)"
     GROUP_CONCAT = "group_concat({})"
@@ -86,9 +86,6 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         self.db.close()
-
-    def integrity(self) -> str:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
 
     def backup(self, target: Path) -> str:
         """A consistent copy of the store while others read and write it (SQLite's online
