@@ -29,7 +29,7 @@ from feedsvc.query import (
     parse_filterout,
     tokens,
 )
-from feedsvc.store.postgres_search import to_tsquery_sql
+from feedsvc.store.postgres_search import tsquery
 from feedsvc.store.sqlite_search import to_fts5
 
 ENTRIES = 50
@@ -222,7 +222,8 @@ def test_fts5_expression_quotes_every_token():
 
 
 def test_tsquery_sql_carries_user_words_only_in_parameters():
-    sql, parameters = to_tsquery_sql(parse('mbappe psg OR "real madrid" -transfer'))
+    parameters: list[object] = []
+    sql = tsquery(parse('mbappe psg OR "real madrid" -transfer'), parameters)
     assert sql == (
         "((phraseto_tsquery('simple', %s)) && (phraseto_tsquery('simple', %s) || "
         "phraseto_tsquery('simple', %s)) && !! (phraseto_tsquery('simple', %s)))"
@@ -237,7 +238,8 @@ def test_engine_expressions_are_only_quoted_words_and_operators(text: str):
     except QueryError:
         return
     assert FTS5_SHAPE.fullmatch(to_fts5(query))
-    sql, parameters = to_tsquery_sql(query)
+    parameters: list[object] = []
+    sql = tsquery(query, parameters)
     assert TSQUERY_SHAPE.fullmatch(sql)
     # Parenthesised whole, so `search @@ (...)` cannot bind to its first operand only.
     depths = list(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in sql))

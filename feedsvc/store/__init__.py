@@ -178,9 +178,9 @@ class Writing(Protocol):
         """`ingest` of items made ready before (`plan.incoming`, in a worker process)."""
 
     def batch(self) -> AbstractContextManager[None]:
-        """Writes inside may share one transaction, seen by others when it
-        ends; each is still all or nothing, and a batch that cannot be kept whole ends in a
-        `StoreError` with none of it stored."""
+        """Writes inside share one transaction, seen by others when it ends; each is still all
+        or nothing, and a batch the engine could not keep whole (SQLite on a full disk, a lost
+        connection) ends in a `StoreError` with none of it stored."""
 
     def sync_catalog(self, digest: str, topics_for: Filer) -> int:
         """Re-file every item if the rules (`digest`) changed; how many items moved."""
@@ -197,8 +197,9 @@ class Editorial(Protocol):
         """Publish withdrawn items again (held again if their embargo has not lifted)."""
 
     def pin(self, item_id: str, topics: Sequence[str], who: str) -> tuple[str, ...]:
-        """File a published item under `topics` whatever the rules say (an editor's
-        correction, kept as labelled data); the topics it was under. Unknown id: error."""
+        """File a published item under `topics` (checked against the catalogue by the caller)
+        whatever the rules say (an editor's correction, kept as labelled data); the topics it
+        was under. Unknown id: error."""
 
     def held(self) -> dict[str, int]:
         """Items under embargo per topic (`all` included)."""

@@ -86,8 +86,8 @@ class Conflict(StoreError):
 
 
 class SQLStore:
-    """A feedsvc store; one instance (one connection) per thread. See the module's docstring;
-    the engine's subclass supplies the methods that raise NotImplementedError here."""
+    """A feedsvc store (the `Store` interface, which documents each public method); one
+    instance (one connection) per thread. An engine's subclass supplies the dialect below."""
 
     Error: ClassVar[type[BaseException]]  # the driver's error class
     features: ClassVar[Features]
@@ -379,11 +379,8 @@ class SQLStore:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """The writes inside share one transaction, committed when it ends: a run of many
-        small documents commits once, not per document (a commit costs more than writing 200
-        items). Each write is a savepoint, all or nothing on its own; when the engine undoes the
-        whole transaction (SQLite on a full disk, a lost connection), so does the batch: the
-        block ends in a `StoreError`, and no write is tried after the one that failed."""
+        # A run of small documents commits once, not per document (a commit costs more than
+        # writing 200 items); each write is a `_savepoint`, none tried after one undid all.
         with self._errors(), self._transaction(big=True):
             self._batched, self._undone, self._pending = True, False, []
             try:
@@ -545,9 +542,6 @@ class SQLStore:
         return self._write(work)
 
     def pin(self, item_id: str, topics: Sequence[str], who: str) -> tuple[str, ...]:
-        """An editor's filing: the item goes under `topics` (checked against the catalogue by
-        the caller) and stays there whatever the rules say; its old topics."""
-
         def work() -> tuple[str, ...]:
             self._lock()
             found = self._rows(f"SELECT {COLUMNS} FROM items WHERE id = ?", (item_id,))
@@ -724,7 +718,7 @@ class SQLStore:
                 "WHERE filed.seq = items.seq) FROM items ORDER BY seq"
             )
         )
-        held = self._held()
+        held = tuple(self._held())
         withdrawn = tuple(
             Withdrawn(row_from_json(text), at, reason, topics_of(topics), generation)
             for _, text, at, reason, topics, generation in sorted(
@@ -736,7 +730,7 @@ class SQLStore:
         )
         generation = int(self._meta("generation") or 0)
         catalog = self._meta("catalog") or ""
-        return Export(generation, catalog, rows, self._ordinals(), tuple(held), withdrawn, log)
+        return Export(generation, catalog, rows, self._ordinals(), held, withdrawn, log)
 
     def import_store(self, export: Export) -> Copied:
 

@@ -43,7 +43,7 @@ def search_sql(
         conditions, values = ["filed.topic = %s"], [topic]
     search = parameters.search()
     if search is not None:
-        conditions.append(f"items.search @@ {_tsquery(search, values)}")
+        conditions.append(f"items.search @@ {tsquery(search, values)}")
     elif parameters.filterout:
         conditions.append(f"NOT (items.search @@ {_tsquery_any(parameters.filterout, values)})")
     if since is not None:
@@ -64,16 +64,11 @@ def _tsquery_any(terms: Sequence[Term], parameters: list[object]) -> str:
     return "(" + " || ".join("phraseto_tsquery('simple', %s)" for _ in terms) + ")"
 
 
-def _tsquery(query: Query, parameters: list[object]) -> str:
+def tsquery(query: Query, parameters: list[object]) -> str:
+    """A parenthesised SQL expression of type tsquery for `query`, made only of
+    `phraseto_tsquery('simple', %s)` calls, `&&`, `||`, `!!` and parentheses; its parameters,
+    the folded words (the only place user text goes), are added to `parameters`."""
     wanted = " && ".join(_tsquery_any(clause, parameters) for clause in query.clauses)
     if not query.excluded:
         return f"({wanted})"
     return f"({wanted} && !! {_tsquery_any(query.excluded, parameters)})"
-
-
-def to_tsquery_sql(query: Query) -> tuple[str, list[object]]:
-    """A parenthesised SQL expression of type tsquery for `query`, made only of
-    `phraseto_tsquery('simple', %s)` calls, `&&`, `||`, `!!` and parentheses, and its
-    parameters: the folded words, the only place user text goes."""
-    parameters: list[object] = []
-    return _tsquery(query, parameters), parameters
