@@ -74,12 +74,57 @@ MODEL_CONFIRMS = (0.2, 0.1)  # a second topic found in the title; a topic found 
 MODEL_ADDS = 0.5
 MODEL_DECIDES = 0.4
 MODEL_SHOWN = 3  # --explain lists the model's likeliest topics
-_STANDS, _ADDS, _DECIDES = log_odds(MODEL_STANDS), log_odds(MODEL_ADDS), log_odds(MODEL_DECIDES)
-_SECOND, _IN_BODY = (log_odds(p) for p in MODEL_CONFIRMS)
-_CONFIRMED = max(_SECOND, _IN_BODY)  # a rule's topic this likely stands, wherever found
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """The bars of `Catalog._combine`, as probabilities (bench.topics_cv tries others)."""
+
+    stands: float = MODEL_STANDS
+    second: float = MODEL_CONFIRMS[0]
+    in_body: float = MODEL_CONFIRMS[1]
+    adds: float = MODEL_ADDS
+    decides: float = MODEL_DECIDES
+
+    def log_odds(self) -> _LogOdds:
+        """The bars as scores (log-odds), so comparing them costs no exponential."""
+        return _LogOdds(
+            *(_odds(p) for p in (self.stands, self.second, self.in_body, self.adds)),
+            _odds(self.decides),
+        )
+
+
+def _odds(probability: float) -> float:
+    """`log_odds`, with a bar of 0 passed by every topic and one of 1 by none."""
+    if probability <= 0 or probability >= 1:
+        return -math.inf if probability <= 0 else math.inf
+    return log_odds(probability)
+
+
+@dataclass(frozen=True, slots=True)
+class _LogOdds:
+    stands: float
+    second: float
+    in_body: float
+    adds: float
+    decides: float
+
+    @property
+    def confirmed(self) -> float:
+        """A rule's topic this likely stands, wherever found."""
+        return max(self.stands, self.second, self.in_body)
+
+
+BARS = Bars()  # an item with a body
+# A headline alone: a few words, and the rules were written for headlines; the model has
+# less to read, and the rules' title hits stand unless it is much surer (bench.topics_cv's
+# cross-validation on topics_labelled.tsv: with the bars above it overrode good title rules).
+BARS_HEADLINE = Bars()
+_BARS, _BARS_HEADLINE = BARS.log_odds(), BARS_HEADLINE.log_odds()
 # Part of the digest: a change to how rules are applied re-files stored items like a change
-# to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules).
-FILING_VERSION = b"3"
+# to the rules does (2: unmatched items go under `other`; 3: weak, fallback and source rules;
+# 4: the model's bars for a headline alone).
+FILING_VERSION = b"4"
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
 
 
@@ -134,20 +179,21 @@ class Catalog:
         if not model.topics:  # it knows none of the catalogue's topics
             return by_rules
         scores = model.scores(title, body)
+        bars = _BARS if body else _BARS_HEADLINE
         best = max(scores)
         # The usual cases, kept cheap: nothing for the model to decide, add or keep out.
-        if not by_rules and best < _DECIDES:
+        if not by_rules and best < bars.decides:
             return by_rules
         if by_rules:
             own, others = model.places(by_rules)  # what picks those scores, as tuples
             lowest, highest = (
-                min(own(scores), default=_CONFIRMED),
+                min(own(scores), default=bars.confirmed),
                 max(others(scores), default=-math.inf),
             )
-            if lowest >= _CONFIRMED and highest < _ADDS:
+            if lowest >= bars.confirmed and highest < bars.adds:
                 return by_rules
         in_title = filer.file(title) if by_rules and body else by_rules
-        return self._combine(by_rules, in_title, model.topics, scores)[0]
+        return self._combine(by_rules, in_title, model.topics, scores, bars)[0]
 
     def _combine(
         self,
@@ -155,6 +201,7 @@ class Catalog:
         in_title: tuple[str, ...],
         slugs: Sequence[str],
         scores: Sequence[float],
+        bars: _LogOdds = _BARS,
     ) -> tuple[tuple[str, ...], dict[str, str]]:
         """The topics of the rules (`by_rules`; `in_title`: as the title alone files it)
         and the model (`scores`: log-odds, so the bars cost no exponential), and what the
@@ -164,7 +211,9 @@ class Catalog:
         kept = []
         first = max(in_title, key=lambda slug: likely.get(slug, math.inf), default=None)
         for slug in by_rules:
-            bar = _STANDS if slug == first else _SECOND if slug in in_title else _IN_BODY
+            bar = (
+                bars.stands if slug == first else bars.second if slug in in_title else bars.in_body
+            )
             if likely.get(slug, math.inf) >= bar:
                 kept.append(slug)
             else:
@@ -173,10 +222,12 @@ class Catalog:
                     if slug in in_title
                     else "the rules found it only in the body"
                 )
-        best = max(scores, default=_ADDS)
+        best = max(scores, default=bars.adds)
         note = "added by the model" if kept else "decided by the model: no rule stands"
         for slug, score in likely.items():
-            if slug not in kept and (score >= _ADDS or (not kept and score == best >= _DECIDES)):
+            if slug not in kept and (
+                score >= bars.adds or (not kept and score == best >= bars.decides)
+            ):
                 done[slug] = note
                 kept.append(slug)
         if not done:
@@ -233,7 +284,8 @@ class Catalog:
         done: dict[str, str] = {}
         if model:
             in_title = self.filer.file(item.title) if topics and body else topics
-            topics, done = self._combine(topics, in_title, model.topics, scores)
+            bars = _BARS if body else _BARS_HEADLINE
+            topics, done = self._combine(topics, in_title, model.topics, scores, bars)
         by_codes, reasons = self.subject_topics(item.subjects)
         if item.topics:
             topics, done = self._pinned(item), {}
