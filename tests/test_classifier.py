@@ -18,6 +18,7 @@ from feedsvc.classifier import (
     SHIPPED,
     Example,
     Model,
+    features,
     load_model,
     shipped_examples,
     train,
@@ -90,6 +91,20 @@ def test_the_shipped_model_is_what_its_shipped_data_trains() -> None:
     assert shipped.to_json() == SHIPPED.read_text(encoding="utf-8")
 
 
+def test_scoring_adds_up_the_features_training_saw() -> None:
+    # Model.scores finds features its own quick way (sets of words, stems and pairs, rows
+    # packed into integers): it must give what the features training sees give, item by item.
+    model = load_model(SHIPPED)
+    items = [(e.title, e.body) for e in shipped_examples()[::7]]
+    items += [("Ã‰lection: Crème brûlée vaccine, vaccines", "vaccination " * 80), ("", "")]
+    for title, body in items:
+        expected = list(model.bias)
+        for feature, value in features(title, body).items():
+            row = model.weights.get(feature, (0.0,) * len(expected))
+            expected = [score + value * weight for score, weight in zip(expected, row)]
+        assert model.scores(title, body) == pytest.approx(expected, abs=1e-9), title
+
+
 def hand_made() -> Model:
     """A model whose every weight is chosen: it knows quilts are culture, and that a
     "political football" is no sport; of anything else it finds each topic 12% likely."""
@@ -115,10 +130,12 @@ def test_rules_stand_the_model_adds_decides_or_reads_another_sense(tmp_path) -> 
     assert explanation.model[0].slug == "culture" and explanation.model[0].filed
     assert explanation.model[0].note.startswith("decided by the model")
     # A rule speaks (sport's "football") and the model has no view against it: it stands,
-    # and the model adds its own.
-    title = "Quilters stitch a coverlet for the football club"
-    assert catalog.filer.file(title) == ("sport",)
-    assert catalog.file(title) == ("sport", "culture")
+    # and the model adds its own to an item with a body; a headline alone is the rules'
+    # (catalog.BARS_HEADLINE).
+    title, body = "Quilters stitch a coverlet for the football club", "The club's quilters met."
+    assert catalog.filer.file(title, body) == ("sport",)
+    assert catalog.file(title, body) == ("sport", "culture")
+    assert catalog.file(title) == ("sport",)
     # The model is sure the rule's word is used in another sense: that topic is kept out.
     title = "Budget becomes a political football"
     assert catalog.filer.file(title) == ("world", "sport")
