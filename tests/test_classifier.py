@@ -101,7 +101,7 @@ def test_scoring_adds_up_the_features_training_saw() -> None:
         expected = list(model.bias)
         for feature, value in features(title, body).items():
             row = model.weights.get(feature, (0.0,) * len(expected))
-            expected = [score + value * weight for score, weight in zip(expected, row)]
+            expected = [score + value * weight for score, weight in zip(expected, row, strict=True)]
         assert model.scores(title, body) == pytest.approx(expected, abs=1e-9), title
 
 
