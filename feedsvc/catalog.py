@@ -178,7 +178,8 @@ class Catalog:
         """The slugs of the topics an item with this title and body belongs under: the rules',
         and the model's where it is sure enough (`_combine`)."""
         filer = self.filer
-        by_rules = filer.file(title, body)
+        title_rules, body_rules = filer.found(title, body)
+        by_rules = filer.choose(title_rules, body_rules)
         if self.model is None:
             return by_rules
         model = self.model.get()
@@ -202,7 +203,7 @@ class Catalog:
                 and (len(by_rules) == 1 or max(own(scores)) - lowest <= bars.margin)
             ):
                 return by_rules
-        in_title = filer.file(title) if by_rules and body else by_rules
+        in_title = filer.choose(title_rules, frozenset()) if body_rules else by_rules
         return self._combine(by_rules, in_title, model.topics, scores, bars)[0]
 
     def _combine(
