@@ -233,7 +233,7 @@ class Catalog:
                 done[slug] = "kept out by the model: " + (
                     "it reads the title's rule in another sense"
                     if slug in in_title
-                    else "the rules found it only in the body"
+                    else "the title alone does not file it, the body is thin evidence"
                 )
         best = max(scores, default=bars.adds)
         note = "added by the model" if kept else "decided by the model: no rule stands"
