@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import feedparser
 import pytest
 from click.testing import CliRunner
 
-from feedsvc.catalog import OTHER, load_catalog
+from feedsvc.catalog import BARS, BARS_HEADLINE, OTHER, load_catalog
 from feedsvc.classifier import (
     LEARNED,
     SHIPPED,
@@ -20,6 +21,7 @@ from feedsvc.classifier import (
     Model,
     features,
     load_model,
+    log_odds,
     shipped_examples,
     train,
 )
@@ -289,3 +291,34 @@ def test_a_catalogue_of_topics_the_model_does_not_know_files_by_its_rules(tmp_pa
     assert catalog.file("Central bank raises interest rates") == ()
     explanation = catalog.explain(Item("x", "Snow closes mountain pass"))
     assert explanation.topics == ("weather",) and explanation.model == ()
+
+
+def test_the_bars_of_an_item_with_a_body_and_of_a_headline_alone(catalog) -> None:
+    # _combine's rules, one at a time, with the model's scores given (log-odds).
+    slugs = [topic.slug for topic in catalog.topics]
+
+    def combined(by_rules, in_title, likely, bars=BARS):
+        scores = [log_odds(likely.get(slug, 0.01)) for slug in slugs]
+        return catalog._combine(by_rules, in_title, slugs, scores, bars.log_odds())[0]
+
+    # The first title topic stands at 5%; a second title topic needs 20%, one from the body 40%.
+    assert combined(("world",), ("world",), {"world": 0.06}) == ("world",)
+    assert combined(("world",), ("world",), {"world": 0.04}) == ()
+    both = ("world", "business")
+    assert combined(both, both, {"world": 0.9, "business": 0.25}) == both
+    assert combined(both, both, {"world": 0.9, "business": 0.15}) == ("world",)
+    assert combined(both, ("world",), {"world": 0.9, "business": 0.45}) == both
+    assert combined(both, ("world",), {"world": 0.9, "business": 0.35}) == ("world",)
+    # The model adds at 90%, and decides at 30% where no rule stands.
+    assert combined(("world",), ("world",), {"world": 0.9, "tech": 0.92}) == ("world", "tech")
+    assert combined(("world",), ("world",), {"world": 0.9, "tech": 0.88}) == ("world",)
+    assert combined((), (), {"tech": 0.35}) == ("tech",)
+    assert combined((), (), {"tech": 0.25}) == ()
+    # A headline alone: its first title topic stands however unlikely; no topic is added.
+    assert combined(("world",), ("world",), {"world": 0.001}, BARS_HEADLINE) == ("world",)
+    assert combined(("world",), ("world",), {"tech": 0.99}, BARS_HEADLINE) == ("world",)
+    assert combined((), (), {"tech": 0.65}, BARS_HEADLINE) == ("tech",)
+    # A margin (off by default) keeps out a second topic far below the first.
+    margin = replace(BARS, margin=2.0)
+    assert combined(both, both, {"world": 0.95, "business": 0.5}, margin) == ("world",)
+    assert combined(both, both, {"world": 0.95, "business": 0.8}, margin) == both
