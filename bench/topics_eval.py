@@ -16,7 +16,11 @@ are right ("second P"); of the items labelled with two or more, the share filed 
 them ("second R").
 
 Cost: microseconds per item to file every item of the sets (headline and article), with the
-rules alone and with the rules and the model (the best of three runs).
+rules alone and with the rules and the model (the best of five runs, in CPU time).
+`--against CHECKOUT` times another checkout of feedsvc too (its `.venv` and its `feeds/`, in
+the same rounds, the same items through its `Catalog.file`): issue 26 measures against the
+filer before the model, `git worktree add ../base 7d939c2` with its own venv. `--cost-only`
+skips the scoring.
 
 `other` is scored as an eighth label: a headline the rules file nowhere is "filed under other".
 The micro figures are given with it (every decision counts) and over the seven beats alone.
@@ -38,9 +42,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,18 +117,26 @@ def evaluate(path: Path, catalog: Catalog | None = None) -> dict:
     catalog = catalog or load_catalog(ROOT / "feeds")
     rows = read_set(path)
     beats = [topic.slug for topic in catalog.topics]
+    for wanted, headline, _ in rows:
+        unknown = wanted - set(beats)
+        if unknown:
+            raise ValueError(f"{path}: unknown topic {sorted(unknown)[0]!r} for {headline!r}")
+    filed = [(w, frozenset(catalog.file(h, a)), h) for w, h, a in rows]
+    return score(filed, beats)
+
+
+def score(
+    filed: Sequence[tuple[frozenset[str], frozenset[str], str]], beats: Sequence[str]
+) -> dict:
+    """The figures of `evaluate` for (labels, topics filed, headline) triples."""
     labels = [*beats, OTHER]
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
     confusion: dict[str, Counter[str]] = {label: Counter() for label in labels}
     misses = []
-    second = Counter()
-    for wanted, headline, article in rows:
-        unknown = wanted - set(beats)
-        if unknown:
-            raise ValueError(f"{path}: unknown topic {sorted(unknown)[0]!r} for {headline!r}")
-        got = frozenset(catalog.file(headline, article))
+    second: Counter[str] = Counter()
+    for wanted, got, headline in filed:
         if len(got) > 1:
             second["right"] += len(got & wanted)
             second["filed"] += len(got)
@@ -139,8 +155,8 @@ def evaluate(path: Path, catalog: Catalog | None = None) -> dict:
         if got != wanted:
             misses.append((headline, sorted(want), sorted(have)))
     micro = _scores(*(sum(c[s] for s in labels) for c in (tp, fp, fn)))
-    micro["headlines"] = len(rows)
-    micro["exact"] = len(rows) - len(misses)
+    micro["headlines"] = len(filed)
+    micro["exact"] = len(filed) - len(misses)
     return {
         "micro": micro,
         "beats": _scores(*(sum(c[s] for s in beats) for c in (tp, fp, fn))),
@@ -199,33 +215,90 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", type=Path, help="labelled TSV files")
     parser.add_argument("--feeds", type=Path, default=ROOT / "feeds", help="feeds directory")
     parser.add_argument("--misses", action="store_true", help="list every wrongly filed headline")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time the filer of another checkout of feedsvc (its .venv, its feeds/)",
+    )
+    parser.add_argument("--cost-only", action="store_true", help="time filing, score nothing")
     args = parser.parse_args(argv)
     catalog = load_catalog(args.feeds)
     sets = [path for path in args.files or DEFAULT_SETS if args.files or path.is_file()]
-    for path in sets:
+    for path in sets if not args.cost_only else ():
         print(report(path, evaluate(path, catalog), args.misses))
-    print(cost(catalog, [row for path in sets for row in read_set(path)]))
+    rows = [row for path in sets for row in read_set(path)]
+    print(cost(catalog, rows, args.against))
     return 0
 
 
-def cost(catalog: Catalog, rows: list[tuple[frozenset[str], str, str]]) -> str:
-    """Microseconds per item to file `rows`, by the rules alone and with the model."""
+def cost(
+    catalog: Catalog, rows: list[tuple[frozenset[str], str, str]], against: Path | None = None
+) -> str:
+    """Microseconds per item to file `rows`, by the rules alone and with the model (and by
+    the filer of the checkout `against`, timed by its own Python in the same rounds)."""
     filers = {"rules alone": replace(catalog, model=None), "rules+model": catalog}
     best = dict.fromkeys(filers, float("inf"))
+    if against is not None:
+        best["other checkout"] = float("inf")
+        items = Path(tempfile.mkdtemp()) / "items.json"
+        items.write_text(json.dumps([[h, a] for _, h, a in rows]), encoding="utf-8")
     for _ in range(RUNS):  # taking turns, in CPU time: a busy machine slows both alike
         for name, filer in filers.items():
-            filer.file("warm up", "")  # the rules and the model are built on first use
-            start = time.process_time()
-            for _, headline, article in rows:
-                filer.file(headline, article)
-            best[name] = min(best[name], time.process_time() - start)
-    figures = [f"{name} {best[name] / max(len(rows), 1) * 1e6:.1f} us/item" for name in filers]
+            best[name] = min(best[name], _timed(filer, rows))
+        if against is not None:
+            best["other checkout"] = min(best["other checkout"], _timed_there(against, items))
+    if against is not None:
+        shutil.rmtree(items.parent)
+    figures = [f"{name} {best[name] / max(len(rows), 1) * 1e6:.1f} us/item" for name in best]
     ratio = best["rules+model"] / best["rules alone"]
-    return (
+    text = (
         f"filing cost ({len(rows)} items, best of {RUNS}): "
         + ", ".join(figures)
-        + f" ({ratio:.2f}x)"
+        + f" ({ratio:.2f}x rules alone)"
     )
+    if against is not None:
+        text += f"; {best['rules+model'] / best['other checkout']:.2f}x {against}'s"
+    return text
+
+
+def _timed(filer: Catalog, rows: list[tuple[frozenset[str], str, str]]) -> float:
+    filer.file("warm up", "")  # the rules and the model are built on first use
+    start = time.process_time()
+    for _, headline, article in rows:
+        filer.file(headline, article)
+    return time.process_time() - start
+
+
+# Run by the other checkout's Python: the same loop as `_timed`, over the same items.
+_THERE = """
+import json, sys, time
+from pathlib import Path
+from feedsvc.catalog import load_catalog
+catalog = load_catalog(Path(sys.argv[1]) / "feeds")
+rows = json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))
+catalog.file("warm up", "")
+start = time.process_time()
+for headline, article in rows:
+    catalog.file(headline, article)
+print(time.process_time() - start)
+"""
+
+
+def _timed_there(checkout: Path, items: Path) -> float:
+    python = checkout / ".venv/bin/python"
+    if not python.is_file():
+        raise SystemExit(f"topics_eval: error: {python}: no such file (make its venv first)")
+    done = subprocess.run(
+        [str(python), "-c", _THERE, str(checkout), str(items)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=checkout,
+    )
+    if done.returncode:
+        raise SystemExit(f"topics_eval: error: {checkout}: {done.stderr.strip().splitlines()[-1]}")
+    return float(done.stdout)
 
 
 if __name__ == "__main__":

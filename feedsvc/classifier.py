@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import compress, pairwise
 from operator import itemgetter
 from pathlib import Path
 
@@ -24,7 +24,9 @@ from .errors import CatalogError
 from .filing import BODY_CHARS, words_of
 
 FORMAT = 1
-LEAD_CHARS = 600  # the body's lead: what the story is about, at a bounded cost per item
+# The body's lead: what the story is about (300 characters do as well as 600 by
+# cross-validation, bench.topics_cv, at half the cost)
+LEAD_CHARS = 300
 BODY_VALUE = 0.5  # a word only in the body says less than one in the title
 STEM, STEM_CHARS = "~", 5  # a stem feature: "~" (no word holds one) and a word's first 5
 BODY_PAIRS = True  # the body lead's word pairs: +0.01 F1 by cross-validation, a third of the cost
@@ -42,43 +44,42 @@ DECAY = 1e-5  # the L2 penalty, applied to the weights an example touches
 MIN_COUNT = 2  # a word or pair seen once in the training data is left out
 PRUNE = 0.01  # a feature whose weights are all smaller than this is left out of the file
 DIGITS = 4  # weights are rounded so the file is the same on every machine
+HEADLINE_WEIGHT = 1.0  # an example with no body (a headline alone), against one with a body
 
 
 Feature = str | tuple[str, str]  # a word, or two words that follow each other
-Known = tuple[frozenset[str], frozenset[tuple[str, str]]]  # a model's words and pairs
+Row = tuple[float, ...]  # a feature's weight for each topic
+_Sets = tuple[set[str], set[str], set[tuple[str, str]]]  # words, stems, pairs of a text
 
 
-def _found(text: str, known: Known | None = None, pairs: bool = True) -> tuple[set[Feature], int]:
-    """The features of `text` (only the `known` words and pairs, given them), and how many
-    it has, counted as training counts them (repeats too: no set to build for that)."""
+def _found(text: str, pairs: bool = True) -> tuple[set[Feature], int]:
+    """The features of `text`, and how many it has, repeats counted (what `features` scales
+    by: a long text's features say less each)."""
     words = words_of(text.casefold()) if text else []
     # A long word's stem too ("~vacci" for vaccine, vaccines, vaccination): the labelled
     # items are few, and a word seen once in training still says something through it.
-    stems = [STEM + word[:STEM_CHARS] for word in words if len(word) > STEM_CHARS + 1]
-    if known is None:
-        found: set[Feature] = set(pairwise(words)) if pairs else set()
-        found.update(words, stems)
-    else:  # intersecting with an iterable runs in C, without a set of the text's features
-        found = set(known[0].intersection(words))
-        found.update(known[0].intersection(stems))
-        if pairs:
-            found.update(known[1].intersection(pairwise(words)))
+    found: set[Feature] = set(pairwise(words)) if pairs else set()
+    found.update(words, [STEM + word[:STEM_CHARS] for word in words if len(word) > STEM_CHARS + 1])
     return found, (2 * len(words) - 1 if pairs else len(words)) if words else 0
 
 
-def feature_sets(
-    title: str, body: str = "", known: Known | None = None
-) -> tuple[set[Feature], set[Feature], float]:
+def _lead(body: str) -> str:
+    return body[: min(LEAD_CHARS, BODY_CHARS)]
+
+
+def _scale(size: int, more: int) -> float:
+    """What makes an item's vector of length 1: `size` title features, `more` body ones."""
+    total = size + more * BODY_VALUE * BODY_VALUE
+    return 1 / math.sqrt(total) if total else 0.0
+
+
+def feature_sets(title: str, body: str = "") -> tuple[set[Feature], set[Feature], float]:
     """An item's features: its title's words (casefolded, accents folded) and word pairs;
     those found only in the body's lead, which weigh less; and the scale that makes the
     item's vector of length 1, however long."""
-    in_title, size = _found(title, known)
-    if body:
-        in_body, more = _found(body[: min(LEAD_CHARS, BODY_CHARS)], known, BODY_PAIRS)
-    else:
-        in_body, more = set(), 0
-    total = size + more * BODY_VALUE * BODY_VALUE
-    return in_title, in_body - in_title, 1 / math.sqrt(total) if total else 0.0
+    in_title, size = _found(title)
+    in_body, more = _found(_lead(body), BODY_PAIRS) if body else (set(), 0)
+    return in_title, in_body - in_title, _scale(size, more)
 
 
 def features(title: str, body: str = "") -> dict[Feature, float]:
@@ -105,7 +106,12 @@ class Model:
     bias: tuple[float, ...]
     weights: dict[Feature, tuple[float, ...]]
     digest: str = ""  # of the file it was read from: a new model re-files stored items
-    _known: Known = (frozenset(), frozenset())  # the words, the pairs: sets to intersect
+    # The weights by kind (words; stems, without their mark; pairs), each row packed into
+    # one integer (`_pack`: a sum of rows is one `sum` in C); the sets of their keys to
+    # intersect a text's with; and how a text's stems are cut (in C too).
+    _rows: tuple[dict[str, int], dict[str, int], dict[tuple[str, str], int]] = ({}, {}, {})
+    _keys: _Sets = (set(), set(), set())  # sets, not frozensets: intersections are sets
+    _cut: tuple[Callable[[str], str], Callable[[str], str]] = (str, str)
     # Topics -> the places of theirs and of the others' in `scores` (a few combinations).
     _places: dict[tuple[str, ...], tuple[Pick, Pick]] = field(default_factory=dict)
 
@@ -120,10 +126,20 @@ class Model:
         return found
 
     def __post_init__(self) -> None:
-        self._known = (
-            frozenset(f for f in self.weights if isinstance(f, str)),
-            frozenset(f for f in self.weights if not isinstance(f, str)),
-        )
+        words: dict[str, int] = {}
+        stems: dict[str, int] = {}
+        pairs: dict[tuple[str, str], int] = {}
+        for feature, row in self.weights.items():
+            if not isinstance(feature, str):
+                pairs[feature] = _pack(row)
+            elif feature.startswith(STEM):
+                stems[feature[len(STEM) :]] = _pack(row)
+            else:
+                words[feature] = _pack(row)
+        self._rows = (words, stems, pairs)
+        self._keys = (set(words), set(stems), set(pairs))
+        # A word longer than STEM_CHARS + 1 has a stem: its tail past that is not empty.
+        self._cut = (itemgetter(slice(STEM_CHARS + 1, None)), itemgetter(slice(STEM_CHARS)))
 
     def probabilities(self, title: str, body: str = "") -> dict[str, float]:
         """How likely each topic is, from 0 to 1."""
@@ -134,15 +150,41 @@ class Model:
         return {slug: _sigmoid(score) for slug, score in zip(self.topics, scores, strict=True)}
 
     def scores(self, title: str, body: str = "") -> list[float]:
-        """Each topic's score (its log-odds: 0 is a probability of one half)."""
-        in_title, in_body, scale = feature_sets(title, body, self._known)
-        weights, scores = self.weights, self.bias
-        # Sum the rows of the features found (one column a topic): a few calls into C.
-        for found, value in ((in_title, scale), (in_body, scale * BODY_VALUE)):
-            if found:
-                columns = zip(*[weights[feature] for feature in found], strict=True)
-                scores = [s + value * sum(c) for s, c in zip(scores, columns, strict=True)]
+        """Each topic's score (its log-odds: 0 is a probability of one half): the features
+        of `feature_sets`, found as `_known` finds them, their rows summed."""
+        in_title, size = self._known(title, True)
+        scores = self._add(self.bias, in_title, _scale(size, 0)) if not body else self.bias
+        if body:
+            in_body, more = self._known(_lead(body), BODY_PAIRS)
+            for found, known in zip(in_body, in_title, strict=True):
+                found.difference_update(known)  # a title's feature counts once, as the title's
+            scale = _scale(size, more)
+            scores = self._add(self._add(scores, in_title, scale), in_body, scale * BODY_VALUE)
         return list(scores)
+
+    def _add(self, scores: Sequence[float], found: _Sets, value: float) -> Sequence[float]:
+        """`scores` plus `value` times the rows of the features `found`."""
+        count = len(found[0]) + len(found[1]) + len(found[2])
+        if not count:
+            return scores
+        words, stems, pairs = self._rows
+        total = sum(map(words.__getitem__, found[0])) + sum(map(stems.__getitem__, found[1]))
+        total += sum(map(pairs.__getitem__, found[2]))
+        return _unpacked(scores, total, count, value)
+
+    def _known(self, text: str, pairs: bool) -> tuple[_Sets, int]:
+        """The model's words, stems and pairs in `text`, and how many features it has."""
+        words = words_of(text.casefold()) if text else []
+        if not words:
+            return (set(), set(), set()), 0
+        known_words, known_stems, known_pairs = self._keys
+        tail, stem = self._cut
+        found = (
+            known_words.intersection(words),
+            known_stems.intersection(map(stem, compress(words, map(tail, words)))),
+            known_pairs.intersection(pairwise(words)) if pairs else set(),
+        )
+        return found, 2 * len(words) - 1 if pairs else len(words)
 
     def only(self, topics: Sequence[str]) -> Model:
         """The model for these topics, in this order (the ones it does not know left out)."""
@@ -166,6 +208,34 @@ class Model:
 
 
 Pick = Callable[[Sequence[float]], tuple[float, ...]]
+
+# A row of weights as one integer: each weight in units of the file's last digit, moved up by
+# _OFFSET so that it is not negative, in a field of _BITS bits of its own. Adding such
+# integers adds every field at once, exactly, for up to 2 ** (_BITS - 21) rows, far more
+# than any text has.
+_UNIT = 10**DIGITS
+_OFFSET = 1 << 20  # weights under 100 in size: ample (training keeps them under 30)
+_BITS = 48
+_MASK = (1 << _BITS) - 1
+
+
+def _pack(row: Sequence[float]) -> int:
+    packed = 0
+    for place, weight in enumerate(row):
+        units = round(weight * _UNIT)
+        if not -_OFFSET < units < _OFFSET:
+            raise ValueError(f"a weight of {weight} is too large")
+        packed |= (units + _OFFSET) << (place * _BITS)
+    return packed
+
+
+def _unpacked(scores: Sequence[float], total: int, count: int, value: float) -> list[float]:
+    """`scores` plus `value` times each field of `total`, a sum of `count` packed rows."""
+    moved, unit = count * _OFFSET, value / _UNIT
+    return [
+        score + unit * (((total >> (place * _BITS)) & _MASK) - moved)
+        for place, score in enumerate(scores)
+    ]
 
 
 def _picker(places: list[int]) -> Pick:
@@ -209,7 +279,8 @@ def train(examples: Sequence[Example], topics: Sequence[str], seed: int = 26) ->
         found = features(example.title, example.body)
         counts.update(found.keys())
         targets = [1.0 if slug in example.labels else 0.0 for slug in topics]
-        rows.append((found, targets, example.weight))
+        weight = example.weight * (HEADLINE_WEIGHT if not example.body else 1.0)
+        rows.append((found, targets, weight))
     kept = {f for f, count in counts.items() if count >= MIN_COUNT and f not in STOP}
     width = len(topics)
     weights: dict[Feature, list[float]] = {f: [0.0] * width for f in sorted(kept, key=_key)}

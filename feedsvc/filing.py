@@ -302,8 +302,16 @@ class CompiledRules:
 
     def file(self, title: str, body: str = "") -> tuple[str, ...]:
         """The slugs of the topics an item with this title and body belongs under."""
+        return self.choose(*self.found(title, body))
+
+    def found(self, title: str, body: str = "") -> tuple[AbstractSet[int], AbstractSet[int]]:
+        """The rules found in the title, and those found only in the body (for `choose`)."""
         in_title = self._rules(title)
-        in_body = self._rules(body[:BODY_CHARS]) - in_title if body else set()
+        return in_title, self._rules(body[:BODY_CHARS]) - in_title if body else frozenset()
+
+    def choose(self, in_title: AbstractSet[int], in_body: AbstractSet[int]) -> tuple[str, ...]:
+        """The topics these rules file an item under (`choose(in_title, frozenset())`: as
+        its title alone files it, without finding the title's rules again)."""
         if not in_title and not in_body:
             return ()
         return self._chosen(self._decide(in_title, in_body))

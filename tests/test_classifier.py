@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import feedparser
 import pytest
 from click.testing import CliRunner
 
-from feedsvc.catalog import OTHER, load_catalog
+from feedsvc.catalog import BARS, BARS_HEADLINE, OTHER, load_catalog
 from feedsvc.classifier import (
     LEARNED,
     SHIPPED,
     Example,
     Model,
+    features,
     load_model,
+    log_odds,
     shipped_examples,
     train,
 )
@@ -90,6 +93,20 @@ def test_the_shipped_model_is_what_its_shipped_data_trains() -> None:
     assert shipped.to_json() == SHIPPED.read_text(encoding="utf-8")
 
 
+def test_scoring_adds_up_the_features_training_saw() -> None:
+    # Model.scores finds features its own quick way (sets of words, stems and pairs, rows
+    # packed into integers): it must give what the features training sees give, item by item.
+    model = load_model(SHIPPED)
+    items = [(e.title, e.body) for e in shipped_examples()[::7]]
+    items += [("Ã‰lection: Crème brûlée vaccine, vaccines", "vaccination " * 80), ("", "")]
+    for title, body in items:
+        expected = list(model.bias)
+        for feature, value in features(title, body).items():
+            row = model.weights.get(feature, (0.0,) * len(expected))
+            expected = [score + value * weight for score, weight in zip(expected, row, strict=True)]
+        assert model.scores(title, body) == pytest.approx(expected, abs=1e-9), title
+
+
 def hand_made() -> Model:
     """A model whose every weight is chosen: it knows quilts are culture, and that a
     "political football" is no sport; of anything else it finds each topic 12% likely."""
@@ -115,10 +132,12 @@ def test_rules_stand_the_model_adds_decides_or_reads_another_sense(tmp_path) -> 
     assert explanation.model[0].slug == "culture" and explanation.model[0].filed
     assert explanation.model[0].note.startswith("decided by the model")
     # A rule speaks (sport's "football") and the model has no view against it: it stands,
-    # and the model adds its own.
-    title = "Quilters stitch a coverlet for the football club"
-    assert catalog.filer.file(title) == ("sport",)
-    assert catalog.file(title) == ("sport", "culture")
+    # and the model adds its own to an item with a body; a headline alone is the rules'
+    # (catalog.BARS_HEADLINE).
+    title, body = "Quilters stitch a coverlet for the football club", "The club's quilters met."
+    assert catalog.filer.file(title, body) == ("sport",)
+    assert catalog.file(title, body) == ("sport", "culture")
+    assert catalog.file(title) == ("sport",)
     # The model is sure the rule's word is used in another sense: that topic is kept out.
     title = "Budget becomes a political football"
     assert catalog.filer.file(title) == ("world", "sport")
@@ -272,3 +291,34 @@ def test_a_catalogue_of_topics_the_model_does_not_know_files_by_its_rules(tmp_pa
     assert catalog.file("Central bank raises interest rates") == ()
     explanation = catalog.explain(Item("x", "Snow closes mountain pass"))
     assert explanation.topics == ("weather",) and explanation.model == ()
+
+
+def test_the_bars_of_an_item_with_a_body_and_of_a_headline_alone(catalog) -> None:
+    # _combine's rules, one at a time, with the model's scores given (log-odds).
+    slugs = [topic.slug for topic in catalog.topics]
+
+    def combined(by_rules, in_title, likely, bars=BARS):
+        scores = [log_odds(likely.get(slug, 0.01)) for slug in slugs]
+        return catalog._combine(by_rules, in_title, slugs, scores, bars.log_odds())[0]
+
+    # The first title topic stands at 5%; a second title topic needs 20%, one from the body 40%.
+    assert combined(("world",), ("world",), {"world": 0.06}) == ("world",)
+    assert combined(("world",), ("world",), {"world": 0.04}) == ()
+    both = ("world", "business")
+    assert combined(both, both, {"world": 0.9, "business": 0.25}) == both
+    assert combined(both, both, {"world": 0.9, "business": 0.15}) == ("world",)
+    assert combined(both, ("world",), {"world": 0.9, "business": 0.45}) == both
+    assert combined(both, ("world",), {"world": 0.9, "business": 0.35}) == ("world",)
+    # The model adds at 90%, and decides at 30% where no rule stands.
+    assert combined(("world",), ("world",), {"world": 0.9, "tech": 0.92}) == ("world", "tech")
+    assert combined(("world",), ("world",), {"world": 0.9, "tech": 0.88}) == ("world",)
+    assert combined((), (), {"tech": 0.35}) == ("tech",)
+    assert combined((), (), {"tech": 0.25}) == ()
+    # A headline alone: its first title topic stands however unlikely; no topic is added.
+    assert combined(("world",), ("world",), {"world": 0.001}, BARS_HEADLINE) == ("world",)
+    assert combined(("world",), ("world",), {"tech": 0.99}, BARS_HEADLINE) == ("world",)
+    assert combined((), (), {"tech": 0.65}, BARS_HEADLINE) == ("tech",)
+    # A margin (off by default) keeps out a second topic far below the first.
+    margin = replace(BARS, margin=2.0)
+    assert combined(both, both, {"world": 0.95, "business": 0.5}, margin) == ("world",)
+    assert combined(both, both, {"world": 0.95, "business": 0.8}, margin) == both
