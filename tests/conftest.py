@@ -85,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)",
         "system: runs real processes (serve, kill -9, crash, nginx, readers, Chromium, mounts)",
         "browser: runs headless Chromium (also system)",
+        "bucket: builds into an S3 API server (moto's, on loopback; also system)",
         "solo: asserts a latency, or waits for a moment seconds ahead: CI runs these after the "
         "rest, one at a time, with the machine to themselves (-m solo)",
         "postgres: runs on the session's PostgreSQL server (given to every [postgresql] test)",
@@ -114,7 +115,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if module in SYSTEM_MODULES:
             item.add_marker(pytest.mark.system)
-        if item.get_closest_marker("browser") or "spawn" in getattr(item, "fixturenames", ()):
+        if "endpoint" in getattr(item, "fixturenames", ()):  # the S3 server of test_bucket
+            item.add_marker(pytest.mark.bucket)
+        if any(item.get_closest_marker(name) for name in ("browser", "bucket")) or "spawn" in (
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.system)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
