@@ -12,10 +12,13 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .bucket import Bucket, is_bucket_url
+# Each command imports the modules only it needs (the site, templates and feedgen, boto3,
+# the watcher) when it runs: `feedsvc ingest` from cron or a drop folder starts in a third of
+# the time. Type names alone come from TYPE_CHECKING.
 from .catalog import Catalog, load_catalog
 from .classifier import LEARNED, write_atomically
 from .classifier import learn as learn_model
@@ -25,15 +28,13 @@ from .filing import Explanation
 from .ingest import changed_topics, filed_items, open_filed_store, prepare_all, read_all, store_all
 from .model import NO_BASE_URL, Item
 from .query import parse_feed_parameters
-from .render import FORMATS, feed_path, load_feed
-from .site import SiteMap
 from .sources import DOCUMENT_PATTERNS, STDIN
-from .static import build_site, count_files
 from .store import Counts, Store
 from .store import open_store as open_engine
 from .store.location import Location, location_of, parse_location
-from .watch import Options, watch_folder
-from .websub import Pinger
+
+if TYPE_CHECKING:
+    from .watch import Options
 
 RECHECK_MS = 5  # a change shows in every worker within this (plus a render)
 BACKPRESSURE = 64  # requests a granian worker takes at once; the rest queue in the server
@@ -300,6 +301,8 @@ def watch(
     again. Creates the store if there is none, as ingest does. With --once, exits 1 if a
     document was rejected or left waiting.
     """
+    from .watch import Options, watch_folder
+
     catalog = session.catalog
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # finish the batch, move it, then exit 0
@@ -355,6 +358,9 @@ def _announce(catalog: Catalog, slugs: Iterable[str]) -> None:
     site = catalog.site
     if not site.hubs or not site.base_url:
         return
+    from .site import SiteMap
+    from .websub import Pinger
+
     pinger = Pinger(site.hubs, report=lambda line: click.echo(f"feedsvc: {line}", err=True))
     pinger.ping(SiteMap(catalog).feed_urls(slugs))
 
@@ -381,6 +387,10 @@ def build(session: Session, outdir: str, base_url: str | None, overwrite: bool) 
     them); any other file is left alone, and one where the site needs to write is an error
     unless --overwrite. Serve OUTDIR with any web server (see README for nginx).
     """
+    from .bucket import Bucket, is_bucket_url
+    from .site import SiteMap
+    from .static import build_site, count_files
+
     if base_url:
         session.set_base_url(base_url)
     catalog = session.catalog
@@ -426,6 +436,8 @@ def topics(session: Session) -> None:
 
     Items under embargo are counted apart, as held; the next lift time follows the list.
     """
+    from .render import FORMATS, feed_path
+
     catalog = session.catalog
     store = session.store()
     counts, held = store.counts(), store.held()
@@ -455,6 +467,8 @@ def search(session: Session, query: str, topic: str, as_json: bool, limit: str |
     QUERY is web search's language: words (all must be there), "a phrase", -word to leave
     items out, a OR b; case and accents do not matter.
     """
+    from .render import load_feed
+
     catalog = session.catalog
     store = session.store()
     chosen = catalog.topic(topic)

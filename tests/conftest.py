@@ -60,11 +60,32 @@ SYSTEM_MODULES = {
 }
 
 
+# Modules by how long they take (a minute or more of kills first), for the order of a run.
+LONGEST_FIRST = {
+    name: rank
+    for rank, name in enumerate(
+        [
+            "test_crash",
+            "test_kill_build",
+            "test_bucket_crash",
+            "test_browser",
+            "test_bucket",
+            "test_batch",
+            "test_authors",
+            "test_watch",
+            "test_sitemap",
+            "test_damaged",
+        ]
+    )
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
         "sqlite_only: SQLite-file specific (WAL, integrity_check, paths, backup)",
         "system: runs real processes (serve, kill -9, crash, nginx, readers, Chromium, mounts)",
         "browser: runs headless Chromium (also system)",
+        "bucket: builds into an S3 API server (moto's, on loopback; also system)",
         "solo: asserts a latency, or waits for a moment seconds ahead: CI runs these after the "
         "rest, one at a time, with the machine to themselves (-m solo)",
         "postgres: runs on the session's PostgreSQL server (given to every [postgresql] test)",
@@ -94,11 +115,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if module in SYSTEM_MODULES:
             item.add_marker(pytest.mark.system)
-        if item.get_closest_marker("browser") or "spawn" in getattr(item, "fixturenames", ()):
+        if "endpoint" in getattr(item, "fixturenames", ()):  # the S3 server of test_bucket
+            item.add_marker(pytest.mark.bucket)
+        if any(item.get_closest_marker(name) for name in ("browser", "bucket")) or "spawn" in (
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.system)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    # The longest modules first (module by module, each in its order): under xdist a worker
+    # that draws a minute-long kill suite at the end keeps the run waiting with a core idle.
+    items.sort(key=lambda item: LONGEST_FIRST.get(item.module.__name__.rsplit(".", 1)[-1], 99))
 
 
 class Clock:

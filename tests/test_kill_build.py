@@ -41,7 +41,7 @@ from .test_crash import big_document
 BASE = "https://feeds.example.org/"
 WITHDRAWN = b"<h2>This item was withdrawn</h2>"  # templates/withdrawn.html
 PAGE_SIZE = 50  # archive_page_size (the default)
-ITEMS = 400  # items of the big document: a page each, and archive pages to write
+ITEMS = 150  # items of the big document: a page each, and archive pages to write
 
 
 def entries(folder: Path) -> int:

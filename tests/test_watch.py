@@ -115,13 +115,14 @@ def wait_for(
     what: str,
     watcher: Watcher | None = None,
     timeout: float = TIMEOUT,
+    poll: float = 0.02,
 ) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if watcher is not None and watcher.process.poll() is not None:
             pytest.fail(f"feedsvc watch ended ({watcher.process.returncode}): {watcher.stderr}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+        time.sleep(poll)
 
 
 def names(directory: Path) -> set[str]:
@@ -314,7 +315,9 @@ def test_kill_9_during_a_batch_and_restart_lose_nothing_and_store_nothing_twice(
         if left() == 0:
             break
         watcher = start("--settle", "0")
-        wait_for(lambda w=watcher, m=moment: m(w) or left() == 0, "the moment", watcher)
+        # Polled often: the moves after a commit take a few ms a hundred, and a test process
+        # slowed by a busy machine would see the moment only once they were all done.
+        wait_for(lambda w=watcher, m=moment: m(w) or left() == 0, "the moment", watcher, poll=0.002)
         remaining = left()
         watcher.kill()
         killed_with_work_left += remaining > 0
