@@ -102,7 +102,7 @@ class Browser:
         self._write_lock = threading.Lock()
         self._next_id = 0
         self._answers: dict[int, Message] = {}
-        self._events: dict[str | None, list[Message]] = {}
+        self._events: dict[str, list[Message]] = {}  # of each open page's session
         self._closed = False
         self._reader = threading.Thread(target=self._read_messages, name="chromium-pipe")
         self._reader.start()
@@ -118,8 +118,8 @@ class Browser:
                     message = json.loads(raw)
                     if "id" in message:
                         self._answers[message["id"]] = message
-                    else:
-                        self._events.setdefault(message.get("sessionId"), []).append(message)
+                    elif (events := self._events.get(message.get("sessionId"))) is not None:
+                        events.append(message)  # (kept only for the pages being read)
                 self._lock.notify_all()
         with self._lock:  # Chromium closed its end: it exited
             self._closed = True
@@ -131,9 +131,9 @@ class Browser:
             while (result := found()) is None:
                 left = deadline - time.monotonic()
                 if self._closed:
-                    raise BrowserError(f"chromium exited while {what}: see {self.log}")
+                    raise BrowserError(f"chromium exited before {what} came: see {self.log}")
                 if left <= 0:
-                    raise BrowserError(f"chromium: no answer in {TIMEOUT:.0f}s {what}")
+                    raise BrowserError(f"chromium: {what} did not come in time")
                 self._lock.wait(left)
             return result
 
@@ -153,7 +153,9 @@ class Browser:
             except BrokenPipeError:
                 raise BrowserError(f"chromium exited before {method}: see {self.log}") from None
         deadline = time.monotonic() + TIMEOUT
-        answer = self._wait(lambda: self._answers.pop(ident, None), deadline, f"to {method}")
+        answer = self._wait(
+            lambda: self._answers.pop(ident, None), deadline, f"the answer to {method}"
+        )
         if "error" in answer:
             raise BrowserError(f"{method}: {answer['error'].get('message')}")
         return answer["result"]
@@ -162,10 +164,10 @@ class Browser:
         """The first `method` event of `session` (waiting for it until `deadline`)."""
 
         def first() -> Message | None:
-            events = self._events.get(session, [])
+            events = self._events[session]
             return next((e["params"] for e in events if e["method"] == method), None)
 
-        return self._wait(first, deadline, f"waiting for {method}")
+        return self._wait(first, deadline, f"the event {method}")
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -175,12 +177,14 @@ class Browser:
         docstring); yields the tab's session. Tab and context are closed afterwards."""
         deadline = time.monotonic() + TIMEOUT
         context = self.call("Target.createBrowserContext")["browserContextId"]
-        session = None
+        session: str | None = None
         try:
             target = self.call("Target.createTarget", url="about:blank", browserContextId=context)[
                 "targetId"
             ]
             session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            with self._lock:  # before Page.enable, the first command that makes events
+                self._events[session] = []
             self.call("Page.enable", session)
             self.call(
                 "Emulation.setDeviceMetricsOverride",
@@ -208,8 +212,9 @@ class Browser:
         finally:
             with contextlib.suppress(BrowserError):
                 self.call("Target.disposeBrowserContext", browserContextId=context)
-            with self._lock:
-                self._events.pop(session, None)
+            if session:
+                with self._lock:
+                    del self._events[session]
 
     def dom(self, url: str) -> str:
         """The page's DOM once its scripts ran, as `--dump-dom` prints it."""
