@@ -326,3 +326,19 @@ def test_screenshot_of_the_index_page(
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 900)
+
+
+def test_a_page_sees_nothing_the_page_before_left(browser: Browser, tmp_path: Path) -> None:
+    """Each page opens in a browser context of its own (as each had a fresh profile when every
+    page was a Chromium run): storage and cookies one page set are gone for the next."""
+    script = "localStorage.getItem('seen') + ' ' + document.cookie"
+    (tmp_path / "set.html").write_text(
+        "<!doctype html><title>set</title><script>localStorage.setItem('seen', 'yes');"
+        f"document.cookie = 'seen=yes'; document.title = {script}</script>"
+    )
+    (tmp_path / "get.html").write_text(
+        f"<!doctype html><title>get</title><script>document.title = {script}</script>"
+    )
+    with static_server(tmp_path) as url:
+        assert parse_dom(browser.dom(f"{url}set.html")).findtext(".//title") == "yes seen=yes"
+        assert parse_dom(browser.dom(f"{url}get.html")).findtext(".//title") == "null "
