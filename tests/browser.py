@@ -9,7 +9,8 @@ not advance while a fetch is pending, so the pages' scripts get their answers, a
 without real waiting; when the budget is spent (and the load event has fired) the DOM is taken.
 
 The protocol: JSON messages, each ended by a NUL byte, that Chromium reads on its fd 3 and
-writes on its fd 4 (`--remote-debugging-pipe`). Every wait here has a deadline.
+writes on its fd 4 (`--remote-debugging-pipe`). Every wait here has a deadline. Chromium quits
+when its end of the pipe closes, so it does not outlive the tests even when pytest is killed.
 """
 
 from __future__ import annotations
@@ -241,16 +242,14 @@ class Browser:
     # -- the end -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Ask Chromium to quit, then kill its process group whatever it did."""
-        with contextlib.suppress(BrowserError):
-            if self.process.poll() is None:
-                self.call("Browser.close")
+        """Close the pipe (Chromium quits when it reads its end), then kill its process group
+        whatever it did."""
+        os.close(self._write)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
-        os.close(self._write)
         self._reader.join(timeout=10)
         if not self._reader.is_alive():  # (else a helper still holds the pipe: leave it)
             os.close(self._read)
