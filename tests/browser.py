@@ -176,46 +176,52 @@ class Browser:
     def page(self, url: str, width: int = 800, height: int = 600) -> Iterator[str]:
         """`url` loaded in a new tab of a new browser context, its scripts run (see the module's
         docstring); yields the tab's session. Tab and context are closed afterwards."""
-        deadline = time.monotonic() + TIMEOUT
         context = self.call("Target.createBrowserContext")["browserContextId"]
-        session: str | None = None
         try:
-            target = self.call("Target.createTarget", url="about:blank", browserContextId=context)[
-                "targetId"
+            target = self.call("Target.createTarget", url="about:blank", browserContextId=context)
+            session = self.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)[
+                "sessionId"
             ]
-            session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             with self._lock:  # before Page.enable, the first command that makes events
                 self._events[session] = []
-            self.call("Page.enable", session)
-            self.call(
-                "Emulation.setDeviceMetricsOverride",
-                session,
-                width=width,
-                height=height,
-                deviceScaleFactor=1,
-                mobile=False,
-            )
-            # Time stands still from before the navigation, so no timer of the page runs
-            # outside the budget.
-            self.call("Emulation.setVirtualTimePolicy", session, policy="pause")
-            navigated = self.call("Page.navigate", session, url=url)
-            if navigated.get("errorText"):
-                raise BrowserError(f"{url}: {navigated['errorText']}")
-            self.call(
-                "Emulation.setVirtualTimePolicy",
-                session,
-                policy="pauseIfNetworkFetchesPending",
-                budget=BUDGET,
-            )
-            self.event(session, "Emulation.virtualTimeBudgetExpired", deadline)
-            self.event(session, "Page.loadEventFired", deadline)
-            yield session
+            try:
+                try:
+                    self._load(session, url, width, height)
+                except BrowserError as error:
+                    raise BrowserError(f"{url}: {error}") from None
+                yield session
+            finally:
+                with self._lock:
+                    del self._events[session]
         finally:
             with contextlib.suppress(BrowserError):
                 self.call("Target.disposeBrowserContext", browserContextId=context)
-            if session:
-                with self._lock:
-                    del self._events[session]
+
+    def _load(self, session: str, url: str, width: int, height: int) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        self.call("Page.enable", session)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        # Time stands still from before the navigation, so no timer of the page runs outside
+        # the budget.
+        self.call("Emulation.setVirtualTimePolicy", session, policy="pause")
+        navigated = self.call("Page.navigate", session, url=url)
+        if navigated.get("errorText"):
+            raise BrowserError(navigated["errorText"])
+        self.call(
+            "Emulation.setVirtualTimePolicy",
+            session,
+            policy="pauseIfNetworkFetchesPending",
+            budget=BUDGET,
+        )
+        self.event(session, "Emulation.virtualTimeBudgetExpired", deadline)
+        self.event(session, "Page.loadEventFired", deadline)
 
     def dom(self, url: str) -> str:
         """The page's DOM once its scripts ran, as `--dump-dom` prints it."""
