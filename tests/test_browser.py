@@ -8,6 +8,7 @@ the words in the DOM. A control page holding the same payloads unescaped proves 
 
 Needs Debian's `chromium` (`apt-get install -y chromium`). Without it the tests are skipped,
 with that reason, unless FEEDSVC_REQUIRE_BROWSER=1 (as .ci/run sets) makes them fail instead.
+One Chromium reads every page of the module (tests/browser.py).
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
-import os
-import shutil
-import signal
 import socketserver
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -41,86 +36,22 @@ from feedsvc.static import build_site
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
+from .browser import Browser, chromium
 from .conftest import DATA
 
 HOSTILE_FILES = (DATA / "hostile_wire.txt", DATA / "hostile_items.jsonl")
 MARKERS = ("PWNED", "pwned-marker")  # what the payloads write if they run
-FLAGS = [
-    "--headless",
-    "--no-sandbox",  # we run as root in CI containers
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-proxy-server",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--mute-audio",
-]
-TIMEOUT = 60  # seconds for one Chromium run
 INERT = ("script", "img", "svg", "iframe", "object", "embed", "math", "form", "meta", "base")
-
-
-def chromium_binary() -> str:
-    found = os.environ.get("FEEDSVC_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        reason = "the browser tests need headless Chromium: apt-get install -y chromium"
-        if os.environ.get("FEEDSVC_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
-
-
-def run_chromium(binary: str, profile_root: Path, *args: str) -> str:
-    """One headless Chromium run with a fresh profile; returns its standard output. The whole
-    process group it starts is killed afterwards, whatever happened."""
-    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=profile_root)
-    command = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so its helpers die with it
-    )
-    try:
-        out, err = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        process.communicate()
-        pytest.fail(f"chromium did not finish in {TIMEOUT}s: {' '.join(args)}")
-    finally:
-        _kill_group(process)
-    if process.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-5:]
-        pytest.fail(f"chromium exited {process.returncode}: {' '.join(args)}\n" + "\n".join(tail))
-    return out.decode("utf-8")
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def dump_doms(binary: str, profile_root: Path, urls: list[str]) -> dict[str, str]:
-    """The DOM of each URL after it loaded and its scripts ran (a few at a time)."""
-
-    def dump(url: str) -> str:
-        return run_chromium(binary, profile_root, "--virtual-time-budget=3000", "--dump-dom", url)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(urls, pool.map(dump, urls), strict=True))
 
 
 # -- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> tuple[str, Path]:
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    return chromium_binary(), profiles
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One Chromium for the module's tests; each page in a fresh browser context."""
+    with chromium(tmp_path_factory.mktemp("chromium")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -303,7 +234,9 @@ def latest_on_item_page(document: lxml.html.HtmlElement) -> list[str]:
 # -- the tests ------------------------------------------------------------------------------
 
 
-def test_the_payloads_run_when_not_escaped(browser, hostile: list[Item], tmp_path: Path) -> None:
+def test_the_payloads_run_when_not_escaped(
+    browser: Browser, hostile: list[Item], tmp_path: Path
+) -> None:
     """The control: the same titles, authors and content put raw into a page do run, so the
     checks below would see them if feedsvc let them through."""
     raw = "".join(
@@ -313,21 +246,21 @@ def test_the_payloads_run_when_not_escaped(browser, hostile: list[Item], tmp_pat
     wire_text = (DATA / "hostile_wire.txt").read_text()
     page = tmp_path / "control.html"
     page.write_text(f"<!doctype html><title>control</title><body>{raw}<div>{wire_text}</div>")
-    dom = dump_doms(*browser, [page.as_uri()])[page.as_uri()]
+    dom = browser.dom(page.as_uri())
     document = parse_dom(dom)
     assert document.findtext(".//title") == "PWNED", "the title payloads did not run"
     assert document.xpath("//*[@id='pwned-marker']"), "the element payloads did not run"
 
 
 def test_static_pages_escape_everything(
-    browser, hostile: list[Item], store: Store, catalog: Catalog, tmp_path: Path
+    browser: Browser, hostile: list[Item], store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
     outdir = tmp_path / "site"
     build_site(store, catalog, outdir)
     index = (outdir / "index.html").as_uri()
     pages = {(outdir / "items" / f"{item.id}.html").as_uri(): item for item in hostile}
     topics = {(outdir / "topics" / f"{topic.slug}.html").as_uri(): topic for topic in catalog.feeds}
-    doms = dump_doms(*browser, [index, *pages, *topics])
+    doms = browser.doms([index, *pages, *topics])
     assert_index_page(doms[index], hostile, catalog, "static index.html")
     for url, item in pages.items():
         assert_item_page(doms[url], item, catalog, f"static items/{item.id}.html")
@@ -339,11 +272,11 @@ def test_static_pages_escape_everything(
 
 
 def test_live_pages_escape_everything(
-    browser, hostile: list[Item], live: str, store: Store, catalog: Catalog
+    browser: Browser, hostile: list[Item], live: str, store: Store, catalog: Catalog
 ) -> None:
     pages = {f"{live}items/{item.id}.html": item for item in hostile}
     topics = {f"{live}topics/{topic.slug}.html": topic for topic in catalog.feeds}
-    doms = dump_doms(*browser, [live, f"{live}index.html", *pages, *topics])
+    doms = browser.doms([live, f"{live}index.html", *pages, *topics])
     assert_index_page(doms[live], hostile, catalog, "live /")
     assert_index_page(doms[f"{live}index.html"], hostile, catalog, "live /index.html")
     listed = 0
@@ -361,7 +294,7 @@ def test_live_pages_escape_everything(
 
 
 def test_live_pages_get_a_search_box_and_a_static_site_none(
-    browser, hostile: list[Item], live: str, store: Store, catalog: Catalog, tmp_path: Path
+    browser: Browser, hostile: list[Item], live: str, store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
     """The live app and a static build serve the same page bytes; only the live one answers
     /opensearch.xml, so only there does the script put in the box and the rel=search link."""
@@ -370,7 +303,7 @@ def test_live_pages_get_a_search_box_and_a_static_site_none(
     build_site(store, catalog, tmp_path / "site")
     with static_server(tmp_path / "site") as static:
         urls = [live + path for path in paths] + [static + p for p in ("index.html", *paths[1:])]
-        doms = dump_doms(*browser, urls)
+        doms = browser.doms(urls)
     for path in paths:
         found = search_box(doms[live + path])
         assert found is not None, f"live /{path}: no search box"
@@ -382,12 +315,30 @@ def test_live_pages_get_a_search_box_and_a_static_site_none(
         assert search_box(doms[url]) is None, f"{url}: a search box on a static site"
 
 
-def test_screenshot_of_the_index_page(browser, hostile: list[Item], live: str, tmp_path) -> None:
+def test_screenshot_of_the_index_page(
+    browser: Browser, hostile: list[Item], live: str, tmp_path: Path
+) -> None:
     """An artifact to look at (kept in pytest's tmp dir): the index with hostile items."""
     shot = tmp_path / "artifacts" / "index.png"
     shot.parent.mkdir()
-    run_chromium(*browser, f"--screenshot={shot}", "--window-size=1200,900", live)
+    shot.write_bytes(browser.screenshot(live, 1200, 900))
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 900)
+
+
+def test_a_page_sees_nothing_the_page_before_left(browser: Browser, tmp_path: Path) -> None:
+    """Each page opens in a browser context of its own (as each had a fresh profile when every
+    page was a Chromium run): storage and cookies one page set are gone for the next."""
+    script = "localStorage.getItem('seen') + ' ' + document.cookie"
+    (tmp_path / "set.html").write_text(
+        "<!doctype html><title>set</title><script>localStorage.setItem('seen', 'yes');"
+        f"document.cookie = 'seen=yes'; document.title = {script}</script>"
+    )
+    (tmp_path / "get.html").write_text(
+        f"<!doctype html><title>get</title><script>document.title = {script}</script>"
+    )
+    with static_server(tmp_path) as url:
+        assert parse_dom(browser.dom(f"{url}set.html")).findtext(".//title") == "yes seen=yes"
+        assert parse_dom(browser.dom(f"{url}get.html")).findtext(".//title") == "null "

@@ -21,14 +21,8 @@ from feedsvc.sources import Document
 from feedsvc.store import Store
 from feedsvc.web import create_app
 
-from .test_browser import (
-    QuietHandler,
-    chromium_binary,
-    dump_doms,
-    parse_dom,
-    serving,
-    static_server,
-)
+from .browser import chromium
+from .test_browser import QuietHandler, parse_dom, serving, static_server
 
 # One engine: the pages are the same bytes on both (tests/test_engines.py).
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
@@ -59,9 +53,6 @@ class Recording(QuietHandler):
 def test_item_and_topic_pages_show_the_pictures(
     tmp_path: Path, store: Store, catalog: Catalog, settings, clock
 ) -> None:
-    binary = chromium_binary()
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
     folder = tmp_path / "pictures" / "pics"
     folder.mkdir(parents=True)
     for name in ("quay.png", "map.png"):
@@ -95,7 +86,8 @@ def test_item_and_topic_pages_show_the_pictures(
         with serving(make_server("127.0.0.1", 0, app, threaded=True)) as live:
             item_url = f"{live}items/pics-browser-1.html"
             topic_url = f"{live}topics/world.html"
-            doms = dump_doms(binary, profiles, [item_url, topic_url])
+            with chromium(tmp_path / "chromium") as browser:
+                doms = browser.doms([item_url, topic_url])
 
     # The browser fetched both pictures of the item page (the topic page shows the first).
     assert "/pics/quay.png" in requested and "/pics/map.png" in requested, requested

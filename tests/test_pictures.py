@@ -21,6 +21,7 @@ from feedsvc.pages import Pages
 from feedsvc.render import FORMATS, Feed, load_feed, render_feed
 from feedsvc.sources import Document, parse_document
 
+from .browser import chromium
 from .conftest import BASE_URL, DATA
 from .feedcheck import assert_valid_atom, assert_valid_json_feed
 
@@ -263,17 +264,12 @@ def test_topic_page_shows_each_items_first_picture(catalog: Catalog) -> None:
     assert SPAN.credit in items[0].find("figure/figcaption").text_content()
 
 
+@pytest.mark.browser
 def test_item_page_in_headless_chromium_keeps_the_picture_sized(catalog: Catalog, tmp_path) -> None:
-    from .test_browser import chromium_binary, run_chromium
-
-    binary = chromium_binary()
     page = tmp_path / "item.html"
     page.write_bytes(Pages(catalog).item(item(SPAN)))
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    dom = lxml.html.fromstring(
-        run_chromium(binary, profiles, "--dump-dom", page.as_uri()).encode("utf-8")
-    )
+    with chromium(tmp_path) as browser:
+        dom = lxml.html.fromstring(browser.dom(page.as_uri()).encode("utf-8"))
     (img,) = dom.xpath("//article/figure/img")
     assert (img.get("width"), img.get("height")) == ("1200", "800")
     assert dom.xpath("//head/meta[@property='og:image']/@content") == [SPAN.url]
