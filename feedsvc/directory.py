@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import json
 import os
 import tempfile
@@ -92,6 +93,8 @@ class Directory:
 
     def __init__(self, outdir: Path, overwrite: bool = False) -> None:
         _check_outdir(outdir)
+        _resolved.clear()  # a folder may have become a symlink since the last build
+        _made.clear()
         self.outdir = outdir  # as the user gave it, for messages
         self.root = outdir.resolve()
         self.report = BuildReport()
@@ -127,10 +130,7 @@ class Directory:
             self.put(path, rendered)
 
     def path(self, relative: str) -> Path:
-        target = (self.root / relative).resolve()
-        if not target.is_relative_to(self.root) or target == self.root:
-            raise BuildError(f"refusing to write outside the output directory: {relative!r}")
-        return target
+        return _target(self.root, relative)
 
     def write(
         self, relative: str, data: bytes, compress: bool = True, zipped: bytes | None = None
@@ -260,13 +260,33 @@ def compress(data: bytes) -> bytes:
 def write_owned(root: Path, relative: str, data: bytes, zipped: bytes) -> bool:
     """A worker's write of a file and its `.gz` that the build owns (`Directory.claim_new`):
     atomically, only if the bytes changed. True: written; OSError on failure."""
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise BuildError(f"refusing to write outside the output directory: {relative!r}")
-    files = _files(relative, target, data, True, zipped)
+    files = _files(relative, _target(root, relative), data, True, zipped)
     stale = {name for name, (path, content) in files.items() if not _holds(path, content)}
     _store(relative, files, stale)
     return bool(stale)
+
+
+# For one build (cleared when it starts; its forked workers inherit them): folders resolved,
+# and folders known to exist.
+_resolved: dict[tuple[Path, str], Path] = {}  # (root, folder): the folder, resolved
+_made: set[Path] = set()
+
+
+def _target(root: Path, relative: str) -> Path:
+    """Where `relative` is written under `root`, symlinks followed; a `BuildError` if that is
+    outside `root`. A folder is resolved once a build (process), not each of its files:
+    `Path.resolve` (an lstat a part) was a tenth of a full build's CPU."""
+    folder, _, name = relative.rpartition("/")
+    parent = _resolved.get((root, folder))
+    if parent is None and name not in ("", ".", ".."):
+        parent = (root / folder).resolve() if folder else root
+        if parent.is_relative_to(root):
+            _resolved[(root, folder)] = parent
+    if parent is None or (target := parent / name).is_symlink():
+        target = (root / relative).resolve()  # the file itself a link: where it points
+    if not target.is_relative_to(root) or target == root:
+        raise BuildError(f"refusing to write outside the output directory: {relative!r}")
+    return target
 
 
 def _files(
@@ -288,6 +308,17 @@ def _store(relative: str, files: dict[str, tuple[Path, bytes]], stale: set[str])
         for path, _ in list(files.values())[1:]:
             path.unlink(missing_ok=True)
         stale.update(files)
+    if len(files) > 1 and len(stale) == len(files):  # both new: the mtime set before renames
+        (target, data), (zipped_path, zipped) = files.values()
+        temporary, stat = _temporary(target, data)
+        try:
+            zipped_temporary, _ = _temporary(zipped_path, zipped, stat)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        os.replace(temporary, target)
+        os.replace(zipped_temporary, zipped_path)  # after its file, as below
+        return
     for name, (path, content) in files.items():
         if name in stale:
             _replace(path, content)
@@ -312,15 +343,47 @@ def _holds(target: Path, data: bytes) -> bool:
 
 def _replace(target: Path, data: bytes) -> None:
     """Write `data` to `target` by rename: never a partial file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    temporary, _ = _temporary(target, data)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            # No fsync: a killed process loses nothing written, and the rename is atomic;
-            # only a power cut could leave an empty file, and the next build rewrites it.
-            handle.write(data)
-        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        os.unlink(temporary)
         raise
+
+
+_counter = itertools.count()
+
+
+def _temporary(
+    target: Path, data: bytes, times: os.stat_result | None = None
+) -> tuple[str, os.stat_result]:
+    """A new file holding `data` (mode 644) beside `target`, to rename onto it, and its stat;
+    with `times`, given that file's access and modification times (a .gz, its file's).
+
+    Named by process and a count, not `mkstemp`'s random names (its Python-side retries and
+    a chmod by path were a tenth of a build's file writing)."""
+    folder = target.parent
+    if folder not in _made:
+        folder.mkdir(parents=True, exist_ok=True)
+        _made.add(folder)
+    while True:
+        temporary = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{next(_counter)}"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # left by a killed build whose process had our id
+            continue
+        break
+    try:
+        # No fsync: a killed process loses nothing written, and the rename is atomic;
+        # only a power cut could leave an empty file, and the next build rewrites it.
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(descriptor, 0o644)
+            if times is not None:
+                os.utime(descriptor, ns=(times.st_atime_ns, times.st_mtime_ns))
+            stat = os.fstat(descriptor)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary, stat
