@@ -679,6 +679,13 @@ class SQLStore:
         tail = "{t}.ordinal >= ? AND {t}.ordinal < ? ORDER BY {t}.ordinal DESC"
         return self._feed(topic, tail, (page * size, page * size + size))
 
+    def archive_dates(self, page: int, size: int) -> list[tuple[str, datetime | None]]:
+        sql = (
+            "SELECT id, updated FROM items WHERE ordinal >= ? AND ordinal < ? ORDER BY ordinal DESC"
+        )
+        rows = self._rows(sql, (page * size, page * size + size))
+        return [(item_id, None if at is None else from_micros(at)) for item_id, at in rows]
+
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         sql = "SELECT ordinal FROM items WHERE generation > ?"
         changed = {(ALL, ordinal // size) for (ordinal,) in self._rows(sql, (since,))}
@@ -711,6 +718,10 @@ class SQLStore:
 
     def item_ids(self) -> Iterator[str]:
         return (item_id for (item_id,) in self._lazy("SELECT id FROM items ORDER BY seq"))
+
+    def newest_ids(self, count: int) -> list[str]:
+        rows = self._rows("SELECT id FROM items ORDER BY seq DESC LIMIT ?", (count,))
+        return [item_id for (item_id,) in reversed(rows)]
 
     # -- copying between stores -------------------------------------------------------------
 
