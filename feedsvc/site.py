@@ -5,7 +5,6 @@ app's only (search: a static file cannot answer a query); the static build never
 
 from __future__ import annotations
 
-import collections
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -184,8 +183,8 @@ class SiteMap:
         if not since:
             return None
         changed = [(item.id, item.published == item.updated) for item in store.changed_since(since)]
-        newest = collections.deque(store.item_ids(), maxlen=len(changed))  # in first-seen order
-        if not all(new for _, new in changed) or list(newest) != [i for i, _ in changed]:
+        newest = store.newest_ids(len(changed))  # in first-seen order
+        if not all(new for _, new in changed) or newest != [i for i, _ in changed]:
             return None
         places = store.archive_changes(since, self.catalog.site.page_size)
         keys = {key for key, _ in places}
@@ -441,10 +440,12 @@ class SiteMap:
 
     def _item_entries(self, store: Store, part: int) -> tuple[list[Entry], datetime]:
         """The item pages of one sitemap file, newest first, and the newest `updated`."""
-        items = store.archive_page(ALL, part, self.sitemap_size)
+        dates = store.archive_dates(part, self.sitemap_size)
         url = self.catalog.site.url
-        entries = [Entry(url(item_path(item.id)), item.updated or EPOCH) for item in items]
-        return entries, feed_updated(store, items)
+        entries = [Entry(url(item_path(item_id)), updated or EPOCH) for item_id, updated in dates]
+        # feed_updated's date, without whole items
+        known = [updated for _, updated in dates if updated]
+        return entries, max(known) if known else store.last_updated() or EPOCH
 
     def _sitemap(self, store: Store) -> Rendered:
         parts = self.sitemap_parts(store)
