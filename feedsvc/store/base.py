@@ -175,8 +175,10 @@ class SQLStore:
         try:
             while row is not None:
                 yield row
-                with self._errors():
+                try:  # not `_errors()`: a context manager a row was most of reading ids
                     row = next(rows, None)
+                except self.Error as error:
+                    raise self._failure(error) from None
         finally:
             # Left unread (copy refused its DST) and closed after the store: nothing to undo.
             with contextlib.suppress(self.Error):
