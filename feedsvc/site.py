@@ -62,6 +62,7 @@ BYLINE_FEED = re.compile(rf"feeds/({KEY})\.([a-z]+)")
 BYLINE_PAGE = re.compile(rf"({KEY})\.html")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
+ITEM_PATH = item_path("{}")  # item_path's, for str.format
 SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
 NEWS_SITEMAP = "sitemap-news.xml"
 ROBOTS = "robots.txt"
@@ -199,6 +200,16 @@ class SiteMap:
         yield from self.item_paths(store)
         yield from (item_path(item_id) for item_id in store.killed_ids())
         yield from self.sitemap_paths(store)
+
+    def path_set(self, store: Store) -> set[str]:
+        """`set(paths(store))`, the item pages' paths made in C (a million of them)."""
+        found = set(self._fixed)
+        found.update(path for path, _ in self.bylines(store))
+        found.update(path for path, _, _ in self.archive_paths(store))
+        found.update(map(ITEM_PATH.format, store.item_ids()))
+        found.update(map(ITEM_PATH.format, store.killed_ids()))
+        found.update(self.sitemap_paths(store))
+        return found
 
     def sitemap_parts(self, store: Store) -> int:
         """How many files of item pages `sitemap.xml` indexes; 0: it lists every page itself.
@@ -384,6 +395,8 @@ class SiteMap:
         """An archive page's items, to render in each format (`archive_rendered`): a parallel
         build reads the store here and renders elsewhere."""
         topic = self.catalog.topic(slug)
+        if topic is None and self.is_byline(slug):
+            topic = self.byline_topic(store, slug)
         return None if topic is None else load_archive(store, self.catalog, topic, page)
 
     def archive_rendered(self, feed: Feed, extension: str) -> Rendered:
