@@ -347,8 +347,14 @@ def _store(relative: str, files: dict[str, tuple[Path, bytes]], stale: set[str])
         except BaseException:
             os.unlink(temporary)
             raise
-        os.replace(temporary, target)
-        os.replace(zipped_temporary, zipped_path)  # after its file, as below
+        try:
+            os.replace(temporary, target)
+            os.replace(zipped_temporary, zipped_path)  # after its file, as below
+        except BaseException:
+            for left in (temporary, zipped_temporary):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(left)
+            raise
         return
     for name, (path, content) in files.items():
         if name in stale:
