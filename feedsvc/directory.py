@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import json
+import operator
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,10 +22,17 @@ from .site import Rendered
 # The build's own files in OUTDIR all start with ".feedsvc-" (README: nginx answers 404 to them).
 JOURNAL = ".feedsvc-build.journal"  # files a running build added since: kept if it is killed
 TEMP_PREFIX = ".feedsvc-tmp-"
+_TEMPORARY = re.compile(re.escape(TEMP_PREFIX))
 
 
 def read_manifest(outdir: Path) -> Manifest:
     """The manifest of the last finished build, with the files of any build killed since."""
+    return _read_manifest(outdir)[0]
+
+
+def _read_manifest(outdir: Path) -> tuple[Manifest, list[str]]:
+    """`read_manifest`, and its files in the order listed (sorted, as a build writes them;
+    then the journal's): a build that adds a few keeps that order cheaply (`_ordered`)."""
     try:
         data = json.loads((outdir / MANIFEST).read_bytes())
     except (OSError, ValueError):  # none (a first build, or deleted): nothing here is ours
@@ -35,19 +45,23 @@ def read_manifest(outdir: Path) -> Manifest:
     except (OSError, ValueError):
         journal = []
     listed = [*files, *journal] if isinstance(files, list) else journal
-    return Manifest(
+    if set(map(type, listed)) - {str}:  # a hand-edited manifest (checked in C: a million names)
+        listed = [name for name in listed if isinstance(name, str)]
+    manifest = Manifest(
         generation if isinstance(generation, int) else 0,
         signature if isinstance(signature, str) else "",
-        frozenset(name for name in listed if isinstance(name, str)),
+        frozenset(listed),
     )
+    return manifest, listed
 
 
-def write_manifest(outdir: Path, manifest: Manifest) -> None:
-    """Replace the manifest at the end of a build; the journal it now covers goes."""
+def write_manifest(outdir: Path, manifest: Manifest, listed: Iterable[str] = ()) -> None:
+    """Replace the manifest at the end of a build; the journal it now covers goes. `listed`:
+    the files as the last manifest listed them (`_read_manifest`), to sort fewer."""
     body = {
         "generation": manifest.generation,
         "signature": manifest.signature,
-        "files": sorted(manifest.files),
+        "files": _ordered(manifest.files, listed),
     }
     data = json.dumps(body, separators=(",", ":")).encode()
     try:
@@ -56,6 +70,14 @@ def write_manifest(outdir: Path, manifest: Manifest) -> None:
         (outdir / JOURNAL).unlink(missing_ok=True)
     except OSError as error:
         raise BuildError(f"cannot write {MANIFEST}: {error.strerror}", str(outdir)) from None
+
+
+def _ordered(files: frozenset[str], listed: Iterable[str]) -> list[str]:
+    """`sorted(files)`, from `listed` (mostly those, mostly sorted): those of `listed` still
+    there, then the new ones, which Timsort merges as two runs. Sorting a million names from a
+    set's order took seconds of an incremental build; every step here runs in C."""
+    kept = list(filter(files.__contains__, dict.fromkeys(listed)))
+    return sorted(kept + sorted(files.difference(kept)))
 
 
 def open_journal(outdir: Path) -> BinaryIO:
@@ -92,15 +114,18 @@ class Directory:
 
     def __init__(self, outdir: Path, overwrite: bool = False) -> None:
         _check_outdir(outdir)
+        _resolved.clear()  # a folder may have become a symlink since the last build
+        _made.clear()
         self.outdir = outdir  # as the user gave it, for messages
         self.root = outdir.resolve()
         self.report = BuildReport()
-        self.manifest = read_manifest(outdir)
+        self.manifest, self.listed = _read_manifest(outdir)
         self.owned = set(self.manifest.files)  # written by this build or an earlier one
         self.folders = _folders(self.owned) | {""}  # where those are (for existing, temp files)
         self.overwrite = overwrite
         self.made: set[str] = set()  # what this build wrote or found already holding its bytes
         self.journal: BinaryIO | None = None
+        self.temporaries: list[str] | None = None  # those `existing` saw (killed builds')
 
     def close(self) -> None:
         if self.journal:
@@ -114,7 +139,8 @@ class Directory:
         """The manifest lists the files this directory owns (`.gz` included), whatever the
         build passes."""
         owned = frozenset(self.owned)
-        write_manifest(self.outdir, Manifest(manifest.generation, manifest.signature, owned))
+        manifest = Manifest(manifest.generation, manifest.signature, owned)
+        write_manifest(self.outdir, manifest, self.listed)
 
     def claim(self, paths: set[str]) -> None:
         """Nothing ahead: `write` notes each new file in the journal just before making it."""
@@ -127,10 +153,7 @@ class Directory:
             self.put(path, rendered)
 
     def path(self, relative: str) -> Path:
-        target = (self.root / relative).resolve()
-        if not target.is_relative_to(self.root) or target == self.root:
-            raise BuildError(f"refusing to write outside the output directory: {relative!r}")
-        return target
+        return _target(self.root, relative)
 
     def write(
         self, relative: str, data: bytes, compress: bool = True, zipped: bytes | None = None
@@ -207,23 +230,27 @@ class Directory:
             self.folders.update(_folders(new))
 
     def existing(self) -> set[str]:
-        """The files this build or an earlier one wrote that are present with their `.gz`."""
-        present = set()
+        """The files this build or an earlier one wrote that are present with their `.gz`.
+        (Set operations and `map`: the items' folder may hold two million names.)"""
+        present: set[str] = set()
+        self.temporaries = []
         for folder in self.folders:
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                prefix = f"{folder}/" if folder else ""
-                present.update(prefix + name for name in os.listdir(self.root / folder))
-        return {name for name in present & self.owned if f"{name}.gz" in present}
+            try:
+                names = os.listdir(self.root / folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            prefix = f"{folder}/" if folder else ""
+            present.update(map(prefix.__add__, names))
+            self.temporaries += map(prefix.__add__, filter(_TEMPORARY.match, names))
+        both = present & self.owned
+        zipped = present.intersection(map(operator.add, both, itertools.repeat(".gz")))
+        return both.intersection(map(str.removesuffix, zipped, itertools.repeat(".gz")))
 
     def remove_others(self, expected: set[str]) -> None:
         """Remove the files an earlier build wrote that this one does not make (`expected`:
         files it did not need to write), and the temporary files of a killed build."""
-        made = self.made
-        stale = [
-            name
-            for name in self.owned
-            if name not in made and name.removesuffix(".gz") not in expected
-        ]
+        zipped = map(operator.add, expected, itertools.repeat(".gz"))  # no site path ends so
+        stale = (self.owned - self.made).difference(expected, zipped)
         removed: set[str] = set()
         for name in sorted(stale):
             self.owned.discard(name)
@@ -239,6 +266,10 @@ class Directory:
                 raise BuildError(message, str(self.outdir)) from None
             removed.add(name.removesuffix(".gz"))
         self.report.removed += len(removed)
+        if self.temporaries is not None:  # listed by `existing`, before this build wrote
+            for name in self.temporaries:
+                (self.root / name).unlink(missing_ok=True)
+            return
         for folder in self.folders:
             # scandir and the name alone: a stat per file would cost most of a rebuild.
             with (
@@ -260,13 +291,33 @@ def compress(data: bytes) -> bytes:
 def write_owned(root: Path, relative: str, data: bytes, zipped: bytes) -> bool:
     """A worker's write of a file and its `.gz` that the build owns (`Directory.claim_new`):
     atomically, only if the bytes changed. True: written; OSError on failure."""
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise BuildError(f"refusing to write outside the output directory: {relative!r}")
-    files = _files(relative, target, data, True, zipped)
+    files = _files(relative, _target(root, relative), data, True, zipped)
     stale = {name for name, (path, content) in files.items() if not _holds(path, content)}
     _store(relative, files, stale)
     return bool(stale)
+
+
+# For one build (cleared when it starts; its forked workers inherit them): folders resolved,
+# and folders known to exist.
+_resolved: dict[tuple[Path, str], Path] = {}  # (root, folder): the folder, resolved
+_made: set[Path] = set()
+
+
+def _target(root: Path, relative: str) -> Path:
+    """Where `relative` is written under `root`, symlinks followed; a `BuildError` if that is
+    outside `root`. A folder is resolved once a build (process), not each of its files:
+    `Path.resolve` (an lstat a part) was a tenth of a full build's CPU."""
+    folder, _, name = relative.rpartition("/")
+    parent = _resolved.get((root, folder))
+    if parent is None and name not in ("", ".", ".."):
+        parent = (root / folder).resolve() if folder else root
+        if parent.is_relative_to(root):
+            _resolved[(root, folder)] = parent
+    if parent is None or (target := parent / name).is_symlink():
+        target = (root / relative).resolve()  # the file itself a link: where it points
+    if not target.is_relative_to(root) or target == root:
+        raise BuildError(f"refusing to write outside the output directory: {relative!r}")
+    return target
 
 
 def _files(
@@ -288,6 +339,23 @@ def _store(relative: str, files: dict[str, tuple[Path, bytes]], stale: set[str])
         for path, _ in list(files.values())[1:]:
             path.unlink(missing_ok=True)
         stale.update(files)
+    if len(files) > 1 and len(stale) == len(files):  # both new: the mtime set before renames
+        (target, data), (zipped_path, zipped) = files.values()
+        temporary, stat = _temporary(target, data)
+        try:
+            zipped_temporary, _ = _temporary(zipped_path, zipped, stat)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        try:
+            os.replace(temporary, target)
+            os.replace(zipped_temporary, zipped_path)  # after its file, as below
+        except BaseException:
+            for left in (temporary, zipped_temporary):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(left)
+            raise
+        return
     for name, (path, content) in files.items():
         if name in stale:
             _replace(path, content)
@@ -300,7 +368,8 @@ def _store(relative: str, files: dict[str, tuple[Path, bytes]], stale: set[str])
 
 def _folders(names: Iterable[str]) -> set[str]:
     """The folders holding these files, relative to the root ("" for the root itself)."""
-    return {name.rpartition("/")[0] for name in names}
+    parts = map(str.rpartition, names, itertools.repeat("/"))  # in C: a million names
+    return set(map(operator.itemgetter(0), parts))
 
 
 def _holds(target: Path, data: bytes) -> bool:
@@ -312,15 +381,47 @@ def _holds(target: Path, data: bytes) -> bool:
 
 def _replace(target: Path, data: bytes) -> None:
     """Write `data` to `target` by rename: never a partial file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    temporary, _ = _temporary(target, data)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            # No fsync: a killed process loses nothing written, and the rename is atomic;
-            # only a power cut could leave an empty file, and the next build rewrites it.
-            handle.write(data)
-        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        os.unlink(temporary)
         raise
+
+
+_counter = itertools.count()
+
+
+def _temporary(
+    target: Path, data: bytes, times: os.stat_result | None = None
+) -> tuple[str, os.stat_result]:
+    """A new file holding `data` (mode 644) beside `target`, to rename onto it, and its stat;
+    with `times`, given that file's access and modification times (a .gz, its file's).
+
+    Named by process and a count, not `mkstemp`'s random names (its Python-side retries and
+    a chmod by path were a tenth of a build's file writing)."""
+    folder = target.parent
+    if folder not in _made:
+        folder.mkdir(parents=True, exist_ok=True)
+        _made.add(folder)
+    while True:
+        temporary = f"{folder}/{TEMP_PREFIX}{os.getpid()}-{next(_counter)}"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # left by a killed build whose process had our id
+            continue
+        break
+    try:
+        # No fsync: a killed process loses nothing written, and the rename is atomic;
+        # only a power cut could leave an empty file, and the next build rewrites it.
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(descriptor, 0o644)
+            if times is not None:
+                os.utime(descriptor, ns=(times.st_atime_ns, times.st_mtime_ns))
+            stat = os.fstat(descriptor)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary, stat

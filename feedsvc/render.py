@@ -504,7 +504,44 @@ def write_json(feed: Feed) -> bytes:
     if site.hubs:
         document["hubs"] = [{"type": "WebSub", "url": hub} for hub in site.hubs]
     document["items"] = [_json_item(feed, item, language) for item in feed.items]
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return (pretty_json(document) + "\n").encode("utf-8")
+
+
+_STRING = json.encoder.encode_basestring  # ensure_ascii=False's, in C
+
+
+def pretty_json(value: object) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2)`, the same text, several times faster:
+    with an indent, json's encoder is pure Python (most of a JSON Feed's render time)."""
+    parts: list[str] = []
+    _pretty(value, "\n", parts)
+    return "".join(parts)
+
+
+def _pretty(value: object, newline: str, parts: list[str]) -> None:
+    """Appends `value` at the depth `newline` indents to (a newline, 2 spaces a level)."""
+    if isinstance(value, str):
+        parts.append(_STRING(value))
+    elif isinstance(value, dict) and value:
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            parts.append(separator + _STRING(key) + ": ")
+            _pretty(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "}")
+    elif isinstance(value, list | tuple) and value:
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            parts.append(separator)
+            _pretty(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "]")
+    else:  # numbers, true, false, null, empty ones
+        parts.append(json.dumps(value, ensure_ascii=False))
 
 
 def _json_item(feed: Feed, item: Item, language: str) -> dict[str, object]:

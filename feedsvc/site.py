@@ -5,7 +5,6 @@ app's only (search: a static file cannot answer a query); the static build never
 
 from __future__ import annotations
 
-import collections
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ BYLINE_FEED = re.compile(rf"feeds/({KEY})\.([a-z]+)")
 BYLINE_PAGE = re.compile(rf"({KEY})\.html")
 OPENSEARCH_TYPE = "application/opensearchdescription+xml; charset=utf-8"
 ITEMS_PREFIX, ITEMS_SUFFIX = item_path("\0").split("\0")  # "items/", ".html"
+ITEM_PATH = item_path("{}")  # item_path's, for str.format
 SITEMAP = "sitemap.xml"  # a URL set, or past one file's limits an index of the two below
 NEWS_SITEMAP = "sitemap-news.xml"
 ROBOTS = "robots.txt"
@@ -184,8 +184,8 @@ class SiteMap:
         if not since:
             return None
         changed = [(item.id, item.published == item.updated) for item in store.changed_since(since)]
-        newest = collections.deque(store.item_ids(), maxlen=len(changed))  # in first-seen order
-        if not all(new for _, new in changed) or list(newest) != [i for i, _ in changed]:
+        newest = store.newest_ids(len(changed))  # in first-seen order
+        if not all(new for _, new in changed) or newest != [i for i, _ in changed]:
             return None
         places = store.archive_changes(since, self.catalog.site.page_size)
         keys = {key for key, _ in places}
@@ -200,6 +200,16 @@ class SiteMap:
         yield from self.item_paths(store)
         yield from (item_path(item_id) for item_id in store.killed_ids())
         yield from self.sitemap_paths(store)
+
+    def path_set(self, store: Store) -> set[str]:
+        """`set(paths(store))`, the item pages' paths made in C (a million of them)."""
+        found = set(self._fixed)
+        found.update(path for path, _ in self.bylines(store))
+        found.update(path for path, _, _ in self.archive_paths(store))
+        found.update(map(ITEM_PATH.format, store.item_ids()))
+        found.update(map(ITEM_PATH.format, store.killed_ids()))
+        found.update(self.sitemap_paths(store))
+        return found
 
     def sitemap_parts(self, store: Store) -> int:
         """How many files of item pages `sitemap.xml` indexes; 0: it lists every page itself.
@@ -385,6 +395,8 @@ class SiteMap:
         """An archive page's items, to render in each format (`archive_rendered`): a parallel
         build reads the store here and renders elsewhere."""
         topic = self.catalog.topic(slug)
+        if topic is None and self.is_byline(slug):
+            topic = self.byline_topic(store, slug)
         return None if topic is None else load_archive(store, self.catalog, topic, page)
 
     def archive_rendered(self, feed: Feed, extension: str) -> Rendered:
@@ -441,10 +453,12 @@ class SiteMap:
 
     def _item_entries(self, store: Store, part: int) -> tuple[list[Entry], datetime]:
         """The item pages of one sitemap file, newest first, and the newest `updated`."""
-        items = store.archive_page(ALL, part, self.sitemap_size)
+        dates = store.archive_dates(part, self.sitemap_size)
         url = self.catalog.site.url
-        entries = [Entry(url(item_path(item.id)), item.updated or EPOCH) for item in items]
-        return entries, feed_updated(store, items)
+        entries = [Entry(url(item_path(item_id)), updated or EPOCH) for item_id, updated in dates]
+        # feed_updated's date, without whole items
+        known = [updated for _, updated in dates if updated]
+        return entries, max(known) if known else store.last_updated() or EPOCH
 
     def _sitemap(self, store: Store) -> Rendered:
         parts = self.sitemap_parts(store)

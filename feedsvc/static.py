@@ -69,7 +69,7 @@ def _write_all(
     """Item pages and archive pages first, then topic pages, index and OPML, then feeds: a
     reader (or a CDN) never follows a link to a resource not written yet. Withdrawn items'
     pages come after all of them, once nothing written links them any more."""
-    expected = set(site.paths(store))
+    expected = site.path_set(store)
     destination.claim(expected)
     # Authors' and sources' pages and feeds: those that may have changed, written with the
     # topics' below (any the destination lacks are written as new ones are).
@@ -131,9 +131,10 @@ def _write_pages(
             done.add(relative)
     else:
         for topic, page in places:
+            feed = site.archive_feed(store, topic, page)  # read once for its three formats
             for extension in FORMATS:
                 relative = archive_path(topic, page, extension)
-                rendered = site.render(store, relative)
+                rendered = site.archive_rendered(feed, extension) if feed else None
                 if rendered:
                     destination.put(relative, rendered)
                     done.add(relative)

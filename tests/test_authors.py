@@ -254,6 +254,7 @@ def test_every_path_of_a_static_build_is_served_live_with_the_same_bytes(
     build_site(bylined.store, bylined.catalog, target)
     files = built(target)
     assert set(files) == set(SiteMap(bylined.catalog).paths(bylined.store))
+    assert set(files) == SiteMap(bylined.catalog).path_set(bylined.store)
     bylines = [p for p in files if p.startswith(("authors/", "sources/", "feeds/authors/"))]
     bylines += [p for p in files if p.startswith("feeds/sources/")]
     assert any("/archive/" in p for p in bylines)  # two items make a page

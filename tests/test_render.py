@@ -18,7 +18,7 @@ from lxml import etree
 
 from feedsvc.catalog import Catalog, load_catalog
 from feedsvc.ingest import ingest_document
-from feedsvc.render import FORMATS, load_feed, render_feed
+from feedsvc.render import FORMATS, load_feed, pretty_json, render_feed
 from feedsvc.sources import Document
 
 from .conftest import BASE_URL, FEEDS
@@ -279,3 +279,21 @@ def catalog_with(tmp_path, max_age: int) -> Catalog:
     catalog = load_catalog(feeds, BASE_URL)
     assert catalog.site.max_age == max_age
     return catalog
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"title": 'Quotes " and \\ and\nnew line, \u2028 and é', "items": [], "hubs": {}},
+        {"items": [{"id": "a", "tags": ["x", "y"], "size": 12, "ratio": 0.5, "ok": True}]},
+        {"nested": {"deeper": {"list": [[], {}, [1, [2, [None]]], ("a", "b")]}}},
+        [],
+        {},
+        "plain",
+        -7,
+        None,
+    ],
+)
+def test_pretty_json_is_json_dumps_with_an_indent(value) -> None:
+    """The JSON Feed writer's own pretty printer gives json's bytes exactly."""
+    assert pretty_json(value) == json.dumps(value, ensure_ascii=False, indent=2)

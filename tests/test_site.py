@@ -40,6 +40,7 @@ def test_the_build_writes_exactly_the_site_maps_paths(filled, catalog, tmp_path)
     site = tmp_path / "site"
     build_site(filled, catalog, site)
     assert set(built(site)) == set(SiteMap(catalog).paths(filled))
+    assert SiteMap(catalog).path_set(filled) == set(SiteMap(catalog).paths(filled))
     again = build_site(filled, catalog, site)  # nothing written is then found stale
     assert (again.written, again.removed) == (0, 0)
     (site / "topics" / "retired.html").write_text("someone's own page")  # not the build's

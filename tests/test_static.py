@@ -173,6 +173,19 @@ def test_manifest_lists_every_file_the_build_wrote(filled, catalog, tmp_path) ->
     assert {p.name for p in site.iterdir() if p.name.startswith(".")} == {MANIFEST}
 
 
+def test_manifest_stays_sorted_as_files_come_and_go(filled, catalog, clock, tmp_path) -> None:
+    """A rebuild keeps the listed order and merges in the new names: still `sorted`."""
+    site = tmp_path / "site"
+    build_site(filled, catalog, site)
+    (site / MANIFEST).write_text(json.dumps(json.loads((site / MANIFEST).read_bytes())))
+    clock.advance(hours=1)
+    for title in ("Lighthouse keeper retires", "Aardvark escapes from the zoo"):
+        ingest_document(filled, catalog, Document("new.txt", f"-\n{title}\n".encode(), "wire"))
+    build_site(filled, catalog, site)
+    listed = json.loads((site / MANIFEST).read_bytes())["files"]
+    assert listed == sorted(site_files(site)) and len(listed) == len(set(listed))
+
+
 def test_files_of_others_are_never_touched(filled, catalog, clock, tmp_path) -> None:
     site = tmp_path / "site"
     theirs = {

@@ -300,3 +300,13 @@ def test_backup_refuses_a_missing_directory_and_an_existing_file(store, tmp_path
     with pytest.raises(StoreError, match="already exists"):
         store.backup(tmp_path / "b.sqlite3")
     assert (tmp_path / "b.sqlite3").read_text() == "keep me"
+
+
+def test_newest_ids_and_archive_dates_are_the_whole_reads_cut_short(filled) -> None:
+    """The incremental build's small reads give what the whole ones would."""
+    ids = list(filled.item_ids())
+    for count in (0, 1, 3, len(ids), len(ids) + 5):
+        assert filled.newest_ids(count) == ids[len(ids) - min(count, len(ids)) :]
+    for page, size in ((0, 1), (0, 4), (1, 4), (0, 1000), (50, 4)):
+        items = filled.archive_page("all", page, size)
+        assert filled.archive_dates(page, size) == [(item.id, item.updated) for item in items]

@@ -146,6 +146,13 @@ class Reading(Protocol):
 
     def item_ids(self) -> Iterator[str]: ...
 
+    def archive_dates(self, page: int, size: int) -> list[tuple[str, datetime | None]]:
+        """Id and `updated` of the items of archive page `page` of `all` (`archive_page`'s
+        items, newest first): what a sitemap lists, without reading whole items."""
+
+    def newest_ids(self, count: int) -> list[str]:
+        """The ids of the last `count` items first seen, oldest first (`item_ids`' tail)."""
+
     def last_updated(self) -> datetime | None:
         """The newest `updated` in the store."""
 

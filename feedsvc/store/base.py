@@ -183,8 +183,10 @@ class SQLStore:
         try:
             while row is not None:
                 yield row
-                with self._errors():
+                try:  # not `_errors()`: a context manager a row was most of reading ids
                     row = next(rows, None)
+                except self.Error as error:
+                    raise self._failure(error) from None
         finally:
             # Left unread (copy refused its DST) and closed after the store: nothing to undo.
             with contextlib.suppress(self.Error):
@@ -674,6 +676,13 @@ class SQLStore:
         tail = "{t}.ordinal >= ? AND {t}.ordinal < ? ORDER BY {t}.ordinal DESC"
         return self._feed(topic, tail, (page * size, page * size + size))
 
+    def archive_dates(self, page: int, size: int) -> list[tuple[str, datetime | None]]:
+        sql = (
+            "SELECT id, updated FROM items WHERE ordinal >= ? AND ordinal < ? ORDER BY ordinal DESC"
+        )
+        rows = self._rows(sql, (page * size, page * size + size))
+        return [(item_id, None if at is None else from_micros(at)) for item_id, at in rows]
+
     def archive_changes(self, since: int, size: int) -> set[tuple[str, int]]:
         sql = "SELECT ordinal FROM items WHERE generation > ?"
         changed = {(ALL, ordinal // size) for (ordinal,) in self._rows(sql, (since,))}
@@ -706,6 +715,10 @@ class SQLStore:
 
     def item_ids(self) -> Iterator[str]:
         return (item_id for (item_id,) in self._lazy("SELECT id FROM items ORDER BY seq"))
+
+    def newest_ids(self, count: int) -> list[str]:
+        rows = self._rows("SELECT id FROM items ORDER BY seq DESC LIMIT ?", (count,))
+        return [item_id for (item_id,) in reversed(rows)]
 
     # -- copying between stores -------------------------------------------------------------
 
