@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
+from .server import required
 
 FLAGS = [
     "--headless",
@@ -64,12 +64,8 @@ def chromium_binary() -> str:
     """Debian's chromium (or $FEEDSVC_CHROMIUM). Without it the test is skipped, or fails
     when FEEDSVC_REQUIRE_BROWSER=1 (as .ci/run sets)."""
     found = os.environ.get("FEEDSVC_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        reason = "the browser tests need headless Chromium: apt-get install -y chromium"
-        if os.environ.get("FEEDSVC_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    reason = "the browser tests need headless Chromium: apt-get install -y chromium"
+    return required(found, reason, "FEEDSVC_REQUIRE_BROWSER")
 
 
 @contextlib.contextmanager

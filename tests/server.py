@@ -15,9 +15,21 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import FEEDS
 
 HOST = "127.0.0.1"
+
+
+def required(found: str | None, reason: str, required_by: str) -> str:
+    """`found` (a program's path), or the test is skipped saying `reason`; it fails instead
+    when the environment variable `required_by` is 1 (as .ci/run sets: nothing skipped)."""
+    if not found:
+        if os.environ.get(required_by) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
 
 
 def feedsvc_command() -> list[str]:

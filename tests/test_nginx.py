@@ -15,13 +15,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from feedsvc.sitemap import ROBOTS_TYPE, XML_TYPE
 from feedsvc.static import JOURNAL, MANIFEST, build_site
 
 from .conftest import ROOT
-from .server import HOST, free_port, stop_group
+from .server import HOST, free_port, required, stop_group
 
 HTTP = """\
 {user}worker_processes 1;
@@ -52,12 +50,8 @@ def readme_server_block() -> str:
 
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
-    if not found:
-        reason = "the nginx test needs nginx: apt-get install -y nginx-light"
-        if os.environ.get("FEEDSVC_REQUIRE_NGINX") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    reason = "the nginx test needs nginx: apt-get install -y nginx-light"
+    return required(found, reason, "FEEDSVC_REQUIRE_NGINX")
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None):
