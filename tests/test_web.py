@@ -167,6 +167,11 @@ def test_bad_limit_is_400_and_good_limit_trims(filled, client) -> None:
 def test_wrong_method_is_405(filled, client) -> None:
     response = client.post("/feeds/all.rss")
     assert response.status_code == 405 and b"Traceback" not in response.data
+    # 405 only where a resource is: a path the site does not have is 404 whatever the method
+    # (the topics' rules match the catalogue's slugs and formats, not any name).
+    assert client.post("/topics/sport.html").status_code == 405
+    for path in ("/feeds/nope.rss", "/feeds/all.xml", "/topics/nope.html"):
+        assert client.post(path).status_code == 404, path
 
 
 def test_index_lists_topics_and_autodiscovery(filled, client, catalog) -> None:
