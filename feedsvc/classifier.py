@@ -9,6 +9,7 @@ weights rounded), and the same file gives the same probabilities everywhere.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -323,8 +324,6 @@ def train(examples: Sequence[Example], topics: Sequence[str], seed: int = 26) ->
 
 def load_model(path: Path) -> Model:
     """A model file, as `Model.to_json` writes it; a damaged one is a `CatalogError`."""
-    import hashlib
-
     try:
         raw = path.read_bytes()
         document = json.loads(raw)
@@ -336,11 +335,16 @@ def load_model(path: Path) -> Model:
         weights = {_feature(f): tuple(map(float, r)) for f, r in document["weights"].items()}
         if len(bias) != width or any(len(row) != width for row in weights.values()):
             raise ValueError("a row of weights does not have one weight per topic")
+        return Model(topics, bias, weights, _digest(raw))  # inside: it packs (a weight too big)
     except OSError as error:
         raise CatalogError(f"cannot read the topic model: {error.strerror}", str(path)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise CatalogError(f"not a topic model: {error}", str(path)) from None
-    return Model(topics, bias, weights, hashlib.sha256(raw).hexdigest()[:16])
+
+
+def _digest(raw: bytes) -> str:
+    """A model file's name in a catalogue's digest (a new model re-files stored items)."""
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -359,10 +363,6 @@ def read_examples(path: Path) -> list[Example]:
                 raise CatalogError(f"not a labelled item: {error}", str(path), number) from None
             examples.append(example)
     return examples
-
-
-def labelled(rows: Iterable[tuple[Iterable[str], str, str]]) -> list[Example]:
-    return [Example(frozenset(labels), title, body) for labels, title, body in rows]
 
 
 SHIPPED = Path(__file__).parent / "data" / "topics_model.json"
@@ -387,8 +387,6 @@ class LazyModel:
 def find_model(feeds_dir: Path, topics: Sequence[str]) -> LazyModel:
     """The catalogue's model: the one `feedsvc learn` wrote into it, else the shipped one.
     The digest of its bytes is read now: a new model re-files stored items as new rules do."""
-    import hashlib
-
     path = feeds_dir / LEARNED
     if not path.is_file():
         path = SHIPPED
@@ -396,7 +394,7 @@ def find_model(feeds_dir: Path, topics: Sequence[str]) -> LazyModel:
         raw = path.read_bytes()
     except OSError as error:
         raise CatalogError(f"cannot read the topic model: {error.strerror}", str(path)) from None
-    return LazyModel(path, hashlib.sha256(raw).hexdigest()[:16], tuple(topics))
+    return LazyModel(path, _digest(raw), tuple(topics))
 
 
 TRAINING = "data/topics_training.jsonl"  # the labelled items the shipped model learned from

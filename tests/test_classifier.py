@@ -181,6 +181,14 @@ def test_a_damaged_model_is_one_line(tmp_path) -> None:
     (feeds / LEARNED).write_text('{"format": 1, "topics": ["a"]}', encoding="utf-8")
     with pytest.raises(CatalogError, match="not a topic model"):
         load_catalog(feeds).file("anything")
+    # Well formed, but a weight too large for the packed rows the model scores with.
+    shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    feature = next(iter(shipped["weights"]))
+    shipped["weights"][feature] = [1e6] * len(shipped["topics"])
+    (feeds / LEARNED).write_text(json.dumps(shipped), encoding="utf-8")
+    with pytest.raises(CatalogError, match="not a topic model: a weight"):
+        load_catalog(feeds).file("anything")
+    (feeds / LEARNED).write_text('{"format": 1, "topics": ["a"]}', encoding="utf-8")
     wire = tmp_path / "in.txt"
     wire.write_text("-\nA headline\n", encoding="utf-8")
     result = runner.invoke(main, ["--feeds", str(feeds), "parse", str(wire)])
