@@ -53,6 +53,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from feedsvc.catalog import Catalog, load_catalog
+from feedsvc.classifier import read_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests/data"
@@ -71,16 +72,7 @@ def read_set(path: Path) -> list[tuple[frozenset[str], str, str]]:
     """(labels, headline, article) of a labelled TSV or JSON Lines file."""
     if path.suffix != ".jsonl":
         return [(labels, headline, "") for labels, headline in read_labelled(path)]
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append((frozenset(row["labels"]), row["headline"], row.get("article") or ""))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: not a labelled item: {error}") from None
-    return rows
+    return [(e.labels, e.title, e.body) for e in read_examples(path)]
 
 
 def read_labelled(path: Path) -> list[tuple[frozenset[str], str]]:
