@@ -356,10 +356,7 @@ class SiteMap:
     ) -> Producer:
         def produce(store: Store) -> Rendered | None:
             topic = self.byline_topic(store, key)
-            if topic is None:
-                return None
-            feed = load_feed(store, self.catalog, topic, parameters=parameters, since=since)
-            return self._rendered(feed, extension)
+            return None if topic is None else self._feed(topic, extension, parameters, since)(store)
 
         return produce
 
